@@ -1,0 +1,187 @@
+//! The int8 symmetric conv (TFLite quantization spec, CMSIS-NN requantization).
+//!
+//! This portable kernel is the reference every optimized int8 kernel must equal bit for bit.
+
+use super::{gather, ConvGeom, PairSource};
+use crate::involution::Involution;
+use crate::quant::{check_zero_point, clamp_i8, requantize, Requant};
+use crate::tri::{map_len, TriMap};
+use crate::Error;
+
+/// A packed int8 map with its zero point, read by a conv as `q − zero_point`.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantMap<'a, const L: usize> {
+    map: TriMap<'a, i8, L>,
+    zero_point: i32,
+}
+
+impl<'a, const L: usize> QuantMap<'a, L> {
+    /// Wraps a packed int8 map; `zero_point` must be in [-128, 127].
+    pub fn new(map: TriMap<'a, i8, L>, zero_point: i32) -> Result<Self, Error> {
+        check_zero_point(zero_point)?;
+        Ok(Self { map, zero_point })
+    }
+
+    /// The packed map.
+    pub fn map(&self) -> &TriMap<'a, i8, L> {
+        &self.map
+    }
+
+    /// The zero point.
+    pub fn zero_point(&self) -> i32 {
+        self.zero_point
+    }
+}
+
+impl<const L: usize> PairSource for QuantMap<'_, L> {
+    type Sample = i16;
+
+    fn channels(&self) -> usize {
+        self.map.channels()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn involution(&self) -> Involution<'_> {
+        self.map.involution()
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize, c: usize) -> i16 {
+        // q − zp lies in [-255, 255]; padding is the zero point, i.e. 0 after centering.
+        self.map
+            .get(i, j, c)
+            .map_or(0, |q| (q as i32 - self.zero_point) as i16)
+    }
+}
+
+/// Per-output-channel requantization of an int8 layer and its output range.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputQuant<'a> {
+    /// Q31 multipliers, one per output channel.
+    pub multipliers: &'a [i32],
+    /// Shifts, one per output channel (see [`Requant`]).
+    pub shifts: &'a [i32],
+    /// Zero point of the output.
+    pub zero_point: i32,
+    /// Lower clamp (the fused activation's range, see
+    /// [`Activation::int8_range`](crate::Activation::int8_range)).
+    pub act_min: i8,
+    /// Upper clamp.
+    pub act_max: i8,
+}
+
+impl OutputQuant<'_> {
+    fn check(&self, out_channels: usize) -> Result<(), Error> {
+        if self.multipliers.len() != out_channels || self.shifts.len() != out_channels {
+            return Err(Error::QuantLength);
+        }
+        for (&multiplier, &shift) in self.multipliers.iter().zip(self.shifts) {
+            Requant { multiplier, shift }.check()?;
+        }
+        check_zero_point(self.zero_point)?;
+        if self.act_min > self.act_max {
+            return Err(Error::BadQuantRange);
+        }
+        Ok(())
+    }
+}
+
+/// An int8 symmetric conv layer: geometry, packed int8 weights (per-output-channel symmetric,
+/// in [-127, 127]), int32 bias and output quantization.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvI8<'a> {
+    geom: ConvGeom<'a>,
+    weights: &'a [i8],
+    bias: &'a [i32],
+    quant: OutputQuant<'a>,
+}
+
+impl<'a> ConvI8<'a> {
+    /// Checks every length and range the kernel relies on.
+    pub fn new(
+        geom: ConvGeom<'a>,
+        weights: &'a [i8],
+        bias: &'a [i32],
+        quant: OutputQuant<'a>,
+    ) -> Result<Self, Error> {
+        if weights.len() != geom.weight_len() {
+            return Err(Error::WeightLength);
+        }
+        if weights.contains(&i8::MIN) {
+            return Err(Error::WeightOutOfRange);
+        }
+        if bias.len() != geom.out_channels() {
+            return Err(Error::BiasLength);
+        }
+        quant.check(geom.out_channels())?;
+        Ok(Self {
+            geom,
+            weights,
+            bias,
+            quant,
+        })
+    }
+
+    /// The layer's geometry.
+    pub fn geom(&self) -> &ConvGeom<'a> {
+        &self.geom
+    }
+
+    /// The output quantization.
+    pub fn quant(&self) -> &OutputQuant<'a> {
+        &self.quant
+    }
+
+    /// Runs the layer over `input` into the packed `L`×`L` int8 map `output`
+    /// ([`map_len`]`(L, out_channels)` values), using `scratch` (at least
+    /// `geom().patch_len()` values). Pairs outside the input's active length are written as
+    /// the output zero point.
+    ///
+    /// Accumulation is int32 and wraps on overflow like the C kernels; a converter keeps
+    /// biases in range so it never does.
+    pub fn run<S: PairSource<Sample = i16>, const L: usize>(
+        &self,
+        input: &S,
+        scratch: &mut [i16],
+        output: &mut [i8],
+    ) -> Result<(), Error> {
+        self.geom.check_source::<S, L>(input)?;
+        let patch = scratch
+            .get_mut(..self.geom.patch_len())
+            .ok_or(Error::BufferTooSmall)?;
+        let out_channels = self.geom.out_channels();
+        let output = output
+            .get_mut(..map_len(L, out_channels))
+            .ok_or(Error::BufferTooSmall)?;
+        let q = &self.quant;
+        let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
+        let len = input.len();
+        let mut pairs = output.chunks_exact_mut(out_channels);
+        for i in 0..L {
+            for j in i..L {
+                let Some(out) = pairs.next() else {
+                    return Err(Error::BufferTooSmall);
+                };
+                if j >= len {
+                    out.fill(masked);
+                    continue;
+                }
+                gather(input, &self.geom, i, j, patch);
+                let rows = self.weights.chunks_exact(patch.len());
+                let channels = rows.zip(self.bias).zip(q.multipliers.iter().zip(q.shifts));
+                for (y, ((w, &bias), (&multiplier, &shift))) in out.iter_mut().zip(channels) {
+                    let acc = w
+                        .iter()
+                        .zip(patch.iter())
+                        .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w as i32 * x as i32));
+                    let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
+                    *y = clamp_i8(value, q.act_min, q.act_max);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+//! The symmetric convolution: one layer type for both of the paper's layers.
+//!
+//! A layer computes, for `i <= j` only,
+//!
+//! ```text
+//! Y[i][j][o] = bias[o] + Σ_c Σ_{u,v} W[o][c][u][v] · X[i + d(u−r)][j + d(v−r)][c]
+//! ```
+//!
+//! with kernel size `k = 2r + 1`, dilation `d`, stride 1 and 'same' zero padding. Its input obeys
+//! `X[j][i][c] = X[i][j][π(c)]`; the output is symmetric when `W[o][π(c)] = W[o][c]ᵀ`, so only
+//! one kernel per orbit of `π` is stored, packed per output channel in channel order:
+//!
+//! - `π(c) = c`: the upper triangle of the symmetric kernel, `(u, v)` for `u <= v`, row by
+//!   row: [`tri_len`](crate::tri::tri_len)`(k)` values;
+//! - `c < π(c)`: the full `k×k` kernel of `c`, row-major (the kernel of `π(c)` is its transpose);
+//! - `c > π(c)`: nothing.
+//!
+//! The kernels pre-add the two inputs that share a weight (`X(u,v) + X(v,u)` for a symmetric
+//! kernel, `X(u,v,c) + X(v,u,π(c))` for a pair) and multiply once: a 3×3 symmetric kernel
+//! takes 6 multiplies instead of 9.
+
+mod float;
+mod int8;
+
+pub use float::ConvF32;
+pub use int8::{ConvI8, OutputQuant, QuantMap};
+
+use crate::involution::Involution;
+use crate::tri::tri_len;
+use crate::Error;
+
+/// Largest supported kernel size.
+pub const MAX_KERNEL: usize = 7;
+
+/// One input value as a kernel consumes it: `f32` for the float path, `q − zero_point` as
+/// `i16` for int8.
+pub trait Sample: Copy {
+    /// The padding value.
+    const ZERO: Self;
+    /// Sum of two inputs that share a weight. Wraps instead of panicking.
+    fn pre_add(self, other: Self) -> Self;
+}
+
+impl Sample for f32 {
+    const ZERO: Self = 0.0;
+    #[inline]
+    fn pre_add(self, other: Self) -> Self {
+        self + other
+    }
+}
+
+impl Sample for i16 {
+    const ZERO: Self = 0;
+    #[inline]
+    fn pre_add(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+}
+
+/// Anything a symmetric conv can read: a packed map, or pair features built on the fly from
+/// per-position features ([`crate::generate`]).
+pub trait PairSource {
+    /// The value type the kernel consumes.
+    type Sample: Sample;
+    /// Channels per pair.
+    fn channels(&self) -> usize;
+    /// Active length: positions `>= len` are padding.
+    fn len(&self) -> usize;
+    /// The source's mirror rule.
+    fn involution(&self) -> Involution<'_>;
+    /// Value at `(i, j, c)`, `i, j < len` in either order, `c < channels`.
+    fn at(&self, i: usize, j: usize, c: usize) -> Self::Sample;
+}
+
+/// Shape of a symmetric conv layer: channels, kernel size, dilation and input involution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConvGeom<'a> {
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    dilation: usize,
+    involution: Involution<'a>,
+    patch_len: usize,
+}
+
+impl<'a> ConvGeom<'a> {
+    /// A layer reading `in_channels` with mirror rule `involution` and writing `out_channels`.
+    ///
+    /// `kernel` must be 1, 3, 5 or 7 and `dilation` 1, 2 or 4.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        dilation: usize,
+        involution: Involution<'a>,
+    ) -> Result<Self, Error> {
+        if !matches!(kernel, 1 | 3 | 5 | 7) {
+            return Err(Error::UnsupportedKernelSize);
+        }
+        if !matches!(dilation, 1 | 2 | 4) {
+            return Err(Error::UnsupportedDilation);
+        }
+        for channels in [in_channels, out_channels] {
+            if channels == 0 || channels > crate::MAX_CHANNELS {
+                return Err(Error::BadChannelCount);
+            }
+        }
+        involution.check(in_channels)?;
+        let (fixed, pairs) = involution.counts(in_channels);
+        Ok(Self {
+            in_channels,
+            out_channels,
+            kernel,
+            dilation,
+            involution,
+            patch_len: fixed * tri_len(kernel) + pairs * kernel * kernel,
+        })
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// Kernel size `k`.
+    pub fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Dilation `d`.
+    pub fn dilation(&self) -> usize {
+        self.dilation
+    }
+
+    /// The input's mirror rule.
+    pub fn involution(&self) -> Involution<'a> {
+        self.involution
+    }
+
+    /// Packed weights per output channel, which is also the length of the pre-added input
+    /// patch a kernel needs as scratch (at most [`crate::plan::conv_scratch_len`]).
+    pub fn patch_len(&self) -> usize {
+        self.patch_len
+    }
+
+    /// Packed weights of the whole layer.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len
+    }
+
+    /// Weights of the same layer with dense `k×k` kernels.
+    pub fn dense_weight_len(&self) -> usize {
+        self.out_channels * self.in_channels * self.kernel * self.kernel
+    }
+
+    /// Checks that `source` matches the layer and `len <= L`.
+    fn check_source<S: PairSource, const L: usize>(&self, source: &S) -> Result<(), Error> {
+        if source.channels() != self.in_channels {
+            return Err(Error::ChannelMismatch);
+        }
+        if !source
+            .involution()
+            .same_as(&self.involution, self.in_channels)
+        {
+            return Err(Error::InvolutionMismatch);
+        }
+        if source.len() == 0 {
+            return Err(Error::EmptySequence);
+        }
+        if source.len() > L {
+            return Err(Error::SequenceTooLong);
+        }
+        Ok(())
+    }
+}
+
+/// Positions read by kernel taps `0..k` around `center`, `None` for padding.
+#[inline]
+fn taps(center: usize, kernel: usize, dilation: usize, len: usize) -> [Option<usize>; MAX_KERNEL] {
+    let mut out = [None; MAX_KERNEL];
+    let radius = kernel / 2;
+    for (t, slot) in out.iter_mut().enumerate().take(kernel) {
+        // center + d·(t − r), computed without going below zero.
+        let forward = dilation * t;
+        let back = dilation * radius;
+        let position = (center + forward).checked_sub(back);
+        *slot = position.filter(|&p| p < len);
+    }
+    out
+}
+
+/// Fills `patch` with the pre-added inputs of output pair `(i, j)`, in packed weight order.
+///
+/// `patch` must hold `geom.patch_len()` values; extra values are left untouched.
+#[inline]
+fn gather<S: PairSource>(
+    source: &S,
+    geom: &ConvGeom<'_>,
+    i: usize,
+    j: usize,
+    patch: &mut [S::Sample],
+) {
+    let k = geom.kernel;
+    let len = source.len();
+    let rows = taps(i, k, geom.dilation, len);
+    let cols = taps(j, k, geom.dilation, len);
+    let read = |a: Option<usize>, b: Option<usize>, c: usize| match (a, b) {
+        (Some(a), Some(b)) => source.at(a, b, c),
+        _ => S::Sample::ZERO,
+    };
+    let mut slots = patch.iter_mut();
+    for c in 0..geom.in_channels {
+        let p = geom.involution.partner(c);
+        if p == c {
+            for u in 0..k {
+                for v in u..k {
+                    let x = read(rows[u], cols[v], c);
+                    let value = if u == v {
+                        x
+                    } else {
+                        x.pre_add(read(rows[v], cols[u], c))
+                    };
+                    if let Some(slot) = slots.next() {
+                        *slot = value;
+                    }
+                }
+            }
+        } else if c < p {
+            for u in 0..k {
+                for v in 0..k {
+                    let value = read(rows[u], cols[v], c).pre_add(read(rows[v], cols[u], p));
+                    if let Some(slot) = slots.next() {
+                        *slot = value;
+                    }
+                }
+            }
+        }
+    }
+}

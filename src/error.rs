@@ -1,0 +1,83 @@
+//! The one error type of the runtime.
+
+/// Everything that can go wrong in the runtime.
+///
+/// Every fallible function returns this instead of panicking. It is `Copy` and small, so it can
+/// be logged from an interrupt or sent over a wire. With the `defmt` feature it derives
+/// `defmt::Format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// Kernel size is not one of 1, 3, 5 or 7.
+    UnsupportedKernelSize,
+    /// Dilation is not one of 1, 2 or 4.
+    UnsupportedDilation,
+    /// A channel count is zero or larger than [`MAX_CHANNELS`](crate::MAX_CHANNELS).
+    BadChannelCount,
+    /// The channel involution is malformed (a zero-sized segment) or covers a different number
+    /// of channels than the layer's input.
+    BadInvolution,
+    /// The input's channel involution differs from the one the layer's kernels were packed for.
+    InvolutionMismatch,
+    /// The input has a different number of channels than the layer expects.
+    ChannelMismatch,
+    /// A weight slice does not have the packed length the layer geometry implies.
+    WeightLength,
+    /// A bias slice does not have one entry per output channel.
+    BiasLength,
+    /// A quantization slice (multipliers or shifts) does not have one entry per output channel.
+    QuantLength,
+    /// An int8 weight is -128; the TFLite spec keeps symmetric weights in [-127, 127].
+    WeightOutOfRange,
+    /// A requantization shift is outside [-31, 30], or a multiplier is negative.
+    BadRequantization,
+    /// An activation range has `min > max`, or an int8 zero point is outside [-128, 127].
+    BadQuantRange,
+    /// A caller-provided buffer is shorter than the size the matching `const fn` gives.
+    BufferTooSmall,
+    /// The sequence (or the active length) is longer than the compile-time pair length `L`.
+    SequenceTooLong,
+    /// The sequence is empty.
+    EmptySequence,
+    /// The sequence holds a character other than A, C, G, U, T or N (either case).
+    InvalidBase {
+        /// 0-based position of the offending character.
+        position: u16,
+    },
+    /// The pair-feature layout uses a segment that cannot be built from per-position features,
+    /// or whose size disagrees with the feature dimension.
+    UnsupportedPairFeature,
+    /// A residual or pooling operand has a different shape from its partner.
+    ShapeMismatch,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let text = match self {
+            Error::UnsupportedKernelSize => "kernel size must be 1, 3, 5 or 7",
+            Error::UnsupportedDilation => "dilation must be 1, 2 or 4",
+            Error::BadChannelCount => "channel count is zero or too large",
+            Error::BadInvolution => "channel involution is malformed or has the wrong size",
+            Error::InvolutionMismatch => "input involution differs from the layer's",
+            Error::ChannelMismatch => "input channel count differs from the layer's",
+            Error::WeightLength => "weight slice has the wrong packed length",
+            Error::BiasLength => "bias slice needs one entry per output channel",
+            Error::QuantLength => "quantization slices need one entry per output channel",
+            Error::WeightOutOfRange => "int8 weight -128 is outside [-127, 127]",
+            Error::BadRequantization => "requantization shift or multiplier out of range",
+            Error::BadQuantRange => "activation range or zero point out of range",
+            Error::BufferTooSmall => "buffer is smaller than its const fn size",
+            Error::SequenceTooLong => "sequence is longer than the pair length L",
+            Error::EmptySequence => "sequence is empty",
+            Error::InvalidBase { position } => {
+                return write!(f, "invalid base at position {position} (allowed: ACGUTN)");
+            }
+            Error::UnsupportedPairFeature => "pair-feature segment unsupported for this input",
+            Error::ShapeMismatch => "operands have different shapes",
+        };
+        f.write_str(text)
+    }
+}
+
+impl core::error::Error for Error {}

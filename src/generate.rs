@@ -1,0 +1,228 @@
+//! The symmetry-generating input: pair features built on the fly from per-position features.
+//!
+//! A conv over these sources never materializes the `L×L×C` pair tensor: each value is made
+//! from the features of positions `i` and `j` when a kernel tap reads it. Layouts use the
+//! [`Segment`]s that can be built from a `d`-dim feature `e`:
+//! [`Segment::SwapHalves`]`(d)` for `[e_i ; e_j]` and [`Segment::Transpose`]`(d)` for
+//! `e_i ⊗ e_j`, in any order and number.
+
+use crate::conv::PairSource;
+use crate::involution::{Involution, Segment};
+use crate::quant::{check_zero_point, clamp_i8, Requant};
+use crate::Error;
+
+/// Checks a layout against the feature dimension and returns its channel count.
+fn check_layout(layout: &[Segment], dim: usize) -> Result<usize, Error> {
+    if layout.is_empty() || dim == 0 {
+        return Err(Error::UnsupportedPairFeature);
+    }
+    for segment in layout {
+        let d = match *segment {
+            Segment::SwapHalves(d) | Segment::Transpose(d) => d as usize,
+            Segment::Fixed(_) => return Err(Error::UnsupportedPairFeature),
+        };
+        if d != dim {
+            return Err(Error::UnsupportedPairFeature);
+        }
+    }
+    let channels = layout.iter().map(|s| s.channels()).sum();
+    if channels > crate::MAX_CHANNELS {
+        return Err(Error::BadChannelCount);
+    }
+    Ok(channels)
+}
+
+fn check_features(features_len: usize, dim: usize, len: usize) -> Result<(), Error> {
+    if len == 0 {
+        return Err(Error::EmptySequence);
+    }
+    if features_len < len * dim {
+        return Err(Error::BufferTooSmall);
+    }
+    Ok(())
+}
+
+/// Where channel `c` comes from: the segment and the channel within it.
+#[inline]
+fn locate(layout: &[Segment], c: usize) -> Option<(Segment, usize)> {
+    let mut start = 0;
+    for &segment in layout {
+        let n = segment.channels();
+        if c < start + n {
+            return Some((segment, c - start));
+        }
+        start += n;
+    }
+    None
+}
+
+/// Which two features make a pair channel.
+enum Parts {
+    /// The value is feature `a` of position `i` (first half) or of position `j`.
+    Single { from_i: bool, feature: usize },
+    /// The value is feature `a` of `i` times feature `b` of `j`.
+    Product { a: usize, b: usize },
+}
+
+#[inline]
+fn parts(layout: &[Segment], dim: usize, c: usize) -> Option<Parts> {
+    let (segment, k) = locate(layout, c)?;
+    Some(match segment {
+        Segment::SwapHalves(_) => Parts::Single {
+            from_i: k < dim,
+            feature: k % dim,
+        },
+        _ => Parts::Product {
+            a: k / dim,
+            b: k % dim,
+        },
+    })
+}
+
+/// Float pair features of a sequence of `len` positions with `dim` features each.
+#[derive(Clone, Copy, Debug)]
+pub struct PairFeaturesF32<'a> {
+    features: &'a [f32],
+    dim: usize,
+    len: usize,
+    layout: &'a [Segment],
+    channels: usize,
+}
+
+impl<'a> PairFeaturesF32<'a> {
+    /// `features` holds `len · dim` values, position-major.
+    pub fn new(
+        features: &'a [f32],
+        dim: usize,
+        len: usize,
+        layout: &'a [Segment],
+    ) -> Result<Self, Error> {
+        let channels = check_layout(layout, dim)?;
+        check_features(features.len(), dim, len)?;
+        Ok(Self {
+            features,
+            dim,
+            len,
+            layout,
+            channels,
+        })
+    }
+
+    #[inline]
+    fn feature(&self, position: usize, f: usize) -> f32 {
+        self.features
+            .get(position * self.dim + f)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+impl PairSource for PairFeaturesF32<'_> {
+    type Sample = f32;
+
+    fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn involution(&self) -> Involution<'_> {
+        Involution::Segments(self.layout)
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize, c: usize) -> f32 {
+        match parts(self.layout, self.dim, c) {
+            Some(Parts::Single { from_i, feature }) => {
+                self.feature(if from_i { i } else { j }, feature)
+            }
+            Some(Parts::Product { a, b }) => self.feature(i, a) * self.feature(j, b),
+            None => 0.0,
+        }
+    }
+}
+
+/// int8 pair features: per-position features quantized with one scale and `zero_point`,
+/// which the pair tensor shares.
+///
+/// Concatenated channels carry a feature as it is. Product channels are a TFLite `MUL`:
+/// `clamp(product.apply((e_a − zp)(e_b − zp)) + zp)`, with `product` standing for
+/// `scale² / scale = scale`.
+#[derive(Clone, Copy, Debug)]
+pub struct PairFeaturesI8<'a> {
+    features: &'a [i8],
+    dim: usize,
+    len: usize,
+    layout: &'a [Segment],
+    channels: usize,
+    zero_point: i32,
+    product: Requant,
+}
+
+impl<'a> PairFeaturesI8<'a> {
+    /// `features` holds `len · dim` values, position-major.
+    pub fn new(
+        features: &'a [i8],
+        dim: usize,
+        len: usize,
+        layout: &'a [Segment],
+        zero_point: i32,
+        product: Requant,
+    ) -> Result<Self, Error> {
+        let channels = check_layout(layout, dim)?;
+        check_features(features.len(), dim, len)?;
+        check_zero_point(zero_point)?;
+        product.check()?;
+        Ok(Self {
+            features,
+            dim,
+            len,
+            layout,
+            channels,
+            zero_point,
+            product,
+        })
+    }
+
+    /// Centered feature `q − zp`.
+    #[inline]
+    fn feature(&self, position: usize, f: usize) -> i32 {
+        self.features
+            .get(position * self.dim + f)
+            .map_or(0, |&q| q as i32 - self.zero_point)
+    }
+}
+
+impl PairSource for PairFeaturesI8<'_> {
+    type Sample = i16;
+
+    fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn involution(&self) -> Involution<'_> {
+        Involution::Segments(self.layout)
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize, c: usize) -> i16 {
+        let centered = match parts(self.layout, self.dim, c) {
+            Some(Parts::Single { from_i, feature }) => {
+                self.feature(if from_i { i } else { j }, feature)
+            }
+            Some(Parts::Product { a, b }) => {
+                let raw = self.feature(i, a) * self.feature(j, b);
+                let q = self.product.apply(raw).wrapping_add(self.zero_point);
+                clamp_i8(q, i8::MIN, i8::MAX) as i32 - self.zero_point
+            }
+            None => 0,
+        };
+        centered as i16
+    }
+}

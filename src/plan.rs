@@ -1,0 +1,48 @@
+//! Buffer sizes and work counts as `const fn`s of the model dimensions, so that firmware can
+//! size its `static` buffers at compile time.
+
+use crate::tri::{map_len, tri_len};
+
+/// Scratch values a conv with `in_channels` inputs and kernel size `kernel` needs, for any
+/// involution (a symmetric kernel packs `k(k+1)/2` values a channel, a transposed pair `k²`
+/// values for two channels, which is never more).
+pub const fn conv_scratch_len(in_channels: usize, kernel: usize) -> usize {
+    in_channels * tri_len(kernel)
+}
+
+/// Packed weights of a symmetry-preserving conv (identity involution).
+pub const fn packed_weight_len(in_channels: usize, out_channels: usize, kernel: usize) -> usize {
+    out_channels * in_channels * tri_len(kernel)
+}
+
+/// Weights of the same conv with dense `k×k` kernels.
+pub const fn dense_weight_len(in_channels: usize, out_channels: usize, kernel: usize) -> usize {
+    out_channels * in_channels * kernel * kernel
+}
+
+/// Multiply-accumulates of a dense conv over the full `l×l` map.
+pub const fn dense_macs(l: usize, in_channels: usize, out_channels: usize, kernel: usize) -> usize {
+    l * l * dense_weight_len(in_channels, out_channels, kernel)
+}
+
+/// Multiplies of a symmetric conv (identity involution) over the upper triangle, after the
+/// pre-add of mirrored inputs.
+pub const fn symmetric_macs(
+    l: usize,
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+) -> usize {
+    tri_len(l) * packed_weight_len(in_channels, out_channels, kernel)
+}
+
+/// Activation values of the two ping-pong maps a full-map schedule needs, each packed with at
+/// most `max_channels` channels.
+pub const fn ping_pong_len(l: usize, max_channels: usize) -> usize {
+    2 * map_len(l, max_channels)
+}
+
+/// Activation values of one dense `l×l` map, for comparison.
+pub const fn dense_map_len(l: usize, channels: usize) -> usize {
+    l * l * channels
+}
