@@ -36,12 +36,10 @@ fn random_pair_map<T: Copy + Default>(
     partners: &[usize],
     mut value: impl FnMut(&mut Rng) -> T,
 ) -> Dense<T> {
-    let c = partners.len();
-    let mut x = Dense::zeros(len, c);
+    let mut x = Dense::zeros(len, partners.len());
     for i in 0..len {
         for j in i..len {
-            for ch in 0..c {
-                let p = partners[ch];
+            for (ch, &p) in partners.iter().enumerate() {
                 if i == j && p < ch {
                     continue; // set together with its partner
                 }

@@ -11,7 +11,7 @@
 //! one kernel per orbit of `π` is stored, packed per output channel in channel order:
 //!
 //! - `π(c) = c`: the upper triangle of the symmetric kernel, `(u, v)` for `u <= v`, row by
-//!   row: [`tri_len`](crate::tri::tri_len)`(k)` values;
+//!   row: `tri_len(k)` values;
 //! - `c < π(c)`: the full `k×k` kernel of `c`, row-major (the kernel of `π(c)` is its transpose);
 //! - `c > π(c)`: nothing.
 //!
@@ -59,6 +59,7 @@ impl Sample for i16 {
 
 /// Anything a symmetric conv can read: a packed map, or pair features built on the fly from
 /// per-position features ([`crate::generate`]).
+#[allow(clippy::len_without_is_empty)] // a source always has at least one position
 pub trait PairSource {
     /// The value type the kernel consumes.
     type Sample: Sample;
