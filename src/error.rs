@@ -50,6 +50,42 @@ pub enum Error {
     UnsupportedPairFeature,
     /// A residual or pooling operand has a different shape from its partner.
     ShapeMismatch,
+    /// The blob does not start with the magic bytes `SCNN`.
+    BadMagic,
+    /// The blob's format version is not one this runtime reads.
+    UnsupportedVersion {
+        /// The version the blob declares.
+        found: u16,
+    },
+    /// The blob is shorter or longer than its header says (truncated or padded).
+    BadLength,
+    /// The blob's CRC-32 does not match its contents.
+    BadChecksum,
+    /// The header's precision field is neither int8 nor f32.
+    BadPrecision,
+    /// The layer count is zero or above [`MAX_LAYERS`](crate::MAX_LAYERS).
+    BadLayerCount,
+    /// The feature dimension is zero or above [`MAX_FEATURE_DIM`](crate::model::MAX_FEATURE_DIM).
+    BadFeatureDim,
+    /// The blob's pair length is zero or larger than the firmware's compile-time `L`.
+    PairLenTooLarge,
+    /// A pair-feature segment record has an unknown kind or a wrong size.
+    BadSegment,
+    /// A section offset or length points outside the blob, is misaligned, or overlaps.
+    BadOffset,
+    /// A layer record has an unknown kind.
+    BadLayerKind,
+    /// A layer record has an unknown activation.
+    BadActivation,
+    /// A residual source is not an earlier layer, has a different channel count, or two
+    /// skip connections overlap.
+    BadResidual,
+    /// The last layer does not produce exactly one channel (the pair logits).
+    BadHead,
+    /// A reserved field is not zero.
+    NonZeroReserved,
+    /// A float weight, bias or scale is NaN or infinite, or a scale is not positive.
+    NonFinite,
 }
 
 impl core::fmt::Display for Error {
@@ -75,6 +111,27 @@ impl core::fmt::Display for Error {
             }
             Error::UnsupportedPairFeature => "pair-feature segment unsupported for this input",
             Error::ShapeMismatch => "operands have different shapes",
+            Error::BadMagic => "not an scnn blob (bad magic)",
+            Error::UnsupportedVersion { found } => {
+                return write!(
+                    f,
+                    "unsupported blob format version {found} (this runtime reads 1)"
+                );
+            }
+            Error::BadLength => "blob length disagrees with its header (truncated?)",
+            Error::BadChecksum => "blob CRC-32 mismatch (corrupted)",
+            Error::BadPrecision => "blob precision field is invalid",
+            Error::BadLayerCount => "blob layer count is zero or too large",
+            Error::BadFeatureDim => "blob feature dimension is zero or too large",
+            Error::PairLenTooLarge => "blob pair length is zero or exceeds the firmware's L",
+            Error::BadSegment => "blob pair-feature segment is invalid",
+            Error::BadOffset => "blob section offset or length is out of bounds",
+            Error::BadLayerKind => "blob layer kind is unknown",
+            Error::BadActivation => "blob activation is unknown",
+            Error::BadResidual => "blob residual source is invalid",
+            Error::BadHead => "blob's last layer must have one output channel",
+            Error::NonZeroReserved => "blob reserved field is not zero",
+            Error::NonFinite => "blob holds a NaN, infinite or non-positive scale or weight",
         };
         f.write_str(text)
     }

@@ -71,11 +71,14 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod blob;
 pub mod conv;
+pub mod decode;
 mod error;
 pub mod generate;
 pub mod involution;
 pub mod layers;
+pub mod model;
 pub mod plan;
 pub mod quant;
 pub mod seq;
@@ -84,8 +87,12 @@ pub mod tri;
 pub use conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, PairSource, QuantMap};
 pub use error::Error;
 pub use involution::{Involution, Segment};
+pub use model::{Buffers, Model};
 pub use quant::{Activation, Requant};
 pub use tri::TriMap;
 
 /// Largest channel count of any map or layer.
 pub const MAX_CHANNELS: usize = 1024;
+
+/// Largest number of layers in a model.
+pub const MAX_LAYERS: usize = 32;

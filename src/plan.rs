@@ -46,3 +46,19 @@ pub const fn ping_pong_len(l: usize, max_channels: usize) -> usize {
 pub const fn dense_map_len(l: usize, channels: usize) -> usize {
     l * l * channels
 }
+
+/// Arena values of a whole-model run: `l · feature_dim` per-position features, then `slots`
+/// packed maps of `max_channels` (2 slots, or 3 for models with skip connections).
+pub const fn model_arena_len(
+    l: usize,
+    feature_dim: usize,
+    max_channels: usize,
+    slots: usize,
+) -> usize {
+    l * feature_dim + slots * map_len(l, max_channels)
+}
+
+/// Probability values of a whole-model run: one per pair of the packed `l×l` triangle.
+pub const fn model_probs_len(l: usize) -> usize {
+    tri_len(l)
+}

@@ -1,0 +1,218 @@
+//! The packed model blob, format version 1: constants, field layout and the parsing of its
+//! fixed-size records. The full specification is in `tools/BLOB_FORMAT.md`;
+//! [`Model::from_bytes`](crate::Model::from_bytes) validates a blob against it.
+//!
+//! Everything is little-endian. Sections start on 4-byte boundaries, so a blob that is itself
+//! 4-byte aligned in memory (see [`AlignedBlob`]) is read in place: int8 weights as `&[i8]`,
+//! int32 and f32 arrays as `&[i32]` and `&[f32]`, with no copy into RAM.
+
+use crate::quant::Activation;
+use crate::Error;
+
+#[cfg(target_endian = "big")]
+compile_error!("scnn reads its little-endian blobs in place; big-endian targets are not supported");
+
+/// The first four bytes of every blob.
+pub const MAGIC: [u8; 4] = *b"SCNN";
+
+/// The format version this runtime writes and reads.
+///
+/// Bump it for any change an older loader would misread: a field moved, resized or given a
+/// new meaning, a new enum value (layer kind, activation, segment kind, precision), or a
+/// reserved field put to use. Loaders reject every version they do not know, so an old
+/// firmware refuses a new blob with [`Error::UnsupportedVersion`] instead of running it
+/// wrongly. Adding a new CLI-side convenience that leaves the bytes unchanged needs no bump.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Bytes in the header.
+pub const HEADER_LEN: usize = 64;
+/// Bytes in one pair-feature segment record.
+pub const SEGMENT_RECORD_LEN: usize = 4;
+/// Bytes in one layer record.
+pub const LAYER_RECORD_LEN: usize = 32;
+/// Bytes of the trailing CRC-32.
+pub const CRC_LEN: usize = 4;
+/// The residual field of a layer without a skip connection.
+pub const NO_RESIDUAL: u16 = 0xFFFF;
+/// Alignment of every section.
+pub const ALIGN: usize = 4;
+/// 32-bit words of int8 layer parameters after the three per-channel arrays.
+pub const I8_CONV_TAIL_WORDS: usize = 4;
+/// 32-bit words of an int8 residual-add block.
+pub const I8_ADD_WORDS: usize = 12;
+
+/// Byte offsets of the header fields.
+pub mod header {
+    /// `[u8; 4]` magic.
+    pub const MAGIC: usize = 0;
+    /// `u16` format version.
+    pub const VERSION: usize = 4;
+    /// `u16` header length (64).
+    pub const HEADER_LEN: usize = 6;
+    /// `u32` total blob length, CRC included.
+    pub const TOTAL_LEN: usize = 8;
+    /// `u8` precision: 0 int8, 1 f32.
+    pub const PRECISION: usize = 12;
+    /// `u8` layer count.
+    pub const LAYER_COUNT: usize = 13;
+    /// `u8` per-position feature dimension.
+    pub const FEATURE_DIM: usize = 14;
+    /// `u8` pair-feature segment count.
+    pub const SEGMENT_COUNT: usize = 15;
+    /// `u16` pair length `L` the model was built for.
+    pub const PAIR_LEN: usize = 16;
+    /// `u16` reserved, zero.
+    pub const RESERVED_A: usize = 18;
+    /// `u32` offset of the segment records.
+    pub const SEGMENTS_OFFSET: usize = 20;
+    /// `u32` offset of the embedding table.
+    pub const EMBEDDING_OFFSET: usize = 24;
+    /// `u32` offset of the layer records.
+    pub const LAYERS_OFFSET: usize = 28;
+    /// `f32` scale of the features and pair tensor (1.0 in f32 blobs).
+    pub const INPUT_SCALE: usize = 32;
+    /// `i32` zero point of the features and pair tensor (0 in f32 blobs).
+    pub const INPUT_ZERO_POINT: usize = 36;
+    /// `i32` Q31 multiplier of outer-product channels.
+    pub const PRODUCT_MULTIPLIER: usize = 40;
+    /// `i32` shift of outer-product channels.
+    pub const PRODUCT_SHIFT: usize = 44;
+    /// `f32` scale of the logits (1.0 in f32 blobs).
+    pub const LOGIT_SCALE: usize = 48;
+    /// `i32` zero point of the logits (0 in f32 blobs).
+    pub const LOGIT_ZERO_POINT: usize = 52;
+    /// 8 reserved bytes, zero.
+    pub const RESERVED_B: usize = 56;
+}
+
+/// Byte offsets of the fields of a layer record.
+pub mod layer {
+    /// `u8` kind: 1 symmetric conv.
+    pub const KIND: usize = 0;
+    /// `u8` activation: 0 none, 1 ReLU, 2 ReLU6 (after the residual add, if any).
+    pub const ACTIVATION: usize = 1;
+    /// `u8` kernel size.
+    pub const KERNEL: usize = 2;
+    /// `u8` dilation.
+    pub const DILATION: usize = 3;
+    /// `u16` input channels.
+    pub const IN_CHANNELS: usize = 4;
+    /// `u16` output channels.
+    pub const OUT_CHANNELS: usize = 6;
+    /// `u16` index of the earlier layer whose output is added, or [`super::NO_RESIDUAL`].
+    pub const RESIDUAL: usize = 8;
+    /// `u16` reserved, zero.
+    pub const RESERVED_A: usize = 10;
+    /// `u32` offset of the packed weights.
+    pub const WEIGHTS_OFFSET: usize = 12;
+    /// `u32` byte length of the packed weights.
+    pub const WEIGHTS_LEN: usize = 16;
+    /// `u32` offset of the parameters (bias, quantization).
+    pub const PARAMS_OFFSET: usize = 20;
+    /// `u32` byte length of the parameters.
+    pub const PARAMS_LEN: usize = 24;
+    /// `u32` reserved, zero.
+    pub const RESERVED_B: usize = 28;
+}
+
+/// Number type of a blob's weights and activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Precision {
+    /// int8 weights and activations (TFLite spec), code 0.
+    Int8,
+    /// f32 weights and activations, for cores with an FPU, code 1.
+    F32,
+}
+
+impl Precision {
+    /// The header code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Precision::Int8 => 0,
+            Precision::F32 => 1,
+        }
+    }
+
+    /// Reads a header code.
+    pub const fn from_code(code: u8) -> Result<Self, Error> {
+        match code {
+            0 => Ok(Precision::Int8),
+            1 => Ok(Precision::F32),
+            _ => Err(Error::BadPrecision),
+        }
+    }
+}
+
+/// Activation codes of layer records.
+pub const fn activation_code(activation: Activation) -> u8 {
+    match activation {
+        Activation::None => 0,
+        Activation::Relu => 1,
+        Activation::Relu6 => 2,
+    }
+}
+
+/// Reads an activation code.
+pub const fn activation_from_code(code: u8) -> Result<Activation, Error> {
+    match code {
+        0 => Ok(Activation::None),
+        1 => Ok(Activation::Relu),
+        2 => Ok(Activation::Relu6),
+        _ => Err(Error::BadActivation),
+    }
+}
+
+/// Segment kind codes: 1 outer concatenation (swap halves), 2 outer product (transpose).
+pub const SEGMENT_CONCAT: u8 = 1;
+/// See [`SEGMENT_CONCAT`].
+pub const SEGMENT_OUTER: u8 = 2;
+/// Layer kind code of the symmetric conv.
+pub const LAYER_CONV: u8 = 1;
+
+/// The CRC-32 used by blobs (ISO-HDLC, the one of zlib and PNG).
+pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// CRC-32 of `bytes`.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    CRC32.checksum(bytes)
+}
+
+/// Bounds-checked little-endian reads.
+pub(crate) fn bytes_at<const N: usize>(bytes: &[u8], offset: usize) -> Result<[u8; N], Error> {
+    let end = offset.checked_add(N).ok_or(Error::BadLength)?;
+    let slice = bytes.get(offset..end).ok_or(Error::BadLength)?;
+    let mut out = [0u8; N];
+    out.copy_from_slice(slice);
+    Ok(out)
+}
+
+pub(crate) fn u8_at(bytes: &[u8], offset: usize) -> Result<u8, Error> {
+    bytes.get(offset).copied().ok_or(Error::BadLength)
+}
+
+pub(crate) fn u16_at(bytes: &[u8], offset: usize) -> Result<u16, Error> {
+    Ok(u16::from_le_bytes(bytes_at(bytes, offset)?))
+}
+
+pub(crate) fn u32_at(bytes: &[u8], offset: usize) -> Result<u32, Error> {
+    Ok(u32::from_le_bytes(bytes_at(bytes, offset)?))
+}
+
+pub(crate) fn i32_at(bytes: &[u8], offset: usize) -> Result<i32, Error> {
+    Ok(i32::from_le_bytes(bytes_at(bytes, offset)?))
+}
+
+pub(crate) fn f32_at(bytes: &[u8], offset: usize) -> Result<f32, Error> {
+    Ok(f32::from_le_bytes(bytes_at(bytes, offset)?))
+}
+
+/// A byte array with 4-byte alignment, so a blob embedded in flash can be read in place:
+///
+/// ```
+/// static BLOB: &scnn::blob::AlignedBlob<[u8]> =
+///     &scnn::blob::AlignedBlob(*include_bytes!("../tools/models/example.scnn"));
+/// assert_eq!(BLOB.0.as_ptr() as usize % 4, 0);
+/// ```
+#[repr(C, align(4))]
+pub struct AlignedBlob<T: ?Sized>(pub T);

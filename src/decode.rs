@@ -1,0 +1,136 @@
+//! Pair probabilities to an RNA secondary structure: base pairs and dot-bracket.
+//!
+//! Rules: only canonical pairs (AU, GC, GU, either order) with `j − i >= 4` and probability
+//! above the threshold; each base has at most one partner. Pairs are taken greedily by
+//! descending probability (ties: the first in row order), which every target computes
+//! identically. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
+//! `{}`, `<>`, then `Aa`, `Bb`, … (upper case opens).
+
+use crate::seq::Base;
+use crate::tri::tri_index;
+use crate::Error;
+
+/// Shortest distance `j − i` of a pair (a hairpin loop holds at least 3 bases).
+pub const MIN_PAIR_DISTANCE: usize = 4;
+/// Probability above which a pair is a candidate, by default.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
+
+/// Whether two bases can pair: Watson-Crick or GU wobble.
+pub const fn is_canonical(a: Base, b: Base) -> bool {
+    matches!(
+        (a, b),
+        (Base::A, Base::U)
+            | (Base::U, Base::A)
+            | (Base::G, Base::C)
+            | (Base::C, Base::G)
+            | (Base::G, Base::U)
+            | (Base::U, Base::G)
+    )
+}
+
+/// A decoded structure of up to `L` bases: pairs `(i, j)` with `i < j`, sorted by `i`, and the
+/// dot-bracket string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Structure<const L: usize> {
+    /// Base pairs, 0-based, `i < j`, sorted by `i`.
+    pub pairs: heapless::Vec<(u16, u16), L>,
+    /// Dot-bracket notation, one ASCII byte per base.
+    pub dot_bracket: heapless::Vec<u8, L>,
+}
+
+impl<const L: usize> Structure<L> {
+    /// The dot-bracket string.
+    pub fn dot_bracket_str(&self) -> &str {
+        core::str::from_utf8(&self.dot_bracket).unwrap_or("")
+    }
+}
+
+const OPEN: &[u8] = b"([{<ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const CLOSE: &[u8] = b")]}>abcdefghijklmnopqrstuvwxyz";
+
+/// Decodes a packed `L×L` probability triangle for `bases` (`bases.len() <= L`).
+pub fn decode<const L: usize>(
+    probs: &[f32],
+    bases: &[Base],
+    threshold: f32,
+) -> Result<Structure<L>, Error> {
+    let len = bases.len();
+    if len > L {
+        return Err(Error::SequenceTooLong);
+    }
+    if probs.len() < crate::tri::tri_len(L) {
+        return Err(Error::BufferTooSmall);
+    }
+    let mut partner = [u16::MAX; L];
+    let mut pairs: heapless::Vec<(u16, u16), L> = heapless::Vec::new();
+    // Greedy: take the most probable free candidate until none is left.
+    loop {
+        let mut best: Option<(f32, usize, usize)> = None;
+        for i in 0..len {
+            if partner.get(i) != Some(&u16::MAX) {
+                continue;
+            }
+            for j in i + MIN_PAIR_DISTANCE..len {
+                let p = probs.get(tri_index(L, i, j)).copied().unwrap_or(0.0);
+                let above_threshold = p > threshold; // false for NaN
+                let beats_best = best.is_none_or(|(b, _, _)| p > b);
+                if !above_threshold || !beats_best {
+                    continue;
+                }
+                let free = partner.get(j) == Some(&u16::MAX);
+                let canonical = match (bases.get(i), bases.get(j)) {
+                    (Some(&a), Some(&b)) => is_canonical(a, b),
+                    _ => false,
+                };
+                if free && canonical {
+                    best = Some((p, i, j));
+                }
+            }
+        }
+        let Some((_, i, j)) = best else { break };
+        // i, j < len <= L <= u16::MAX is guaranteed by the pair length checks upstream.
+        let (i16_, j16) = (i as u16, j as u16);
+        if let Some(slot) = partner.get_mut(i) {
+            *slot = j16;
+        }
+        if let Some(slot) = partner.get_mut(j) {
+            *slot = i16_;
+        }
+        if pairs.push((i16_, j16)).is_err() {
+            break;
+        }
+    }
+    pairs.sort_unstable();
+
+    // Bracket levels: each pair takes the lowest level none of whose pairs it crosses.
+    let mut level = [0u8; L];
+    let mut dot_bracket: heapless::Vec<u8, L> = heapless::Vec::new();
+    for _ in 0..len {
+        dot_bracket.push(b'.').map_err(|_| Error::SequenceTooLong)?;
+    }
+    for (n, &(i, j)) in pairs.iter().enumerate() {
+        let mut chosen = 0usize;
+        while chosen < OPEN.len() {
+            let crosses = pairs.iter().take(n).enumerate().any(|(m, &(a, b))| {
+                level.get(m).copied() == Some(chosen as u8) && (a < i && i < b && b < j)
+            });
+            if !crosses {
+                break;
+            }
+            chosen += 1;
+        }
+        let chosen = chosen.min(OPEN.len() - 1);
+        if let Some(slot) = level.get_mut(n) {
+            *slot = chosen as u8;
+        }
+        if let (Some(o), Some(c)) = (OPEN.get(chosen), CLOSE.get(chosen)) {
+            if let Some(slot) = dot_bracket.get_mut(i as usize) {
+                *slot = *o;
+            }
+            if let Some(slot) = dot_bracket.get_mut(j as usize) {
+                *slot = *c;
+            }
+        }
+    }
+    Ok(Structure { pairs, dot_bracket })
+}

@@ -1,0 +1,806 @@
+//! A validated model read in place from a blob, and inference over caller-owned buffers.
+
+use crate::blob::{
+    self, activation_from_code, f32_at, header as h, i32_at, layer as lr, u16_at, u32_at, u8_at,
+    Precision, ALIGN, CRC_LEN, FORMAT_VERSION, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS,
+    LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_CONCAT, SEGMENT_OUTER,
+    SEGMENT_RECORD_LEN,
+};
+use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, QuantMap};
+use crate::generate::{PairFeaturesF32, PairFeaturesI8};
+use crate::involution::{Involution, Segment};
+use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8, AddQuant};
+use crate::quant::{check_zero_point, Activation, Requant};
+use crate::seq::{encode, Base, Embedding};
+use crate::tri::{map_len, tri_len, TriMap};
+use crate::{Error, MAX_LAYERS};
+
+/// Largest per-position feature dimension a blob may declare.
+pub const MAX_FEATURE_DIM: usize = 16;
+/// Largest number of pair-feature segments a blob may declare.
+pub const MAX_SEGMENTS: usize = 4;
+
+/// int8 parameters of one layer, read in place.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerI8<'a> {
+    /// Packed weights.
+    pub weights: &'a [i8],
+    /// Bias per output channel.
+    pub bias: &'a [i32],
+    /// Requantization multipliers per output channel.
+    pub multipliers: &'a [i32],
+    /// Requantization shifts per output channel.
+    pub shifts: &'a [i32],
+    /// Zero point of the conv output.
+    pub conv_zero_point: i32,
+    /// Clamp of the conv output.
+    pub conv_range: (i8, i8),
+    /// Scale of the conv output.
+    pub conv_scale: f32,
+    /// The residual add and the scale of its output, when the layer has a skip connection.
+    pub add: Option<(AddQuant, f32)>,
+}
+
+impl LayerI8<'_> {
+    /// Scale and zero point of the layer's output (after the residual add, if any).
+    pub fn output_quant(&self) -> (f32, i32) {
+        match self.add {
+            Some((add, scale)) => (scale, add.out_zero_point),
+            None => (self.conv_scale, self.conv_zero_point),
+        }
+    }
+}
+
+/// f32 parameters of one layer, read in place.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerF32<'a> {
+    /// Packed weights.
+    pub weights: &'a [f32],
+    /// Bias per output channel.
+    pub bias: &'a [f32],
+}
+
+/// The weights of a layer in the blob's precision.
+#[derive(Clone, Copy, Debug)]
+pub enum LayerParams<'a> {
+    /// int8 layer.
+    I8(LayerI8<'a>),
+    /// f32 layer.
+    F32(LayerF32<'a>),
+}
+
+/// One layer of a model: a symmetric conv, optionally followed by a residual add, then an
+/// activation.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel size.
+    pub kernel: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Activation, applied after the residual add if there is one.
+    pub activation: Activation,
+    /// Index of the earlier layer whose output is added.
+    pub residual: Option<usize>,
+    /// Weights and quantization.
+    pub params: LayerParams<'a>,
+}
+
+/// Input embedding and pair features of a model.
+#[derive(Clone, Copy, Debug)]
+pub enum EmbeddingTable<'a> {
+    /// int8 table with the features' scale and zero point, and the outer-product requantization.
+    I8 {
+        /// `5 × dim` values.
+        table: &'a [i8],
+        /// Scale of features and pair tensor.
+        scale: f32,
+        /// Zero point of features and pair tensor.
+        zero_point: i32,
+        /// Requantization of outer-product channels.
+        product: Requant,
+    },
+    /// f32 table.
+    F32(&'a [f32]),
+}
+
+/// Caller-owned buffers of one inference. Size them with [`Model::arena_len`],
+/// [`Model::scratch_len`] and [`tri_len`]`(L)`, or at compile time with
+/// [`plan::model_arena_len`](crate::plan::model_arena_len) and friends.
+pub struct Buffers<'b, T, S> {
+    /// Per-position features followed by the activation maps.
+    pub arena: &'b mut [T],
+    /// One conv's pre-added input patch.
+    pub scratch: &'b mut [S],
+    /// The output: pair probabilities as a packed `L×L` triangle; masked pairs are 0.
+    pub probs: &'b mut [f32],
+}
+
+/// A model validated against the firmware's pair length `L`. Weights stay in the blob.
+#[derive(Clone, Debug)]
+pub struct Model<'a, const L: usize> {
+    precision: Precision,
+    pair_len: usize,
+    feature_dim: usize,
+    segments: heapless::Vec<Segment, MAX_SEGMENTS>,
+    embedding: EmbeddingTable<'a>,
+    layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+    logit_quant: (f32, i32),
+    slots: usize,
+    max_channels: usize,
+    max_scratch: usize,
+}
+
+/// A section of the blob: offset and length, checked to lie inside the payload.
+fn section(bytes: &[u8], offset: u32, len: usize, payload_end: usize) -> Result<&[u8], Error> {
+    let offset = offset as usize;
+    if !offset.is_multiple_of(ALIGN) || offset < HEADER_LEN {
+        return Err(Error::BadOffset);
+    }
+    let end = offset.checked_add(len).ok_or(Error::BadOffset)?;
+    if end > payload_end {
+        return Err(Error::BadOffset);
+    }
+    bytes.get(offset..end).ok_or(Error::BadOffset)
+}
+
+fn cast<T: bytemuck::AnyBitPattern>(bytes: &[u8]) -> Result<&[T], Error> {
+    bytemuck::try_cast_slice(bytes).map_err(|_| Error::BadOffset)
+}
+
+fn finite_scale(x: f32) -> Result<f32, Error> {
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(Error::NonFinite)
+    }
+}
+
+fn i8_range(min: i32, max: i32) -> Result<(i8, i8), Error> {
+    let min = i8::try_from(min).map_err(|_| Error::BadQuantRange)?;
+    let max = i8::try_from(max).map_err(|_| Error::BadQuantRange)?;
+    if min > max {
+        return Err(Error::BadQuantRange);
+    }
+    Ok((min, max))
+}
+
+fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<LayerI8<'a>, Error> {
+    let words = cast::<i32>(params)?;
+    let expected = 3 * out + I8_CONV_TAIL_WORDS + if residual { I8_ADD_WORDS } else { 0 };
+    if words.len() != expected {
+        return Err(Error::BadOffset);
+    }
+    let (bias, rest) = words.split_at(out);
+    let (multipliers, rest) = rest.split_at(out);
+    let (shifts, tail) = rest.split_at(out);
+    let word = |i: usize| tail.get(i).copied().ok_or(Error::BadOffset);
+    let conv_zero_point = word(0)?;
+    check_zero_point(conv_zero_point)?;
+    let conv_range = i8_range(word(1)?, word(2)?)?;
+    let conv_scale = finite_scale(f32::from_bits(word(3)? as u32))?;
+    let add = if residual {
+        let w = |i: usize| word(I8_CONV_TAIL_WORDS + i);
+        let (act_min, act_max) = i8_range(w(9)?, w(10)?)?;
+        let add = AddQuant {
+            a_zero_point: w(0)?,
+            a: Requant {
+                multiplier: w(1)?,
+                shift: w(2)?,
+            },
+            b_zero_point: w(3)?,
+            b: Requant {
+                multiplier: w(4)?,
+                shift: w(5)?,
+            },
+            out: Requant {
+                multiplier: w(6)?,
+                shift: w(7)?,
+            },
+            out_zero_point: w(8)?,
+            act_min,
+            act_max,
+        };
+        add.check()?;
+        if add.a_zero_point != conv_zero_point {
+            return Err(Error::BadQuantRange);
+        }
+        Some((add, finite_scale(f32::from_bits(w(11)? as u32))?))
+    } else {
+        None
+    };
+    Ok(LayerI8 {
+        weights: &[],
+        bias,
+        multipliers,
+        shifts,
+        conv_zero_point,
+        conv_range,
+        conv_scale,
+        add,
+    })
+}
+
+impl<'a, const L: usize> Model<'a, L> {
+    /// Validates `bytes` completely (magic, version, length, CRC, every field, offset, size,
+    /// channel count and quantization parameter) and reads the model in place.
+    ///
+    /// A blob that passes cannot make inference index out of bounds. A blob built for a pair
+    /// length above `L` is [`Error::PairLenTooLarge`]. The bytes must be 4-byte aligned in
+    /// memory (see [`blob::AlignedBlob`]), else [`Error::BadOffset`].
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        // Identity and integrity first, so that the most telling error wins.
+        if bytes.get(..4) != Some(&MAGIC[..]) {
+            return Err(Error::BadMagic);
+        }
+        let version = u16_at(bytes, h::VERSION)?;
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { found: version });
+        }
+        if bytes.len() < HEADER_LEN + CRC_LEN
+            || u32_at(bytes, h::TOTAL_LEN)? as usize != bytes.len()
+            || u16_at(bytes, h::HEADER_LEN)? as usize != HEADER_LEN
+        {
+            return Err(Error::BadLength);
+        }
+        let payload_end = bytes.len() - CRC_LEN;
+        let (payload, stored) = bytes.split_at(payload_end);
+        if blob::checksum(payload) != u32::from_le_bytes(blob::bytes_at(stored, 0)?) {
+            return Err(Error::BadChecksum);
+        }
+
+        let precision = Precision::from_code(u8_at(bytes, h::PRECISION)?)?;
+        let layer_count = u8_at(bytes, h::LAYER_COUNT)? as usize;
+        if layer_count == 0 || layer_count > MAX_LAYERS {
+            return Err(Error::BadLayerCount);
+        }
+        let dim = u8_at(bytes, h::FEATURE_DIM)? as usize;
+        if dim == 0 || dim > MAX_FEATURE_DIM {
+            return Err(Error::BadFeatureDim);
+        }
+        let segment_count = u8_at(bytes, h::SEGMENT_COUNT)? as usize;
+        let pair_len = u16_at(bytes, h::PAIR_LEN)? as usize;
+        if pair_len == 0 || pair_len > L {
+            return Err(Error::PairLenTooLarge);
+        }
+        if u16_at(bytes, h::RESERVED_A)? != 0
+            || blob::bytes_at::<8>(bytes, h::RESERVED_B)? != [0; 8]
+        {
+            return Err(Error::NonZeroReserved);
+        }
+
+        // Pair-feature segments.
+        if segment_count == 0 || segment_count > MAX_SEGMENTS {
+            return Err(Error::BadSegment);
+        }
+        let records = section(
+            bytes,
+            u32_at(bytes, h::SEGMENTS_OFFSET)?,
+            segment_count * SEGMENT_RECORD_LEN,
+            payload_end,
+        )?;
+        let mut segments = heapless::Vec::new();
+        for record in records.chunks_exact(SEGMENT_RECORD_LEN) {
+            let d = u16_at(record, 2)?;
+            if d as usize != dim || u8_at(record, 1)? != 0 {
+                return Err(Error::BadSegment);
+            }
+            let segment = match u8_at(record, 0)? {
+                SEGMENT_CONCAT => Segment::SwapHalves(d),
+                SEGMENT_OUTER => Segment::Transpose(d),
+                _ => return Err(Error::BadSegment),
+            };
+            segments.push(segment).map_err(|_| Error::BadSegment)?;
+        }
+        let pair_channels: usize = segments.iter().map(|s| s.channels()).sum();
+
+        // Embedding and input quantization.
+        let embedding_offset = u32_at(bytes, h::EMBEDDING_OFFSET)?;
+        let input_scale = f32_at(bytes, h::INPUT_SCALE)?;
+        let input_zero_point = i32_at(bytes, h::INPUT_ZERO_POINT)?;
+        let product = Requant {
+            multiplier: i32_at(bytes, h::PRODUCT_MULTIPLIER)?,
+            shift: i32_at(bytes, h::PRODUCT_SHIFT)?,
+        };
+        let logit_scale = finite_scale(f32_at(bytes, h::LOGIT_SCALE)?)?;
+        let logit_zero_point = i32_at(bytes, h::LOGIT_ZERO_POINT)?;
+        check_zero_point(logit_zero_point)?;
+        let entries = Base::COUNT * dim;
+        let embedding = match precision {
+            Precision::Int8 => {
+                check_zero_point(input_zero_point)?;
+                product.check()?;
+                let raw = section(bytes, embedding_offset, entries, payload_end)?;
+                EmbeddingTable::I8 {
+                    table: bytemuck::cast_slice(raw),
+                    scale: finite_scale(input_scale)?,
+                    zero_point: input_zero_point,
+                    product,
+                }
+            }
+            Precision::F32 => {
+                let raw = section(bytes, embedding_offset, 4 * entries, payload_end)?;
+                let table: &[f32] = cast(raw)?;
+                if table.iter().any(|x| !x.is_finite()) {
+                    return Err(Error::NonFinite);
+                }
+                EmbeddingTable::F32(table)
+            }
+        };
+
+        // Layers.
+        let layer_records = section(
+            bytes,
+            u32_at(bytes, h::LAYERS_OFFSET)?,
+            layer_count * LAYER_RECORD_LEN,
+            payload_end,
+        )?;
+        let mut layers: heapless::Vec<Layer<'a>, MAX_LAYERS> = heapless::Vec::new();
+        let mut is_skip_source = [false; MAX_LAYERS];
+        let mut live_skip_until: Option<usize> = None;
+        let mut max_channels = 0;
+        let mut max_scratch = 0;
+        for (t, record) in layer_records.chunks_exact(LAYER_RECORD_LEN).enumerate() {
+            if u8_at(record, lr::KIND)? != LAYER_CONV {
+                return Err(Error::BadLayerKind);
+            }
+            if u16_at(record, lr::RESERVED_A)? != 0 || u32_at(record, lr::RESERVED_B)? != 0 {
+                return Err(Error::NonZeroReserved);
+            }
+            let activation = activation_from_code(u8_at(record, lr::ACTIVATION)?)?;
+            let kernel = u8_at(record, lr::KERNEL)? as usize;
+            let dilation = u8_at(record, lr::DILATION)? as usize;
+            let in_channels = u16_at(record, lr::IN_CHANNELS)? as usize;
+            let out_channels = u16_at(record, lr::OUT_CHANNELS)? as usize;
+            let (expected_in, involution) = match layers.last() {
+                None => (pair_channels, Involution::Segments(&segments)),
+                Some(previous) => (previous.out_channels, Involution::Identity),
+            };
+            if in_channels != expected_in {
+                return Err(Error::ChannelMismatch);
+            }
+            let geom = ConvGeom::new(in_channels, out_channels, kernel, dilation, involution)?;
+
+            let residual = match u16_at(record, lr::RESIDUAL)? {
+                NO_RESIDUAL => None,
+                s => {
+                    let s = s as usize;
+                    let source = layers.get(s).ok_or(Error::BadResidual)?;
+                    // One live skip at a time: it must start at or after the previous one ended.
+                    let starts_after_previous = live_skip_until.is_none_or(|end| s >= end);
+                    let taken = is_skip_source.get(s).copied().unwrap_or(true);
+                    if source.out_channels != out_channels || taken || !starts_after_previous {
+                        return Err(Error::BadResidual);
+                    }
+                    if let Some(flag) = is_skip_source.get_mut(s) {
+                        *flag = true;
+                    }
+                    live_skip_until = Some(t);
+                    Some(s)
+                }
+            };
+
+            let elem = match precision {
+                Precision::Int8 => 1,
+                Precision::F32 => 4,
+            };
+            let weight_bytes = geom.weight_len() * elem;
+            if u32_at(record, lr::WEIGHTS_LEN)? as usize != weight_bytes {
+                return Err(Error::BadOffset);
+            }
+            let weight_raw = section(
+                bytes,
+                u32_at(record, lr::WEIGHTS_OFFSET)?,
+                weight_bytes,
+                payload_end,
+            )?;
+            let params_raw = section(
+                bytes,
+                u32_at(record, lr::PARAMS_OFFSET)?,
+                u32_at(record, lr::PARAMS_LEN)? as usize,
+                payload_end,
+            )?;
+            let params = match precision {
+                Precision::Int8 => {
+                    let mut p = parse_i8_params(params_raw, out_channels, residual.is_some())?;
+                    p.weights = bytemuck::cast_slice(weight_raw);
+                    // The add's second input is the skip layer's output.
+                    if let (Some((add, _)), Some(s)) = (p.add, residual) {
+                        let skip_zero_point = match layers.get(s).map(|l| l.params) {
+                            Some(LayerParams::I8(skip)) => skip.output_quant().1,
+                            _ => return Err(Error::BadResidual),
+                        };
+                        if add.b_zero_point != skip_zero_point {
+                            return Err(Error::BadQuantRange);
+                        }
+                    }
+                    let quant = OutputQuant {
+                        multipliers: p.multipliers,
+                        shifts: p.shifts,
+                        zero_point: p.conv_zero_point,
+                        act_min: p.conv_range.0,
+                        act_max: p.conv_range.1,
+                    };
+                    // Full validation of weights and quantization by the kernel's own checks.
+                    ConvI8::new(geom, p.weights, p.bias, quant)?;
+                    LayerParams::I8(p)
+                }
+                Precision::F32 => {
+                    let weights: &[f32] = cast(weight_raw)?;
+                    let bias: &[f32] = cast(params_raw)?;
+                    if weights.iter().chain(bias).any(|x| !x.is_finite()) {
+                        return Err(Error::NonFinite);
+                    }
+                    ConvF32::new(geom, weights, bias, activation)?;
+                    LayerParams::F32(LayerF32 { weights, bias })
+                }
+            };
+            max_channels = max_channels.max(out_channels);
+            max_scratch = max_scratch.max(geom.patch_len());
+            let layer = Layer {
+                in_channels,
+                out_channels,
+                kernel,
+                dilation,
+                activation,
+                residual,
+                params,
+            };
+            layers.push(layer).map_err(|_| Error::BadLayerCount)?;
+        }
+        if layers.last().map(|l| l.out_channels) != Some(1) {
+            return Err(Error::BadHead);
+        }
+        let logit_quant = match layers.last().map(|l| l.params) {
+            Some(LayerParams::I8(last)) => {
+                if last.output_quant().1 != logit_zero_point {
+                    return Err(Error::BadQuantRange);
+                }
+                (logit_scale, logit_zero_point)
+            }
+            _ => (1.0, 0),
+        };
+        let slots = if live_skip_until.is_some() { 3 } else { 2 };
+        Ok(Self {
+            precision,
+            pair_len,
+            feature_dim: dim,
+            segments,
+            embedding,
+            layers,
+            logit_quant,
+            slots,
+            max_channels,
+            max_scratch,
+        })
+    }
+
+    /// Number type of the model.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Longest sequence the model was built for (at most `L`).
+    pub fn pair_len(&self) -> usize {
+        self.pair_len
+    }
+
+    /// Per-position feature dimension.
+    pub fn feature_dim(&self) -> usize {
+        self.feature_dim
+    }
+
+    /// The pair-feature layout of the first layer's input.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The embedding table and input quantization.
+    pub fn embedding(&self) -> &EmbeddingTable<'a> {
+        &self.embedding
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[Layer<'a>] {
+        &self.layers
+    }
+
+    /// Scale and zero point of the int8 logits ((1.0, 0) for f32 models).
+    pub fn logit_quant(&self) -> (f32, i32) {
+        self.logit_quant
+    }
+
+    /// Activation maps alive at once: 2, or 3 with skip connections.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Widest layer output.
+    pub fn max_channels(&self) -> usize {
+        self.max_channels
+    }
+
+    /// Arena values [`Buffers::arena`] needs: the features, then `slots` packed maps.
+    pub fn arena_len(&self) -> usize {
+        crate::plan::model_arena_len(L, self.feature_dim, self.max_channels, self.slots)
+    }
+
+    /// Scratch values [`Buffers::scratch`] needs.
+    pub fn scratch_len(&self) -> usize {
+        self.max_scratch
+    }
+
+    /// Splits the arena into features and slots, checking every buffer.
+    #[allow(clippy::type_complexity)]
+    fn split<'b, T, S>(
+        &self,
+        buffers: &'b mut Buffers<'_, T, S>,
+    ) -> Result<(&'b mut [T], [&'b mut [T]; 3], &'b mut [S], &'b mut [f32]), Error> {
+        if buffers.arena.len() < self.arena_len()
+            || buffers.scratch.len() < self.scratch_len()
+            || buffers.probs.len() < tri_len(L)
+        {
+            return Err(Error::BufferTooSmall);
+        }
+        let map = map_len(L, self.max_channels);
+        let (features, maps) = buffers.arena.split_at_mut(L * self.feature_dim);
+        let (a, rest) = maps.split_at_mut(map);
+        let (b, rest) = rest.split_at_mut(map);
+        let c = if self.slots == 3 {
+            rest.get_mut(..map).ok_or(Error::BufferTooSmall)?
+        } else {
+            &mut []
+        };
+        Ok((features, [a, b, c], buffers.scratch, buffers.probs))
+    }
+
+    /// Encodes `sequence` (A, C, G, U, T, N in either case) into `bases`.
+    fn encode<'s>(&self, sequence: &[u8], bases: &'s mut [Base; L]) -> Result<&'s [Base], Error> {
+        if sequence.len() > self.pair_len {
+            return Err(Error::SequenceTooLong);
+        }
+        let len = encode(sequence, bases)?;
+        bases.get(..len).ok_or(Error::SequenceTooLong)
+    }
+
+    /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
+    /// returns the sequence length. `observe(layer, map)` sees each layer's packed output.
+    pub fn predict_i8_with(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, i8, i16>,
+        mut observe: impl FnMut(usize, &[i8]),
+    ) -> Result<usize, Error> {
+        let EmbeddingTable::I8 {
+            table,
+            zero_point,
+            product,
+            ..
+        } = self.embedding
+        else {
+            return Err(Error::BadPrecision);
+        };
+        let mut bases = [Base::N; L];
+        let bases = self.encode(sequence, &mut bases)?;
+        let len = bases.len();
+        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
+        let input = PairFeaturesI8::new(
+            features,
+            self.feature_dim,
+            len,
+            &self.segments,
+            zero_point,
+            product,
+        )?;
+
+        let mut schedule = Schedule::default();
+        let mut in_zero_point = zero_point;
+        for (t, layer) in self.layers.iter().enumerate() {
+            let LayerParams::I8(p) = layer.params else {
+                return Err(Error::BadPrecision);
+            };
+            let involution = if t == 0 {
+                Involution::Segments(&self.segments)
+            } else {
+                Involution::Identity
+            };
+            let geom = ConvGeom::new(
+                layer.in_channels,
+                layer.out_channels,
+                layer.kernel,
+                layer.dilation,
+                involution,
+            )?;
+            let quant = OutputQuant {
+                multipliers: p.multipliers,
+                shifts: p.shifts,
+                zero_point: p.conv_zero_point,
+                act_min: p.conv_range.0,
+                act_max: p.conv_range.1,
+            };
+            let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
+            let step = schedule.next(t, layer.residual);
+            let (out, others) = borrow_slots(&mut slots, step.output);
+            let out = out
+                .get_mut(..map_len(L, layer.out_channels))
+                .ok_or(Error::BufferTooSmall)?;
+            match step.input.and_then(|i| others.get(i).copied().flatten()) {
+                None => conv.run::<_, L>(&input, scratch, out)?,
+                Some(map) => {
+                    let map = TriMap::<i8, L>::new(map, layer.in_channels, len)?;
+                    conv.run::<_, L>(&QuantMap::new(map, in_zero_point)?, scratch, out)?
+                }
+            }
+            if let Some((add, _)) = p.add {
+                let skip = step
+                    .skip
+                    .and_then(|s| others.get(s).copied().flatten())
+                    .and_then(|m| m.get(..out.len()))
+                    .ok_or(Error::BadResidual)?;
+                residual_add_i8(out, skip, &add)?;
+            }
+            observe(t, out);
+            in_zero_point = p.output_quant().1;
+            schedule.finish(t, step, self.is_skip_source(t));
+        }
+        let logits = slots
+            .get(schedule.last_output)
+            .and_then(|s| s.get(..tri_len(L)))
+            .ok_or(Error::BufferTooSmall)?;
+        let (scale, zero_point) = self.logit_quant;
+        sigmoid_map_i8(logits, scale, zero_point, probs)?;
+        mask_probs::<L>(probs, len);
+        Ok(len)
+    }
+
+    /// Runs an f32 model on `sequence`; see [`Model::predict_i8_with`].
+    pub fn predict_f32_with(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, f32, f32>,
+        mut observe: impl FnMut(usize, &[f32]),
+    ) -> Result<usize, Error> {
+        let EmbeddingTable::F32(table) = self.embedding else {
+            return Err(Error::BadPrecision);
+        };
+        let mut bases = [Base::N; L];
+        let bases = self.encode(sequence, &mut bases)?;
+        let len = bases.len();
+        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
+        let input = PairFeaturesF32::new(features, self.feature_dim, len, &self.segments)?;
+
+        let mut schedule = Schedule::default();
+        for (t, layer) in self.layers.iter().enumerate() {
+            let LayerParams::F32(p) = layer.params else {
+                return Err(Error::BadPrecision);
+            };
+            let involution = if t == 0 {
+                Involution::Segments(&self.segments)
+            } else {
+                Involution::Identity
+            };
+            let geom = ConvGeom::new(
+                layer.in_channels,
+                layer.out_channels,
+                layer.kernel,
+                layer.dilation,
+                involution,
+            )?;
+            // With a skip connection the activation follows the add.
+            let conv_activation = if layer.residual.is_some() {
+                Activation::None
+            } else {
+                layer.activation
+            };
+            let conv = ConvF32::new(geom, p.weights, p.bias, conv_activation)?;
+            let step = schedule.next(t, layer.residual);
+            let (out, others) = borrow_slots(&mut slots, step.output);
+            let out = out
+                .get_mut(..map_len(L, layer.out_channels))
+                .ok_or(Error::BufferTooSmall)?;
+            match step.input.and_then(|i| others.get(i).copied().flatten()) {
+                None => conv.run::<_, L>(&input, scratch, out)?,
+                Some(map) => {
+                    let map = TriMap::<f32, L>::new(map, layer.in_channels, len)?;
+                    conv.run::<_, L>(&map, scratch, out)?
+                }
+            }
+            if layer.residual.is_some() {
+                let skip = step
+                    .skip
+                    .and_then(|s| others.get(s).copied().flatten())
+                    .and_then(|m| m.get(..out.len()))
+                    .ok_or(Error::BadResidual)?;
+                residual_add_f32(out, skip, layer.activation)?;
+            }
+            observe(t, out);
+            schedule.finish(t, step, self.is_skip_source(t));
+        }
+        let logits = slots
+            .get(schedule.last_output)
+            .and_then(|s| s.get(..tri_len(L)))
+            .ok_or(Error::BufferTooSmall)?;
+        sigmoid_map_f32(logits, probs)?;
+        mask_probs::<L>(probs, len);
+        Ok(len)
+    }
+
+    fn is_skip_source(&self, t: usize) -> bool {
+        self.layers.iter().any(|l| l.residual == Some(t))
+    }
+}
+
+/// Zeroes the probabilities of masked pairs (`j >= len`).
+fn mask_probs<const L: usize>(probs: &mut [f32], len: usize) {
+    let mut index = 0;
+    for i in 0..L {
+        for j in i..L {
+            if j >= len {
+                if let Some(p) = probs.get_mut(index) {
+                    *p = 0.0;
+                }
+            }
+            index += 1;
+        }
+    }
+}
+
+/// Which slot each layer reads, writes and adds from.
+#[derive(Clone, Copy, Debug, Default)]
+struct Step {
+    input: Option<usize>,
+    output: usize,
+    skip: Option<usize>,
+}
+
+/// Assigns activation slots: a layer writes to the first slot that holds neither its input
+/// nor a skip map still to be added.
+#[derive(Clone, Copy, Debug, Default)]
+struct Schedule {
+    input: Option<usize>,
+    skip: Option<usize>,
+    last_output: usize,
+}
+
+impl Schedule {
+    fn next(&self, _layer: usize, residual: Option<usize>) -> Step {
+        let output = (0..3)
+            .find(|&s| Some(s) != self.input && Some(s) != self.skip)
+            .unwrap_or(0);
+        Step {
+            input: self.input,
+            output,
+            skip: residual.and(self.skip),
+        }
+    }
+
+    fn finish(&mut self, _layer: usize, step: Step, is_skip_source: bool) {
+        if step.skip.is_some() {
+            self.skip = None;
+        }
+        if is_skip_source {
+            self.skip = Some(step.output);
+        }
+        self.input = Some(step.output);
+        self.last_output = step.output;
+    }
+}
+
+/// The output slot mutably and the other two shared, by slot index.
+#[allow(clippy::type_complexity)]
+fn borrow_slots<'s, T>(
+    slots: &'s mut [&mut [T]; 3],
+    output: usize,
+) -> (&'s mut [T], [Option<&'s [T]>; 3]) {
+    let [a, b, c] = slots;
+    match output {
+        0 => (&mut **a, [None, Some(&**b), Some(&**c)]),
+        1 => (&mut **b, [Some(&**a), None, Some(&**c)]),
+        _ => (&mut **c, [Some(&**a), Some(&**b), None]),
+    }
+}

@@ -1,0 +1,145 @@
+//! Assembling a blob in format version 1 (see `tools/BLOB_FORMAT.md` and `scnn::blob`).
+
+use scnn::blob::{
+    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_VERSION, HEADER_LEN,
+    LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_RECORD_LEN,
+};
+use scnn::{Activation, Requant};
+
+/// One layer's record and sections.
+#[derive(Clone, Debug)]
+pub struct LayerSpec {
+    pub kernel: usize,
+    pub dilation: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub activation: Activation,
+    pub residual: Option<usize>,
+    /// Packed weights, little-endian bytes.
+    pub weights: Vec<u8>,
+    /// Bias and quantization, little-endian bytes.
+    pub params: Vec<u8>,
+}
+
+/// Everything a blob holds.
+#[derive(Clone, Debug)]
+pub struct BlobSpec {
+    pub precision: Precision,
+    pub pair_len: usize,
+    pub feature_dim: usize,
+    /// `(kind code, d)` per segment.
+    pub segments: Vec<(u8, u16)>,
+    /// Embedding table bytes (int8 values or f32 little-endian).
+    pub embedding: Vec<u8>,
+    pub input_scale: f32,
+    pub input_zero_point: i32,
+    pub product: Requant,
+    pub logit_scale: f32,
+    pub logit_zero_point: i32,
+    pub layers: Vec<LayerSpec>,
+}
+
+fn pad(bytes: &mut Vec<u8>) {
+    while bytes.len() % ALIGN != 0 {
+        bytes.push(0);
+    }
+}
+
+fn put_u16(bytes: &mut [u8], at: usize, v: u16) {
+    bytes[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u32(bytes: &mut [u8], at: usize, v: u32) {
+    bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Little-endian bytes of 32-bit words.
+pub fn words(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes of f32 values.
+pub fn floats(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+impl BlobSpec {
+    /// The blob bytes, CRC included.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![0u8; HEADER_LEN];
+        out[h::MAGIC..h::MAGIC + 4].copy_from_slice(&MAGIC);
+        put_u16(&mut out, h::VERSION, FORMAT_VERSION);
+        put_u16(&mut out, h::HEADER_LEN, HEADER_LEN as u16);
+        out[h::PRECISION] = self.precision.code();
+        out[h::LAYER_COUNT] = self.layers.len() as u8;
+        out[h::FEATURE_DIM] = self.feature_dim as u8;
+        out[h::SEGMENT_COUNT] = self.segments.len() as u8;
+        put_u16(&mut out, h::PAIR_LEN, self.pair_len as u16);
+        put_u32(&mut out, h::INPUT_SCALE, self.input_scale.to_bits());
+        put_u32(&mut out, h::INPUT_ZERO_POINT, self.input_zero_point as u32);
+        put_u32(
+            &mut out,
+            h::PRODUCT_MULTIPLIER,
+            self.product.multiplier as u32,
+        );
+        put_u32(&mut out, h::PRODUCT_SHIFT, self.product.shift as u32);
+        put_u32(&mut out, h::LOGIT_SCALE, self.logit_scale.to_bits());
+        put_u32(&mut out, h::LOGIT_ZERO_POINT, self.logit_zero_point as u32);
+
+        let segments_at = out.len();
+        put_u32(&mut out, h::SEGMENTS_OFFSET, segments_at as u32);
+        for &(kind, d) in &self.segments {
+            out.extend_from_slice(&[kind, 0]);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        debug_assert_eq!(
+            out.len() - segments_at,
+            self.segments.len() * SEGMENT_RECORD_LEN
+        );
+        pad(&mut out);
+
+        let embedding_at = out.len() as u32;
+        put_u32(&mut out, h::EMBEDDING_OFFSET, embedding_at);
+        out.extend_from_slice(&self.embedding);
+        pad(&mut out);
+
+        let layers_at = out.len();
+        put_u32(&mut out, h::LAYERS_OFFSET, layers_at as u32);
+        out.resize(layers_at + self.layers.len() * LAYER_RECORD_LEN, 0);
+        for (t, layer) in self.layers.iter().enumerate() {
+            let record = layers_at + t * LAYER_RECORD_LEN;
+            pad(&mut out);
+            let weights_at = out.len();
+            out.extend_from_slice(&layer.weights);
+            pad(&mut out);
+            let params_at = out.len();
+            out.extend_from_slice(&layer.params);
+            pad(&mut out);
+            out[record + lr::KIND] = LAYER_CONV;
+            out[record + lr::ACTIVATION] = blob::activation_code(layer.activation);
+            out[record + lr::KERNEL] = layer.kernel as u8;
+            out[record + lr::DILATION] = layer.dilation as u8;
+            put_u16(&mut out, record + lr::IN_CHANNELS, layer.in_channels as u16);
+            put_u16(
+                &mut out,
+                record + lr::OUT_CHANNELS,
+                layer.out_channels as u16,
+            );
+            let residual = layer.residual.map_or(NO_RESIDUAL, |s| s as u16);
+            put_u16(&mut out, record + lr::RESIDUAL, residual);
+            put_u32(&mut out, record + lr::WEIGHTS_OFFSET, weights_at as u32);
+            put_u32(
+                &mut out,
+                record + lr::WEIGHTS_LEN,
+                layer.weights.len() as u32,
+            );
+            put_u32(&mut out, record + lr::PARAMS_OFFSET, params_at as u32);
+            put_u32(&mut out, record + lr::PARAMS_LEN, layer.params.len() as u32);
+        }
+        let total = out.len() + CRC_LEN;
+        put_u32(&mut out, h::TOTAL_LEN, total as u32);
+        let crc = blob::checksum(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+}

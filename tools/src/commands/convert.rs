@@ -1,0 +1,67 @@
+//! `scnn convert`: float weights (safetensors) to a packed `.scnn` blob.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+
+use crate::formats::fasta;
+use crate::output::write_atomic;
+use crate::runtime::{self, Blob};
+use crate::weights::FloatModel;
+use crate::{progress, quantize};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PrecisionArg {
+    Int8,
+    F32,
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Float weights (safetensors with the `scnn` model description in its metadata).
+    pub weights: PathBuf,
+    /// Output blob (`.scnn`), written atomically.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Representative sequences (FASTA) for int8 calibration.
+    #[arg(long)]
+    pub calibrate: Option<PathBuf>,
+    /// Number type of the blob.
+    #[arg(long, value_enum, default_value = "int8")]
+    pub precision: PrecisionArg,
+    /// Average each kernel with its mirror instead of rejecting asymmetric kernels.
+    #[arg(long)]
+    pub symmetrize: bool,
+}
+
+pub fn run(args: &ConvertArgs) -> Result<()> {
+    if args.output.extension().and_then(|e| e.to_str()) != Some("scnn") {
+        bail!("output {} must end in .scnn", args.output.display());
+    }
+    let model = FloatModel::load(&args.weights, args.symmetrize)?;
+    let spec = match args.precision {
+        PrecisionArg::F32 => quantize::f32_blob(&model)?,
+        PrecisionArg::Int8 => {
+            let Some(path) = &args.calibrate else {
+                bail!("int8 conversion needs --calibrate FASTA (representative sequences)");
+            };
+            let records = fasta::read(path)?;
+            let mut sequences = Vec::new();
+            for record in &records {
+                super::check_fits(&record.name, &record.sequence, model.config.pair_len)?;
+                sequences.push(super::bases(&record.name, &record.sequence)?);
+            }
+            let bar = progress::bar(sequences.len(), "calibrating");
+            let ranges = quantize::calibrate(&model, &sequences, || bar.inc(1));
+            bar.finish_and_clear();
+            quantize::int8_blob(&model, &ranges)?
+        }
+    };
+    let bytes = spec.to_bytes();
+    // The runtime's own loader must accept what we write.
+    runtime::summary(&Blob::new(&bytes))?;
+    write_atomic(&args.output, &bytes)?;
+    eprintln!("wrote {} ({} bytes)", args.output.display(), bytes.len());
+    Ok(())
+}

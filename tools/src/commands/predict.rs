@@ -1,0 +1,110 @@
+//! `scnn predict`: pair probabilities and the decoded structure of each sequence.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use crate::formats::fasta::{self, Record};
+use crate::heatmap;
+use crate::output::write_atomic;
+use crate::runtime::{self, Blob};
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["seq", "fasta"]))]
+pub struct PredictArgs {
+    /// The blob.
+    pub model: PathBuf,
+    /// One sequence (A C G U T N, either case).
+    #[arg(long)]
+    pub seq: Option<String>,
+    /// A FASTA file; a dot-bracket line after a sequence is ignored here.
+    #[arg(long)]
+    pub fasta: Option<PathBuf>,
+    /// Print one JSON object per record instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the probability heatmap as PNG (one file per record when there are several:
+    /// OUT's stem, an underscore and the record name).
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// Pair probability above which a canonical pair is a candidate.
+    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+}
+
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    name: &'a str,
+    sequence: &'a str,
+    structure: &'a str,
+    pairs: Vec<[usize; 2]>,
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&args.threshold) {
+        bail!("--threshold {} must be in [0, 1)", args.threshold);
+    }
+    let blob = Blob::read(&args.model)?;
+    let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    let records = match (&args.seq, &args.fasta) {
+        (Some(seq), None) => {
+            fasta::check_sequence("seq", seq)?;
+            vec![Record {
+                name: "seq".into(),
+                sequence: seq.clone(),
+                structure: None,
+            }]
+        }
+        (None, Some(path)) => fasta::read(path)?,
+        _ => bail!("give exactly one of --seq or --fasta"),
+    };
+    // Check every record before any output, so bad input leaves nothing behind.
+    for record in &records {
+        super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
+    }
+    if let Some(png) = &args.png {
+        let dir = png
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        tempfile::tempfile_in(dir).with_context(|| {
+            format!(
+                "cannot write {}: directory {} is not writable",
+                png.display(),
+                dir.display()
+            )
+        })?;
+    }
+    let mut text = String::new();
+    let mut images = Vec::new();
+    for record in &records {
+        let p = runtime::predict(&blob, &record.sequence, args.threshold, false)
+            .with_context(|| format!("record `{}`", record.name))?;
+        if args.json {
+            let json = JsonRecord {
+                name: &record.name,
+                sequence: &record.sequence,
+                structure: &p.structure,
+                pairs: p.pairs.iter().map(|&(i, j)| [i, j]).collect(),
+            };
+            text.push_str(&serde_json::to_string(&json)?);
+            text.push('\n');
+        } else {
+            text.push_str(&format!(
+                ">{}\n{}\n{}\n",
+                record.name, record.sequence, p.structure
+            ));
+        }
+        if let Some(png) = &args.png {
+            let path = heatmap::path_for(png, &record.name, records.len());
+            images.push((path, heatmap::render(&p.probs, p.len, &p.pairs)?));
+        }
+    }
+    for (path, bytes) in &images {
+        write_atomic(path, bytes)?;
+    }
+    print!("{text}");
+    Ok(())
+}

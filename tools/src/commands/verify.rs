@@ -1,0 +1,292 @@
+//! `scnn verify`: the runtime on the host against the independent float reference.
+//!
+//! Tolerances (defaults; each can be changed by a flag): the largest absolute difference of
+//! any pair probability at most 0.1, the mean at most 0.01, and the pairs decoded from the
+//! int8 map agree with those decoded from the float map with F1 at least 0.9.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use scnn::blob::Precision;
+use scnn::model::LayerParams;
+use serde::Serialize;
+
+use crate::formats::{fasta, npy};
+use crate::reference;
+use crate::runtime::{self, Blob};
+use crate::weights::FloatModel;
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The blob.
+    pub model: PathBuf,
+    /// The float weights it was converted from.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Sequences (FASTA); dot-bracket lines, where present, add accuracy against them.
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Average asymmetric kernels, as `convert --symmetrize` did.
+    #[arg(long)]
+    pub symmetrize: bool,
+    /// Write every layer's quantized parameters and int8 activations (dense, `.npy`) here.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+    /// Largest allowed absolute probability error.
+    #[arg(long, default_value_t = 0.1)]
+    pub max_abs_error: f64,
+    /// Largest allowed mean absolute probability error.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_mean_error: f64,
+    /// Smallest allowed F1 of the runtime's pairs against the float model's pairs.
+    #[arg(long, default_value_t = 0.9)]
+    pub min_f1: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Pair probability threshold of the decoder.
+    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct VerifyReport {
+    pub sequences: usize,
+    pub max_abs_error: f64,
+    pub mean_abs_error: f64,
+    pub f1_runtime_vs_float: f64,
+    pub f1_float_vs_truth: Option<f64>,
+    pub f1_runtime_vs_truth: Option<f64>,
+}
+
+/// Pair F1 of `predicted` against `truth` (1 when both are empty).
+pub fn f1(predicted: &[(usize, usize)], truth: &[(usize, usize)]) -> f64 {
+    if predicted.is_empty() && truth.is_empty() {
+        return 1.0;
+    }
+    let tp = predicted.iter().filter(|p| truth.contains(p)).count();
+    2.0 * tp as f64 / (predicted.len() + truth.len()) as f64
+}
+
+fn dense_layer<T: Copy + Default>(packed: &[T], l: usize, n: usize, c: usize) -> Vec<T> {
+    let mut out = vec![T::default(); n * n * c];
+    for i in 0..n {
+        for j in 0..n {
+            let (a, b) = if i <= j { (i, j) } else { (j, i) };
+            let pair = scnn::tri::tri_index(l, a, b);
+            out[(i * n + j) * c..(i * n + j + 1) * c]
+                .copy_from_slice(&packed[pair * c..(pair + 1) * c]);
+        }
+    }
+    out
+}
+
+fn dump_params(blob: &Blob, dir: &Path) -> Result<()> {
+    let params = dir.join("params");
+    std::fs::create_dir_all(&params)?;
+    let quant = runtime::with_model(blob, |model| -> Result<serde_json::Value> {
+        let mut layers = Vec::new();
+        for (t, layer) in model.layers().iter().enumerate() {
+            let LayerParams::I8(p) = layer.params else {
+                bail!("--dump needs an int8 blob")
+            };
+            let o = layer.out_channels as u64;
+            npy::write(
+                &params.join(format!("layer{t}_weights.npy")),
+                &[o, p.weights.len() as u64 / o],
+                p.weights,
+            )?;
+            npy::write(&params.join(format!("layer{t}_bias.npy")), &[o], p.bias)?;
+            npy::write(
+                &params.join(format!("layer{t}_multipliers.npy")),
+                &[o],
+                p.multipliers,
+            )?;
+            npy::write(&params.join(format!("layer{t}_shifts.npy")), &[o], p.shifts)?;
+            let (scale, zero_point) = p.output_quant();
+            layers.push(serde_json::json!({
+                "layer": t, "output_scale": scale, "output_zero_point": zero_point,
+                "conv_scale": p.conv_scale, "conv_zero_point": p.conv_zero_point,
+                "conv_range": [p.conv_range.0, p.conv_range.1],
+                "residual_add": p.add.map(|(a, _)| format!("{a:?}")),
+            }));
+        }
+        Ok(serde_json::json!({ "layers": layers }))
+    })??;
+    std::fs::write(
+        params.join("quant.json"),
+        serde_json::to_string_pretty(&quant)?,
+    )?;
+    Ok(())
+}
+
+pub fn run(args: &VerifyArgs) -> Result<()> {
+    let blob = Blob::read(&args.model)?;
+    let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    let model = FloatModel::load(&args.weights, args.symmetrize)?;
+    if model.config.pair_len != summary.pair_len {
+        bail!(
+            "weights describe pair length {} but the blob {}",
+            model.config.pair_len,
+            summary.pair_len
+        );
+    }
+    let records = fasta::read(&args.inputs)?;
+    for record in &records {
+        super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
+    }
+    let staging = match &args.dump {
+        Some(dir) => {
+            if dir.exists() {
+                bail!(
+                    "--dump {}: already exists; give a new directory",
+                    dir.display()
+                );
+            }
+            let parent = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let staging = tempfile::TempDir::new_in(parent).with_context(|| {
+                format!(
+                    "cannot write {}: directory {} is not writable",
+                    dir.display(),
+                    parent.display()
+                )
+            })?;
+            if summary.precision != Precision::Int8 {
+                bail!("--dump needs an int8 blob");
+            }
+            dump_params(&blob, staging.path())?;
+            Some(staging)
+        }
+        None => None,
+    };
+
+    let bar = crate::progress::bar(records.len(), "verifying");
+    let (mut max_err, mut sum_err, mut count) = (0.0f64, 0.0f64, 0usize);
+    let (mut runtime_pairs, mut float_pairs) = (0usize, 0usize);
+    let mut agree = 0usize;
+    let (mut truth_f1_float, mut truth_f1_runtime, mut truths) = (0.0, 0.0, 0usize);
+    for (index, record) in records.iter().enumerate() {
+        let bases = super::bases(&record.name, &record.sequence)?;
+        let float = reference::forward(&model, &bases);
+        let float_probs: Vec<f32> = float.probs.data.iter().map(|&p| p as f32).collect();
+        let got = runtime::predict(&blob, &record.sequence, args.threshold, staging.is_some())
+            .with_context(|| format!("record `{}`", record.name))?;
+        let n = bases.len();
+        for i in 0..n {
+            for j in i..n {
+                let e = (got.probs[i * n + j] as f64 - float.probs.at(i, j, 0)).abs();
+                max_err = max_err.max(e);
+                sum_err += e;
+                count += 1;
+            }
+        }
+        let (float_structure, _) = runtime::decode_dense(&float_probs, &bases, args.threshold)?;
+        agree += got
+            .pairs
+            .iter()
+            .filter(|p| float_structure.contains(p))
+            .count();
+        runtime_pairs += got.pairs.len();
+        float_pairs += float_structure.len();
+        if let Some(truth) = &record.structure {
+            let truth = fasta::pairs_of(truth)?;
+            truth_f1_float += f1(&float_structure, &truth);
+            truth_f1_runtime += f1(&got.pairs, &truth);
+            truths += 1;
+        }
+        if let Some(staging) = &staging {
+            let dir = staging.path().join(format!(
+                "{index:04}_{}",
+                record.name.replace(['/', '\\'], "_")
+            ));
+            std::fs::create_dir_all(&dir)?;
+            for (t, packed) in got.layers_i8.iter().enumerate() {
+                let c = model.config.layers[t].out_channels;
+                let dense = dense_layer(packed, got.l, n, c);
+                npy::write(
+                    &dir.join(format!("layer{t}.npy")),
+                    &[n as u64, n as u64, c as u64],
+                    &dense,
+                )?;
+                let reference: Vec<f32> = float.outputs[t].data.iter().map(|&v| v as f32).collect();
+                npy::write(
+                    &dir.join(format!("reference_layer{t}.npy")),
+                    &[n as u64, n as u64, c as u64],
+                    &reference,
+                )?;
+            }
+            npy::write(&dir.join("probs.npy"), &[n as u64, n as u64], &got.probs)?;
+            npy::write(
+                &dir.join("reference_probs.npy"),
+                &[n as u64, n as u64],
+                &float_probs,
+            )?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let report = VerifyReport {
+        sequences: records.len(),
+        max_abs_error: max_err,
+        mean_abs_error: sum_err / count.max(1) as f64,
+        f1_runtime_vs_float: if runtime_pairs + float_pairs == 0 {
+            1.0
+        } else {
+            2.0 * agree as f64 / (runtime_pairs + float_pairs) as f64
+        },
+        f1_float_vs_truth: (truths > 0).then(|| truth_f1_float / truths as f64),
+        f1_runtime_vs_truth: (truths > 0).then(|| truth_f1_runtime / truths as f64),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("sequences               {}", report.sequences);
+        println!(
+            "max |p_runtime − p_float| {:.5}  (limit {})",
+            report.max_abs_error, args.max_abs_error
+        );
+        println!(
+            "mean |p_runtime − p_float| {:.6} (limit {})",
+            report.mean_abs_error, args.max_mean_error
+        );
+        println!(
+            "pair F1 runtime vs float {:.4}  (limit {})",
+            report.f1_runtime_vs_float, args.min_f1
+        );
+        if let (Some(f), Some(r)) = (report.f1_float_vs_truth, report.f1_runtime_vs_truth) {
+            println!("pair F1 vs given structures: float {f:.4}, runtime {r:.4}");
+        }
+    }
+    if let (Some(staging), Some(dir)) = (staging, &args.dump) {
+        let path = staging.keep();
+        std::fs::rename(&path, dir)
+            .with_context(|| format!("cannot move the dump to {}", dir.display()))?;
+        eprintln!("dumped layers to {}", dir.display());
+    }
+    if report.max_abs_error > args.max_abs_error {
+        bail!(
+            "verify failed: max abs error {:.5} exceeds {}",
+            report.max_abs_error,
+            args.max_abs_error
+        );
+    }
+    if report.mean_abs_error > args.max_mean_error {
+        bail!(
+            "verify failed: mean abs error {:.6} exceeds {}",
+            report.mean_abs_error,
+            args.max_mean_error
+        );
+    }
+    if report.f1_runtime_vs_float < args.min_f1 {
+        bail!(
+            "verify failed: pair F1 against the float model {:.4} is below {}",
+            report.f1_runtime_vs_float,
+            args.min_f1
+        );
+    }
+    Ok(())
+}

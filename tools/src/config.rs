@@ -1,0 +1,186 @@
+//! The model description stored in a weights file's safetensors metadata under `scnn`.
+
+use anyhow::{bail, Context, Result};
+use scnn::{Activation, Involution, Segment};
+use serde::{Deserialize, Serialize};
+
+/// Metadata key of the JSON model description.
+pub const METADATA_KEY: &str = "scnn";
+
+/// How per-position features become pair features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairFeature {
+    /// `[e_i ; e_j]`: 2·dim channels.
+    Concat,
+    /// `e_i ⊗ e_j`: dim² channels.
+    Outer,
+}
+
+/// Activation names in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationName {
+    #[default]
+    None,
+    Relu,
+    Relu6,
+}
+
+impl From<ActivationName> for Activation {
+    fn from(a: ActivationName) -> Self {
+        match a {
+            ActivationName::None => Activation::None,
+            ActivationName::Relu => Activation::Relu,
+            ActivationName::Relu6 => Activation::Relu6,
+        }
+    }
+}
+
+/// One layer: conv (+ batch norm) (+ residual) then activation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerConfig {
+    pub out_channels: usize,
+    pub kernel: usize,
+    #[serde(default = "one")]
+    pub dilation: usize,
+    #[serde(default)]
+    pub activation: ActivationName,
+    /// Index of an earlier layer whose output is added before the activation.
+    #[serde(default)]
+    pub residual: Option<usize>,
+    /// Whether `layers.N.bn.*` tensors follow the conv (folded by `convert`).
+    #[serde(default)]
+    pub batch_norm: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+
+/// The whole model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Longest sequence (the pair map is `pair_len × pair_len`).
+    pub pair_len: usize,
+    /// Per-position feature dimension (4 for one-hot).
+    pub embedding_dim: usize,
+    /// Pair-feature segments, in channel order.
+    pub pair_features: Vec<PairFeature>,
+    pub layers: Vec<LayerConfig>,
+    #[serde(default = "default_eps")]
+    pub bn_eps: f64,
+}
+
+impl ModelConfig {
+    /// The runtime segments of the pair features.
+    pub fn segments(&self) -> Vec<Segment> {
+        let d = self.embedding_dim as u16;
+        self.pair_features
+            .iter()
+            .map(|f| match f {
+                PairFeature::Concat => Segment::SwapHalves(d),
+                PairFeature::Outer => Segment::Transpose(d),
+            })
+            .collect()
+    }
+
+    /// Channels of the pair tensor.
+    pub fn pair_channels(&self) -> usize {
+        self.segments().iter().map(|s| s.channels()).sum()
+    }
+
+    /// The input channels of layer `t`.
+    pub fn in_channels(&self, t: usize) -> usize {
+        if t == 0 {
+            self.pair_channels()
+        } else {
+            self.layers[t - 1].out_channels
+        }
+    }
+
+    /// The partner table of layer `t`'s input channels.
+    pub fn partners(&self, t: usize) -> Vec<usize> {
+        let segments = self.segments();
+        let involution = if t == 0 {
+            Involution::Segments(&segments)
+        } else {
+            Involution::Identity
+        };
+        (0..self.in_channels(t))
+            .map(|c| involution.partner(c))
+            .collect()
+    }
+
+    /// Checks everything the runtime will need, with messages naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.pair_len == 0 || self.pair_len > 1024 {
+            bail!("config: pair_len {} must be in 1..=1024", self.pair_len);
+        }
+        if self.embedding_dim == 0 || self.embedding_dim > scnn::model::MAX_FEATURE_DIM {
+            bail!(
+                "config: embedding_dim {} must be in 1..={}",
+                self.embedding_dim,
+                scnn::model::MAX_FEATURE_DIM
+            );
+        }
+        if self.pair_features.is_empty() || self.pair_features.len() > scnn::model::MAX_SEGMENTS {
+            bail!("config: pair_features needs 1 to 4 entries");
+        }
+        if self.layers.is_empty() || self.layers.len() > scnn::MAX_LAYERS {
+            bail!("config: layers needs 1 to {} entries", scnn::MAX_LAYERS);
+        }
+        let mut used_sources = Vec::new();
+        let mut live_until = 0;
+        for (t, layer) in self.layers.iter().enumerate() {
+            if !matches!(layer.kernel, 1 | 3 | 5 | 7) {
+                bail!(
+                    "config: layers[{t}].kernel {} must be 1, 3, 5 or 7",
+                    layer.kernel
+                );
+            }
+            if !matches!(layer.dilation, 1 | 2 | 4) {
+                bail!(
+                    "config: layers[{t}].dilation {} must be 1, 2 or 4",
+                    layer.dilation
+                );
+            }
+            if layer.out_channels == 0 || layer.out_channels > 1024 {
+                bail!(
+                    "config: layers[{t}].out_channels {} must be in 1..=1024",
+                    layer.out_channels
+                );
+            }
+            if let Some(s) = layer.residual {
+                if s >= t {
+                    bail!("config: layers[{t}].residual {s} must name an earlier layer");
+                }
+                if self.layers[s].out_channels != layer.out_channels {
+                    bail!("config: layers[{t}].residual {s} has a different channel count");
+                }
+                if used_sources.contains(&s) || s < live_until {
+                    bail!("config: layers[{t}].residual {s} overlaps another skip connection");
+                }
+                used_sources.push(s);
+                live_until = t;
+            }
+        }
+        if self.layers.last().map(|l| l.out_channels) != Some(1) {
+            bail!("config: the last layer must have out_channels 1 (the pair logits)");
+        }
+        Ok(())
+    }
+
+    /// Parses the metadata JSON.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let config: Self = serde_json::from_str(text).context("config: invalid JSON")?;
+        config.validate()?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,174 @@
+//! FASTA records, each optionally followed by a dot-bracket structure line.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// One record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub name: String,
+    /// The sequence as given (A C G U T N, either case).
+    pub sequence: String,
+    /// The dot-bracket line, if the file has one.
+    pub structure: Option<String>,
+}
+
+const STRUCTURE_MARKS: &[char] = &['.', '(', ')', '[', ']', '{', '}', '<', '>'];
+
+fn is_base(ch: char) -> bool {
+    matches!(ch.to_ascii_uppercase(), 'A' | 'C' | 'G' | 'U' | 'T' | 'N')
+}
+
+/// Checks a sequence's characters; the error names the record and the 1-based position.
+pub fn check_sequence(name: &str, sequence: &str) -> Result<()> {
+    if sequence.is_empty() {
+        bail!("record `{name}`: empty sequence");
+    }
+    if let Some((i, ch)) = sequence.chars().enumerate().find(|&(_, ch)| !is_base(ch)) {
+        bail!("record `{name}`: invalid character {ch:?} at position {} (allowed: A C G U T N, either case)", i + 1);
+    }
+    Ok(())
+}
+
+/// Parses FASTA text. Sequence lines of a record are joined; a line with `.` or brackets is
+/// the record's structure.
+pub fn parse(text: &str) -> Result<Vec<Record>> {
+    let mut records: Vec<Record> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('>') {
+            let name = name.split_whitespace().next().unwrap_or("").to_string();
+            let name = if name.is_empty() {
+                format!("record{}", records.len() + 1)
+            } else {
+                name
+            };
+            records.push(Record {
+                name,
+                sequence: String::new(),
+                structure: None,
+            });
+            continue;
+        }
+        let Some(record) = records.last_mut() else {
+            bail!("line {}: sequence before the first `>` header", number + 1);
+        };
+        if line.contains(STRUCTURE_MARKS) {
+            if record.structure.is_some() {
+                bail!("record `{}`: more than one structure line", record.name);
+            }
+            record.structure = Some(line.to_string());
+        } else {
+            if record.structure.is_some() {
+                bail!(
+                    "record `{}`: sequence continues after its structure line",
+                    record.name
+                );
+            }
+            record.sequence.push_str(line);
+        }
+    }
+    if records.is_empty() {
+        bail!("no FASTA records found");
+    }
+    for record in &records {
+        check_sequence(&record.name, &record.sequence)?;
+        if let Some(structure) = &record.structure {
+            let n = structure.chars().count();
+            if n != record.sequence.len() {
+                bail!(
+                    "record `{}`: structure has {n} characters for a sequence of {}",
+                    record.name,
+                    record.sequence.len()
+                );
+            }
+            pairs_of(structure).with_context(|| format!("record `{}`", record.name))?;
+        }
+    }
+    Ok(records)
+}
+
+/// Reads a FASTA file.
+pub fn read(path: &Path) -> Result<Vec<Record>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// Base pairs `(i, j)`, `i < j`, of a dot-bracket string: `()[]{}<>`, and `Aa`, `Bb`, … for
+/// further pseudoknot levels.
+pub fn pairs_of(structure: &str) -> Result<Vec<(usize, usize)>> {
+    let mut stacks: std::collections::HashMap<char, Vec<usize>> = Default::default();
+    let mut pairs = Vec::new();
+    for (i, ch) in structure.chars().enumerate() {
+        let open = match ch {
+            '(' | '[' | '{' | '<' => Some(ch),
+            c if c.is_ascii_uppercase() => Some(c),
+            _ => None,
+        };
+        if let Some(open) = open {
+            stacks.entry(open).or_default().push(i);
+            continue;
+        }
+        let opener = match ch {
+            ')' => '(',
+            ']' => '[',
+            '}' => '{',
+            '>' => '<',
+            c if c.is_ascii_lowercase() => c.to_ascii_uppercase(),
+            '.' | '-' | ',' | ':' | '_' | '~' => continue,
+            other => bail!(
+                "structure: unexpected character {other:?} at position {}",
+                i + 1
+            ),
+        };
+        let Some(j) = stacks.get_mut(&opener).and_then(|s| s.pop()) else {
+            bail!("structure: unmatched {ch:?} at position {}", i + 1);
+        };
+        pairs.push((j, i));
+    }
+    if let Some((ch, stack)) = stacks.iter().find(|(_, s)| !s.is_empty()) {
+        bail!("structure: unmatched {ch:?} at position {}", stack[0] + 1);
+    }
+    pairs.sort();
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_records_with_and_without_structures() {
+        let records = parse(">a desc\nGGGA\nAACCC\n(((...)))\n>b\nacgu\n").unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].name, "a");
+        assert_eq!(records[0].sequence, "GGGAAACCC");
+        assert_eq!(records[0].structure.as_deref(), Some("(((...)))"));
+        assert_eq!(records[1].structure, None);
+    }
+
+    #[test]
+    fn pseudoknot_levels_pair_up() {
+        assert_eq!(
+            pairs_of("((..[[..))..]]").unwrap(),
+            vec![(0, 9), (1, 8), (4, 13), (5, 12)]
+        );
+        assert_eq!(pairs_of("A.(.a.)").unwrap(), vec![(0, 4), (2, 6)]);
+        assert!(pairs_of("((.)").is_err());
+        assert!(pairs_of("(.))").is_err());
+    }
+
+    #[test]
+    fn bad_characters_are_named() {
+        let err = parse(">x\nACGXU\n").unwrap_err().to_string();
+        assert!(
+            err.contains("record `x`") && err.contains("'X'") && err.contains("position 4"),
+            "{err}"
+        );
+    }
+}

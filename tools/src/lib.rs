@@ -1,0 +1,19 @@
+//! Host tools for scnn: the library behind the `scnn` command.
+//!
+//! Weights come in as safetensors ([`weights`], named as documented there, with the model
+//! description of [`config`] in the metadata), go through post-training quantization
+//! ([`quantize`]) into a blob ([`blobwrite`]), and run on the host with the very runtime a
+//! firmware uses ([`runtime`]), checked against an independent float reference
+//! ([`reference`]).
+
+pub mod blobwrite;
+pub mod commands;
+pub mod config;
+pub mod formats;
+pub mod heatmap;
+pub mod output;
+pub mod progress;
+pub mod quantize;
+pub mod reference;
+pub mod runtime;
+pub mod weights;

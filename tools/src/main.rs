@@ -1,0 +1,52 @@
+//! `scnn`: convert trained weights into packed blobs, inspect them, check them against the
+//! float model, and predict structures with the same runtime a microcontroller runs.
+
+use std::process::ExitCode;
+
+use scnn_tools::commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scnn",
+    version,
+    about = "Symmetry-structured CNNs for microcontrollers: host tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Convert float weights (safetensors) into a packed .scnn blob.
+    Convert(commands::convert::ConvertArgs),
+    /// Show a blob's layers, parameter counts, MACs and memory.
+    Inspect(commands::inspect::InspectArgs),
+    /// Compare the runtime on the host against the float reference.
+    Verify(commands::verify::VerifyArgs),
+    /// Predict pair probabilities and structures.
+    Predict(commands::predict::PredictArgs),
+    /// Write the deterministic fixture model and example sequences.
+    Example(commands::example::ExampleArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Convert(args) => commands::convert::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Example(args) => commands::example::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the context chain joined by ": ".
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! An independent float reference of a whole model: dense `n×n` maps, unpacked `k×k`
+//! kernels, naive loops in f64. It never calls the runtime's kernels; `verify` compares the
+//! runtime against it.
+
+use scnn::seq::Base;
+
+use crate::config::PairFeature;
+use crate::weights::FloatModel;
+
+/// A dense `n×n×c` map, `data[(i·n + j)·c + ch]`.
+#[derive(Clone, Debug)]
+pub struct DenseMap {
+    pub n: usize,
+    pub c: usize,
+    pub data: Vec<f64>,
+}
+
+impl DenseMap {
+    fn zeros(n: usize, c: usize) -> Self {
+        Self {
+            n,
+            c,
+            data: vec![0.0; n * n * c],
+        }
+    }
+    pub fn at(&self, i: usize, j: usize, ch: usize) -> f64 {
+        self.data[(i * self.n + j) * self.c + ch]
+    }
+    fn set(&mut self, i: usize, j: usize, ch: usize, v: f64) {
+        let (n, c) = (self.n, self.c);
+        self.data[(i * n + j) * c + ch] = v;
+    }
+}
+
+/// Every intermediate of one forward pass.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    /// Each layer's conv output before the residual add (after the activation when the layer
+    /// has no residual).
+    pub conv_outputs: Vec<DenseMap>,
+    /// Each layer's output.
+    pub outputs: Vec<DenseMap>,
+    /// Pair probabilities, `n×n`.
+    pub probs: DenseMap,
+}
+
+fn activate(activation: crate::config::ActivationName, x: f64) -> f64 {
+    use crate::config::ActivationName as A;
+    match activation {
+        A::None => x,
+        A::Relu => x.max(0.0),
+        A::Relu6 => x.clamp(0.0, 6.0),
+    }
+}
+
+/// Runs the float model on `bases`.
+pub fn forward(model: &FloatModel, bases: &[Base]) -> Forward {
+    let cfg = &model.config;
+    let n = bases.len();
+    let d = cfg.embedding_dim;
+    let e = |p: usize, f: usize| model.embedding[bases[p] as usize * d + f] as f64;
+    let mut pairs = DenseMap::zeros(n, cfg.pair_channels());
+    for i in 0..n {
+        for j in 0..n {
+            let mut ch = 0;
+            for feature in &cfg.pair_features {
+                match feature {
+                    PairFeature::Concat => {
+                        for f in 0..d {
+                            pairs.set(i, j, ch + f, e(i, f));
+                            pairs.set(i, j, ch + d + f, e(j, f));
+                        }
+                        ch += 2 * d;
+                    }
+                    PairFeature::Outer => {
+                        for a in 0..d {
+                            for b in 0..d {
+                                pairs.set(i, j, ch + a * d + b, e(i, a) * e(j, b));
+                            }
+                        }
+                        ch += d * d;
+                    }
+                }
+            }
+        }
+    }
+    let mut conv_outputs = Vec::new();
+    let mut outputs: Vec<DenseMap> = Vec::new();
+    for (t, layer) in cfg.layers.iter().enumerate() {
+        let input = if t == 0 { &pairs } else { &outputs[t - 1] };
+        let weights = &model.layers[t];
+        let (o_count, c_count, k) = (layer.out_channels, input.c, layer.kernel);
+        let r = (k / 2) as isize;
+        let dil = layer.dilation as isize;
+        let mut conv = DenseMap::zeros(n, o_count);
+        for i in 0..n {
+            for j in 0..n {
+                for o in 0..o_count {
+                    let mut acc = weights.bias[o] as f64;
+                    for u in 0..k {
+                        let a = i as isize + dil * (u as isize - r);
+                        if a < 0 || a >= n as isize {
+                            continue;
+                        }
+                        for v in 0..k {
+                            let b = j as isize + dil * (v as isize - r);
+                            if b < 0 || b >= n as isize {
+                                continue;
+                            }
+                            for c in 0..c_count {
+                                let w = weights.weight[((o * c_count + c) * k + u) * k + v] as f64;
+                                acc += w * input.at(a as usize, b as usize, c);
+                            }
+                        }
+                    }
+                    let value = if layer.residual.is_some() {
+                        acc
+                    } else {
+                        activate(layer.activation, acc)
+                    };
+                    conv.set(i, j, o, value);
+                }
+            }
+        }
+        let output = match layer.residual {
+            Some(s) => {
+                let mut out = conv.clone();
+                for (x, skip) in out.data.iter_mut().zip(&outputs[s].data) {
+                    *x = activate(layer.activation, *x + skip);
+                }
+                out
+            }
+            None => conv.clone(),
+        };
+        conv_outputs.push(conv);
+        outputs.push(output);
+    }
+    let logits = outputs.last().expect("a model has at least one layer");
+    let mut probs = DenseMap::zeros(n, 1);
+    for (p, &x) in probs.data.iter_mut().zip(&logits.data) {
+        *p = 1.0 / (1.0 + (-x).exp());
+    }
+    Forward {
+        conv_outputs,
+        outputs,
+        probs,
+    }
+}

@@ -1,0 +1,216 @@
+//! Running a blob with the scnn runtime on the host, exactly as a firmware does.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use scnn::blob::Precision;
+use scnn::decode::decode;
+use scnn::model::{Buffers, Model};
+use scnn::tri::{tri_index, tri_len};
+
+/// Blob bytes held 4-byte aligned, as the loader requires.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    words: Vec<u32>,
+    len: usize,
+}
+
+impl Blob {
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Self {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Self::new(&bytes))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
+    }
+
+    /// The pair length the header declares (0 if the blob is too short to say).
+    pub fn pair_len(&self) -> usize {
+        self.bytes()
+            .get(16..18)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    }
+}
+
+/// What one sequence gives.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    pub len: usize,
+    /// Dense `len×len` probabilities.
+    pub probs: Vec<f32>,
+    pub pairs: Vec<(usize, usize)>,
+    pub structure: String,
+    /// Each layer's packed output over the firmware's `L` (int8 blobs, when asked for).
+    pub layers_i8: Vec<Vec<i8>>,
+    /// The `L` the runtime was instantiated with.
+    pub l: usize,
+}
+
+/// Facts about a loaded model for reports.
+pub struct Summary {
+    pub precision: Precision,
+    pub pair_len: usize,
+    pub feature_dim: usize,
+    pub slots: usize,
+    pub max_channels: usize,
+    pub arena_len: usize,
+    pub scratch_len: usize,
+}
+
+/// Calls `$body` with a const `L` at least the blob's pair length.
+macro_rules! with_l {
+    ($pair_len:expr, $f:ident ( $($arg:expr),* )) => {{
+        let n = $pair_len;
+        if n <= 32 { $f::<32>($($arg),*) }
+        else if n <= 64 { $f::<64>($($arg),*) }
+        else if n <= 128 { $f::<128>($($arg),*) }
+        else if n <= 256 { $f::<256>($($arg),*) }
+        else if n <= 512 { $f::<512>($($arg),*) }
+        else { $f::<1024>($($arg),*) }
+    }};
+}
+
+fn load<const L: usize>(blob: &Blob) -> Result<Model<'_, L>> {
+    Model::<L>::from_bytes(blob.bytes()).map_err(|e| anyhow!("invalid model blob: {e}"))
+}
+
+fn summary_at<const L: usize>(blob: &Blob) -> Result<Summary> {
+    let m = load::<L>(blob)?;
+    Ok(Summary {
+        precision: m.precision(),
+        pair_len: m.pair_len(),
+        feature_dim: m.feature_dim(),
+        slots: m.slots(),
+        max_channels: m.max_channels(),
+        arena_len: m.arena_len(),
+        scratch_len: m.scratch_len(),
+    })
+}
+
+/// Validates the blob and summarizes it (with `L` = its pair length, as a firmware sized
+/// exactly for it would).
+pub fn summary(blob: &Blob) -> Result<Summary> {
+    with_l!(blob.pair_len(), summary_at(blob))
+}
+
+/// Validates the blob and returns the model's layers for reports.
+pub fn with_model<R>(blob: &Blob, f: impl FnOnce(&Model<'_, 1024>) -> R) -> Result<R> {
+    let model = load::<1024>(blob)?;
+    Ok(f(&model))
+}
+
+fn predict_at<const L: usize>(
+    blob: &Blob,
+    sequence: &str,
+    threshold: f32,
+    keep_layers: bool,
+) -> Result<Prediction> {
+    let model = load::<L>(blob)?;
+    let mut probs = vec![0f32; tri_len(L)];
+    let mut layers_i8 = Vec::new();
+    let run = match model.precision() {
+        Precision::Int8 => {
+            let mut arena = vec![0i8; model.arena_len()];
+            let mut scratch = vec![0i16; model.scratch_len()];
+            let mut buffers = Buffers {
+                arena: &mut arena,
+                scratch: &mut scratch,
+                probs: &mut probs,
+            };
+            model.predict_i8_with(sequence.as_bytes(), &mut buffers, |_, map| {
+                if keep_layers {
+                    layers_i8.push(map.to_vec());
+                }
+            })
+        }
+        Precision::F32 => {
+            let mut arena = vec![0f32; model.arena_len()];
+            let mut scratch = vec![0f32; model.scratch_len()];
+            let mut buffers = Buffers {
+                arena: &mut arena,
+                scratch: &mut scratch,
+                probs: &mut probs,
+            };
+            model.predict_f32_with(sequence.as_bytes(), &mut buffers, |_, _| {})
+        }
+    };
+    let len = run.map_err(|e| anyhow!("{e}"))?;
+    let mut bases = vec![scnn::seq::Base::N; len];
+    scnn::seq::encode(sequence.as_bytes(), &mut bases).map_err(|e| anyhow!("{e}"))?;
+    let structure = decode::<L>(&probs, &bases, threshold).map_err(|e| anyhow!("{e}"))?;
+    let mut dense = vec![0f32; len * len];
+    for i in 0..len {
+        for j in i..len {
+            let p = probs[tri_index(L, i, j)];
+            dense[i * len + j] = p;
+            dense[j * len + i] = p;
+        }
+    }
+    Ok(Prediction {
+        len,
+        probs: dense,
+        pairs: structure
+            .pairs
+            .iter()
+            .map(|&(i, j)| (i as usize, j as usize))
+            .collect(),
+        structure: structure.dot_bracket_str().to_string(),
+        layers_i8,
+        l: L,
+    })
+}
+
+/// Runs the blob on one sequence and decodes the structure.
+pub fn predict(
+    blob: &Blob,
+    sequence: &str,
+    threshold: f32,
+    keep_layers: bool,
+) -> Result<Prediction> {
+    with_l!(
+        blob.pair_len(),
+        predict_at(blob, sequence, threshold, keep_layers)
+    )
+}
+
+fn decode_dense_at<const L: usize>(
+    probs: &[f32],
+    bases: &[scnn::seq::Base],
+    threshold: f32,
+) -> Result<(Vec<(usize, usize)>, String)> {
+    let n = bases.len();
+    let mut packed = vec![0f32; tri_len(L)];
+    for i in 0..n {
+        for j in i..n {
+            packed[tri_index(L, i, j)] = probs[i * n + j];
+        }
+    }
+    let s = decode::<L>(&packed, bases, threshold).map_err(|e| anyhow!("{e}"))?;
+    Ok((
+        s.pairs
+            .iter()
+            .map(|&(i, j)| (i as usize, j as usize))
+            .collect(),
+        s.dot_bracket_str().to_string(),
+    ))
+}
+
+/// Decodes a dense `n×n` probability map with the runtime's decoder.
+pub fn decode_dense(
+    probs: &[f32],
+    bases: &[scnn::seq::Base],
+    threshold: f32,
+) -> Result<(Vec<(usize, usize)>, String)> {
+    with_l!(bases.len(), decode_dense_at(probs, bases, threshold))
+}

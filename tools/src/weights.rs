@@ -1,0 +1,296 @@
+//! Float weights from safetensors: naming, shape and value checks, batch-norm folding, the
+//! symmetry check and packing.
+//!
+//! Tensor names (all f32, PyTorch layouts):
+//! - `embedding.weight` `[5, D]`: rows A, C, G, U, N. Optional when D = 4 (one-hot is used).
+//! - `layers.N.weight` `[O, C, k, k]`, `layers.N.bias` `[O]` (optional, zeros).
+//! - `layers.N.bn.weight|bias|running_mean|running_var` `[O]` when the layer has `batch_norm`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::{ModelConfig, METADATA_KEY};
+
+/// One layer's float weights with batch norm folded in.
+#[derive(Clone, Debug)]
+pub struct FloatLayer {
+    /// Dense `[O][C][k][k]`.
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// A float model: config, embedding table and folded layers.
+#[derive(Clone, Debug)]
+pub struct FloatModel {
+    pub config: ModelConfig,
+    /// `5 × D`, rows A, C, G, U, N.
+    pub embedding: Vec<f32>,
+    pub layers: Vec<FloatLayer>,
+}
+
+struct Tensors<'a> {
+    st: SafeTensors<'a>,
+    used: Vec<String>,
+}
+
+impl Tensors<'_> {
+    fn get(&mut self, name: &str, shape: &[usize]) -> Result<Option<Vec<f32>>> {
+        let view = match self.st.tensor(name) {
+            Ok(view) => view,
+            Err(_) => return Ok(None),
+        };
+        self.used.push(name.to_string());
+        if view.dtype() != Dtype::F32 {
+            bail!("tensor `{name}` has dtype {:?}; expected F32", view.dtype());
+        }
+        if view.shape() != shape {
+            bail!(
+                "tensor `{name}` has shape {:?}; expected {:?}",
+                view.shape(),
+                shape
+            );
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            bail!(
+                "tensor `{name}` holds a non-finite value ({}) at flat index {bad}",
+                values[bad]
+            );
+        }
+        Ok(Some(values))
+    }
+
+    fn require(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.get(name, shape)?.ok_or_else(|| {
+            let mut names: Vec<&str> = self.st.names().into_iter().collect();
+            names.sort();
+            anyhow!(
+                "missing tensor `{name}` (the file has: {})",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+impl FloatModel {
+    /// Reads and checks a weights file. With `symmetrize`, kernels that break the symmetry
+    /// rule are averaged with their mirror instead of rejected.
+    pub fn load(path: &Path, symmetrize: bool) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::from_bytes(&bytes, symmetrize).with_context(|| format!("{}", path.display()))
+    }
+
+    pub fn from_bytes(bytes: &[u8], symmetrize: bool) -> Result<Self> {
+        let (_, metadata) = SafeTensors::read_metadata(bytes).context("not a safetensors file")?;
+        let text = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .ok_or_else(|| {
+                anyhow!("safetensors metadata has no `{METADATA_KEY}` model description")
+            })?;
+        let config = ModelConfig::from_json(text)?;
+        let st = SafeTensors::deserialize(bytes).context("not a safetensors file")?;
+        let mut tensors = Tensors {
+            st,
+            used: Vec::new(),
+        };
+
+        let d = config.embedding_dim;
+        let embedding = match tensors.get("embedding.weight", &[5, d])? {
+            Some(table) => table,
+            None if d == 4 => scnn::seq::ONE_HOT.to_vec(),
+            None => bail!("missing tensor `embedding.weight` (required when embedding_dim != 4)"),
+        };
+
+        let mut layers = Vec::new();
+        for (t, layer) in config.layers.iter().enumerate() {
+            let (o, c, k) = (layer.out_channels, config.in_channels(t), layer.kernel);
+            let mut weight = tensors.require(&format!("layers.{t}.weight"), &[o, c, k, k])?;
+            let mut bias = tensors
+                .get(&format!("layers.{t}.bias"), &[o])?
+                .unwrap_or_else(|| vec![0.0; o]);
+            if layer.batch_norm {
+                let gamma = tensors.require(&format!("layers.{t}.bn.weight"), &[o])?;
+                let beta = tensors.require(&format!("layers.{t}.bn.bias"), &[o])?;
+                let mean = tensors.require(&format!("layers.{t}.bn.running_mean"), &[o])?;
+                let var = tensors.require(&format!("layers.{t}.bn.running_var"), &[o])?;
+                if let Some(bad) = var.iter().position(|&v| v < 0.0) {
+                    bail!("tensor `layers.{t}.bn.running_var` is negative at index {bad}");
+                }
+                fold_batch_norm(
+                    &mut weight,
+                    &mut bias,
+                    &gamma,
+                    &beta,
+                    &mean,
+                    &var,
+                    config.bn_eps,
+                );
+            }
+            let name = format!("layers.{t}.weight");
+            check_symmetry(&name, &mut weight, o, &config.partners(t), k, symmetrize)?;
+            layers.push(FloatLayer { weight, bias });
+        }
+        let mut extra: Vec<&str> = tensors
+            .st
+            .names()
+            .into_iter()
+            .filter(|n| !tensors.used.iter().any(|u| u == n))
+            .collect();
+        extra.sort();
+        if !extra.is_empty() {
+            bail!(
+                "unexpected tensor `{}` (not named by the model description)",
+                extra[0]
+            );
+        }
+        Ok(Self {
+            config,
+            embedding,
+            layers,
+        })
+    }
+
+    /// Packs layer `t`'s kernels in the runtime's order: for each output channel and input
+    /// channel `c`, the upper triangle when `π(c) = c`, the full kernel when `c < π(c)`.
+    pub fn packed(&self, t: usize) -> Vec<f32> {
+        let layer = &self.layers[t];
+        let cfg = &self.config.layers[t];
+        let partners = self.config.partners(t);
+        pack(&layer.weight, cfg.out_channels, &partners, cfg.kernel)
+    }
+}
+
+/// Folds `y = γ (x − μ) / √(σ² + ε) + β` into the preceding conv.
+pub fn fold_batch_norm(
+    weight: &mut [f32],
+    bias: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+) {
+    let per_output = weight.len() / bias.len();
+    for o in 0..bias.len() {
+        let factor = gamma[o] as f64 / (var[o] as f64 + eps).sqrt();
+        for w in &mut weight[o * per_output..(o + 1) * per_output] {
+            *w = (*w as f64 * factor) as f32;
+        }
+        bias[o] = ((bias[o] as f64 - mean[o] as f64) * factor + beta[o] as f64) as f32;
+    }
+}
+
+fn dense_index(c_count: usize, k: usize, o: usize, c: usize, u: usize, v: usize) -> usize {
+    ((o * c_count + c) * k + u) * k + v
+}
+
+/// Checks `W[o][π(c)][v][u] = W[o][c][u][v]`; averages the two with `symmetrize`.
+pub fn check_symmetry(
+    name: &str,
+    weight: &mut [f32],
+    out: usize,
+    partners: &[usize],
+    k: usize,
+    symmetrize: bool,
+) -> Result<()> {
+    let c_count = partners.len();
+    let scale = weight.iter().fold(0.0f32, |m, w| m.max(w.abs())).max(1e-30);
+    let mut worst = (0.0f32, [0usize; 4]);
+    for o in 0..out {
+        for (c, &p) in partners.iter().enumerate() {
+            for u in 0..k {
+                for v in 0..k {
+                    let a = dense_index(c_count, k, o, c, u, v);
+                    let b = dense_index(c_count, k, o, p, v, u);
+                    let diff = (weight[a] - weight[b]).abs();
+                    if diff > worst.0 {
+                        worst = (diff, [o, c, u, v]);
+                    }
+                    if symmetrize && a < b {
+                        let mean = 0.5 * (weight[a] + weight[b]);
+                        weight[a] = mean;
+                        weight[b] = mean;
+                    }
+                }
+            }
+        }
+    }
+    // Float noise from an export is tolerated; anything larger is a wrong model.
+    if !symmetrize && worst.0 > 1e-5 * scale {
+        let [o, c, u, v] = worst.1;
+        bail!(
+            "tensor `{name}` is not symmetric: largest asymmetry {:.3e} between [{o}, {c}, {u}, {v}] and [{o}, {}, {v}, {u}] (pass --symmetrize to average)",
+            worst.0,
+            partners[c]
+        );
+    }
+    Ok(())
+}
+
+/// Packs dense `[O][C][k][k]` kernels in the runtime's order.
+pub fn pack<T: Copy>(dense: &[T], out: usize, partners: &[usize], k: usize) -> Vec<T> {
+    let c_count = partners.len();
+    let mut packed = Vec::new();
+    for o in 0..out {
+        for (c, &p) in partners.iter().enumerate() {
+            if p == c {
+                for u in 0..k {
+                    for v in u..k {
+                        packed.push(dense[dense_index(c_count, k, o, c, u, v)]);
+                    }
+                }
+            } else if c < p {
+                for u in 0..k {
+                    for v in 0..k {
+                        packed.push(dense[dense_index(c_count, k, o, c, u, v)]);
+                    }
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// Writes a weights file: tensors by name (shape, values) and the model description.
+pub fn save(
+    path: &Path,
+    config: &ModelConfig,
+    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+) -> Result<()> {
+    let bytes = to_bytes(config, tensors)?;
+    crate::output::write_atomic(path, &bytes)
+}
+
+pub fn to_bytes(
+    config: &ModelConfig,
+    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+) -> Result<Vec<u8>> {
+    let raw: BTreeMap<String, (Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, (shape, values))| {
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name.clone(), (shape.clone(), bytes))
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = raw
+        .iter()
+        .map(|(name, (shape, bytes))| {
+            let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map_err(|e| anyhow!("tensor `{name}`: {e}"))?;
+            Ok((name.clone(), view))
+        })
+        .collect::<Result<_>>()?;
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert(METADATA_KEY.to_string(), serde_json::to_string(config)?);
+    safetensors::tensor::serialize(views, Some(metadata)).context("cannot serialize safetensors")
+}
