@@ -40,7 +40,7 @@ pub struct BlobSpec {
 }
 
 fn pad(bytes: &mut Vec<u8>) {
-    while bytes.len() % ALIGN != 0 {
+    while !bytes.len().is_multiple_of(ALIGN) {
         bytes.push(0);
     }
 }

@@ -95,7 +95,7 @@ fn random_symmetric(rng: &mut Rng, o: usize, c: usize, k: usize, amplitude: f32)
 pub fn tensors() -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let (a, c, g, u) = (0usize, 1usize, 2usize, 3usize);
     let outer = |x: usize, y: usize| 8 + x * 4 + y;
-    let mut rng = Rng(0x5C_4E_2026);
+    let mut rng = Rng(0x5C4E_2026);
     let mut t = BTreeMap::new();
 
     // Layer 0: 24 → 4, 1×1. Pair-type indicators and a "both bases known" channel.
