@@ -9,11 +9,17 @@ use scnn_tools::commands::example;
 use scnn_tools::weights;
 
 fn scnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scnn")).args(args).output().expect("run scnn")
+    Command::new(env!("CARGO_BIN_EXE_scnn"))
+        .args(args)
+        .output()
+        .expect("run scnn")
 }
 
 fn manifest(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path).to_string_lossy().into_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn example_blob() -> String {
@@ -74,9 +80,20 @@ fn weights_with(dir: &Dir, edit: impl FnOnce(&mut Tensors)) -> String {
 fn convert_fails(edit: impl FnOnce(&mut Tensors), fragments: &[&str]) {
     let dir = Dir::new();
     let w = weights_with(&dir, edit);
-    let out = scnn(&["convert", &w, "--calibrate", &manifest("data/calibration.fa"), "-o", &dir.s("m.scnn")]);
+    let out = scnn(&[
+        "convert",
+        &w,
+        "--calibrate",
+        &manifest("data/calibration.fa"),
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
     assert_fails(&out, fragments);
-    assert_eq!(dir.files(), vec!["w.safetensors".to_string()], "partial output left behind");
+    assert_eq!(
+        dir.files(),
+        vec!["w.safetensors".to_string()],
+        "partial output left behind"
+    );
 }
 
 #[test]
@@ -99,16 +116,39 @@ fn shipped_example_is_reproducible() {
         ("example.fa", "data/example.fa"),
         ("calibration.fa", "data/calibration.fa"),
     ] {
-        assert_eq!(std::fs::read(dir.path(fresh)).unwrap(), std::fs::read(manifest(shipped)).unwrap(), "{shipped} is stale");
+        assert_eq!(
+            std::fs::read(dir.path(fresh)).unwrap(),
+            std::fs::read(manifest(shipped)).unwrap(),
+            "{shipped} is stale"
+        );
     }
-    let out = scnn(&["convert", &dir.s("example.safetensors"), "--calibrate", &dir.s("calibration.fa"), "-o", &dir.s("example.scnn")]);
+    let out = scnn(&[
+        "convert",
+        &dir.s("example.safetensors"),
+        "--calibrate",
+        &dir.s("calibration.fa"),
+        "-o",
+        &dir.s("example.scnn"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read(dir.path("example.scnn")).unwrap(), std::fs::read(example_blob()).unwrap(), "models/example.scnn is stale");
+    assert_eq!(
+        std::fs::read(dir.path("example.scnn")).unwrap(),
+        std::fs::read(example_blob()).unwrap(),
+        "models/example.scnn is stale"
+    );
 }
 
 #[test]
 fn verify_passes_on_the_example_within_tolerance() {
-    let out = scnn(&["verify", &example_blob(), "--weights", &manifest("models/example.safetensors"), "--inputs", &manifest("data/example.fa"), "--json"]);
+    let out = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &manifest("data/example.fa"),
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["sequences"], 120);
@@ -116,7 +156,16 @@ fn verify_passes_on_the_example_within_tolerance() {
     assert!(report["mean_abs_error"].as_f64().unwrap() <= 0.01);
     assert!(report["f1_runtime_vs_float"].as_f64().unwrap() >= 0.9);
     // Tighter limits than the model meets make verify fail with a named reason.
-    let out = scnn(&["verify", &example_blob(), "--weights", &manifest("models/example.safetensors"), "--inputs", &manifest("data/example.fa"), "--max-abs-error", "0.000001"]);
+    let out = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &manifest("data/example.fa"),
+        "--max-abs-error",
+        "0.000001",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("max abs error"), "{}", stderr(&out));
 }
@@ -124,9 +173,27 @@ fn verify_passes_on_the_example_within_tolerance() {
 #[test]
 fn f32_blob_matches_the_float_reference_closely() {
     let dir = Dir::new();
-    let out = scnn(&["convert", &manifest("models/example.safetensors"), "--precision", "f32", "-o", &dir.s("f.scnn")]);
+    let out = scnn(&[
+        "convert",
+        &manifest("models/example.safetensors"),
+        "--precision",
+        "f32",
+        "-o",
+        &dir.s("f.scnn"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = scnn(&["verify", &dir.s("f.scnn"), "--weights", &manifest("models/example.safetensors"), "--inputs", &manifest("data/example.fa"), "--max-abs-error", "0.0001", "--min-f1", "0.99"]);
+    let out = scnn(&[
+        "verify",
+        &dir.s("f.scnn"),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &manifest("data/example.fa"),
+        "--max-abs-error",
+        "0.0001",
+        "--min-f1",
+        "0.99",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -135,7 +202,18 @@ fn verify_dump_writes_npy_per_layer() {
     let dir = Dir::new();
     let fasta = dir.path("one.fa");
     std::fs::write(&fasta, ">one\nGGGGAAAACCCC\n").unwrap();
-    let out = scnn(&["verify", &example_blob(), "--weights", &manifest("models/example.safetensors"), "--inputs", &fasta.to_string_lossy(), "--dump", &dir.s("dump"), "--min-f1", "0"]);
+    let out = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &fasta.to_string_lossy(),
+        "--dump",
+        &dir.s("dump"),
+        "--min-f1",
+        "0",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let layer = std::fs::read(dir.path("dump/0000_one/layer1.npy")).unwrap();
     assert_eq!(&layer[..6], b"\x93NUMPY");
@@ -144,7 +222,16 @@ fn verify_dump_writes_npy_per_layer() {
     assert!(dir.path("dump/params/layer2_multipliers.npy").exists());
     assert!(dir.path("dump/params/quant.json").exists());
     // An existing dump directory is refused, untouched.
-    let out = scnn(&["verify", &example_blob(), "--weights", &manifest("models/example.safetensors"), "--inputs", &fasta.to_string_lossy(), "--dump", &dir.s("dump")]);
+    let out = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &fasta.to_string_lossy(),
+        "--dump",
+        &dir.s("dump"),
+    ]);
     assert_fails(&out, &["already exists"]);
 }
 
@@ -153,7 +240,18 @@ fn inspect_reports_counts_as_json() {
     let out = scnn(&["inspect", &example_blob(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["format_version", "pair_len", "layers", "params_packed", "params_dense", "weight_bytes", "macs_sym", "macs_dense", "arena_bytes", "arena_bytes_dense"] {
+    for key in [
+        "format_version",
+        "pair_len",
+        "layers",
+        "params_packed",
+        "params_dense",
+        "weight_bytes",
+        "macs_sym",
+        "macs_dense",
+        "arena_bytes",
+        "arena_bytes_dense",
+    ] {
         assert!(r.get(key).is_some(), "missing key {key}");
     }
     assert_eq!(r["format_version"], 1);
@@ -183,19 +281,41 @@ fn predict_prints_structures_json_and_png() {
     // The fixture's helix detector finds the core of the designed stem.
     assert!(lines[2].contains("(((......)))"), "{text}");
 
-    let out = scnn(&["predict", &example_blob(), "--fasta", &manifest("data/example.fa"), "--json", "--png", &dir.s("map.png")]);
+    let out = scnn(&[
+        "predict",
+        &example_blob(),
+        "--fasta",
+        &manifest("data/example.fa"),
+        "--json",
+        "--png",
+        &dir.s("map.png"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 120);
     for r in &records {
         let seq = r["sequence"].as_str().unwrap();
         let structure = r["structure"].as_str().unwrap();
         assert_eq!(seq.len(), structure.len());
         for pair in r["pairs"].as_array().unwrap() {
-            let (i, j) = (pair[0].as_u64().unwrap() as usize, pair[1].as_u64().unwrap() as usize);
+            let (i, j) = (
+                pair[0].as_u64().unwrap() as usize,
+                pair[1].as_u64().unwrap() as usize,
+            );
             assert!(i < j && j - i >= 4);
             let (a, b) = (seq.as_bytes()[i], seq.as_bytes()[j]);
-            assert!(matches!((a, b), (b'A', b'U') | (b'U', b'A') | (b'G', b'C') | (b'C', b'G') | (b'G', b'U') | (b'U', b'G')));
+            assert!(matches!(
+                (a, b),
+                (b'A', b'U')
+                    | (b'U', b'A')
+                    | (b'G', b'C')
+                    | (b'C', b'G')
+                    | (b'G', b'U')
+                    | (b'U', b'G')
+            ));
         }
     }
     let png = std::fs::read(dir.path("map_hairpin_000.png")).unwrap();
@@ -205,7 +325,12 @@ fn predict_prints_structures_json_and_png() {
 
 #[test]
 fn bad_weights_are_named() {
-    convert_fails(|t| { t.remove("layers.1.weight"); }, &["missing tensor `layers.1.weight`"]);
+    convert_fails(
+        |t| {
+            t.remove("layers.1.weight");
+        },
+        &["missing tensor `layers.1.weight`"],
+    );
     convert_fails(
         |t| {
             let v = t.remove("layers.2.weight").unwrap();
@@ -213,20 +338,64 @@ fn bad_weights_are_named() {
         },
         &["missing tensor `layers.2.weight`", "layers.2.weights"],
     );
-    convert_fails(|t| { t.get_mut("layers.1.weight").unwrap().0 = vec![4, 8, 5, 5]; }, &["`layers.1.weight` has shape [4, 8, 5, 5]; expected [8, 4, 5, 5]"]);
-    convert_fails(|t| { t.get_mut("layers.2.bias").unwrap().1[3] = f32::NAN; }, &["`layers.2.bias`", "non-finite", "index 3"]);
-    convert_fails(|t| { t.get_mut("layers.0.weight").unwrap().1[7] = f32::INFINITY; }, &["`layers.0.weight`", "non-finite"]);
-    convert_fails(|t| { t.get_mut("layers.1.weight").unwrap().1[25 * 5 + 1] += 0.5; }, &["`layers.1.weight` is not symmetric", "largest asymmetry 5.000e-1", "--symmetrize"]);
+    convert_fails(
+        |t| {
+            t.get_mut("layers.1.weight").unwrap().0 = vec![4, 8, 5, 5];
+        },
+        &["`layers.1.weight` has shape [4, 8, 5, 5]; expected [8, 4, 5, 5]"],
+    );
+    convert_fails(
+        |t| {
+            t.get_mut("layers.2.bias").unwrap().1[3] = f32::NAN;
+        },
+        &["`layers.2.bias`", "non-finite", "index 3"],
+    );
+    convert_fails(
+        |t| {
+            t.get_mut("layers.0.weight").unwrap().1[7] = f32::INFINITY;
+        },
+        &["`layers.0.weight`", "non-finite"],
+    );
+    convert_fails(
+        |t| {
+            t.get_mut("layers.1.weight").unwrap().1[25 * 5 + 1] += 0.5;
+        },
+        &[
+            "`layers.1.weight` is not symmetric",
+            "largest asymmetry 5.000e-1",
+            "--symmetrize",
+        ],
+    );
     // The generating layer's pair rule: channel (G,C) and (C,G) must share their 1×1 weight.
-    convert_fails(|t| { t.get_mut("layers.0.weight").unwrap().1[8 + 2 * 4 + 1] = 0.25; }, &["`layers.0.weight` is not symmetric"]);
-    convert_fails(|t| { t.insert("layers.9.weight".into(), (vec![1], vec![0.0])); }, &["unexpected tensor `layers.9.weight`"]);
+    convert_fails(
+        |t| {
+            t.get_mut("layers.0.weight").unwrap().1[8 + 2 * 4 + 1] = 0.25;
+        },
+        &["`layers.0.weight` is not symmetric"],
+    );
+    convert_fails(
+        |t| {
+            t.insert("layers.9.weight".into(), (vec![1], vec![0.0]));
+        },
+        &["unexpected tensor `layers.9.weight`"],
+    );
 }
 
 #[test]
 fn symmetrize_averages_instead_of_failing() {
     let dir = Dir::new();
-    let w = weights_with(&dir, |t| t.get_mut("layers.1.weight").unwrap().1[25 * 5 + 1] += 0.5);
-    let out = scnn(&["convert", &w, "--symmetrize", "--calibrate", &manifest("data/calibration.fa"), "-o", &dir.s("m.scnn")]);
+    let w = weights_with(&dir, |t| {
+        t.get_mut("layers.1.weight").unwrap().1[25 * 5 + 1] += 0.5
+    });
+    let out = scnn(&[
+        "convert",
+        &w,
+        "--symmetrize",
+        "--calibrate",
+        &manifest("data/calibration.fa"),
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path("m.scnn").exists());
 }
@@ -235,31 +404,86 @@ fn symmetrize_averages_instead_of_failing() {
 fn bad_files_and_arguments_are_named() {
     let dir = Dir::new();
     std::fs::write(dir.path("junk.safetensors"), b"not a tensor file").unwrap();
-    let out = scnn(&["convert", &dir.s("junk.safetensors"), "--calibrate", &manifest("data/calibration.fa"), "-o", &dir.s("m.scnn")]);
+    let out = scnn(&[
+        "convert",
+        &dir.s("junk.safetensors"),
+        "--calibrate",
+        &manifest("data/calibration.fa"),
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
     assert_fails(&out, &["not a safetensors file"]);
 
-    let bytes = safetensors::tensor::serialize(Vec::<(String, safetensors::tensor::TensorView<'_>)>::new(), None).unwrap();
+    let bytes = safetensors::tensor::serialize(
+        Vec::<(String, safetensors::tensor::TensorView<'_>)>::new(),
+        None,
+    )
+    .unwrap();
     std::fs::write(dir.path("bare.safetensors"), bytes).unwrap();
-    let out = scnn(&["convert", &dir.s("bare.safetensors"), "-o", &dir.s("m.scnn"), "--precision", "f32"]);
+    let out = scnn(&[
+        "convert",
+        &dir.s("bare.safetensors"),
+        "-o",
+        &dir.s("m.scnn"),
+        "--precision",
+        "f32",
+    ]);
     assert_fails(&out, &["no `scnn` model description"]);
 
-    let out = scnn(&["convert", &manifest("models/example.safetensors"), "-o", &dir.s("m.scnn")]);
+    let out = scnn(&[
+        "convert",
+        &manifest("models/example.safetensors"),
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
     assert_fails(&out, &["needs --calibrate"]);
-    let out = scnn(&["convert", &manifest("models/example.safetensors"), "--precision", "f32", "-o", &dir.s("m.bin")]);
+    let out = scnn(&[
+        "convert",
+        &manifest("models/example.safetensors"),
+        "--precision",
+        "f32",
+        "-o",
+        &dir.s("m.bin"),
+    ]);
     assert_fails(&out, &["must end in .scnn"]);
-    let out = scnn(&["convert", &manifest("models/example.safetensors"), "--precision", "f32", "-o", "/nonexistent-scnn-dir/m.scnn"]);
+    let out = scnn(&[
+        "convert",
+        &manifest("models/example.safetensors"),
+        "--precision",
+        "f32",
+        "-o",
+        "/nonexistent-scnn-dir/m.scnn",
+    ]);
     assert_fails(&out, &["cannot write /nonexistent-scnn-dir/m.scnn"]);
     assert!(!Path::new("/nonexistent-scnn-dir").exists());
-    assert_eq!(dir.files(), vec!["bare.safetensors".to_string(), "junk.safetensors".to_string()]);
+    assert_eq!(
+        dir.files(),
+        vec![
+            "bare.safetensors".to_string(),
+            "junk.safetensors".to_string()
+        ]
+    );
 
     std::fs::write(dir.path("bad.fa"), ">ok\nACGU\n>broken\nACGUX\n").unwrap();
-    let out = scnn(&["convert", &manifest("models/example.safetensors"), "--calibrate", &dir.s("bad.fa"), "-o", &dir.s("m.scnn")]);
+    let out = scnn(&[
+        "convert",
+        &manifest("models/example.safetensors"),
+        "--calibrate",
+        &dir.s("bad.fa"),
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
     assert_fails(&out, &["record `broken`", "'X'", "position 5"]);
     std::fs::write(dir.path("empty.fa"), "\n").unwrap();
     let out = scnn(&["predict", &example_blob(), "--fasta", &dir.s("empty.fa")]);
     assert_fails(&out, &["no FASTA records"]);
     std::fs::write(dir.path("unbalanced.fa"), ">u\nGGGAAACCC\n(((...))\n").unwrap();
-    let out = scnn(&["predict", &example_blob(), "--fasta", &dir.s("unbalanced.fa")]);
+    let out = scnn(&[
+        "predict",
+        &example_blob(),
+        "--fasta",
+        &dir.s("unbalanced.fa"),
+    ]);
     assert_fails(&out, &["record `u`", "structure has 8 characters"]);
 }
 
@@ -273,12 +497,30 @@ fn bad_sequences_are_named_and_print_nothing() {
     assert_fails(&out, &["129 nt is longer than the model's pair length 128"]);
     // One bad record among good ones: no partial output for the good ones.
     let dir = Dir::new();
-    std::fs::write(dir.path("mixed.fa"), format!(">good\nGGGGAAAACCCC\n>toolong\n{long}\n")).unwrap();
-    let out = scnn(&["predict", &example_blob(), "--fasta", &dir.s("mixed.fa"), "--png", &dir.s("p.png")]);
+    std::fs::write(
+        dir.path("mixed.fa"),
+        format!(">good\nGGGGAAAACCCC\n>toolong\n{long}\n"),
+    )
+    .unwrap();
+    let out = scnn(&[
+        "predict",
+        &example_blob(),
+        "--fasta",
+        &dir.s("mixed.fa"),
+        "--png",
+        &dir.s("p.png"),
+    ]);
     assert_fails(&out, &["record `toolong`"]);
     assert!(out.stdout.is_empty());
     assert_eq!(dir.files(), vec!["mixed.fa".to_string()]);
-    let out = scnn(&["predict", &example_blob(), "--seq", "ACGU", "--png", "/nonexistent-scnn-dir/p.png"]);
+    let out = scnn(&[
+        "predict",
+        &example_blob(),
+        "--seq",
+        "ACGU",
+        "--png",
+        "/nonexistent-scnn-dir/p.png",
+    ]);
     assert_fails(&out, &["cannot write /nonexistent-scnn-dir/p.png"]);
     assert!(out.stdout.is_empty());
 }
@@ -288,18 +530,40 @@ fn bad_blobs_are_named() {
     let dir = Dir::new();
     let good = std::fs::read(example_blob()).unwrap();
     std::fs::write(dir.path("short.scnn"), &good[..good.len() / 2]).unwrap();
-    assert_fails(&scnn(&["inspect", &dir.s("short.scnn")]), &["invalid model blob", "length disagrees"]);
+    assert_fails(
+        &scnn(&["inspect", &dir.s("short.scnn")]),
+        &["invalid model blob", "length disagrees"],
+    );
     let mut flipped = good.clone();
     flipped[good.len() / 2] ^= 0x10;
     std::fs::write(dir.path("flipped.scnn"), &flipped).unwrap();
-    assert_fails(&scnn(&["predict", &dir.s("flipped.scnn"), "--seq", "ACGU"]), &["CRC-32 mismatch"]);
+    assert_fails(
+        &scnn(&["predict", &dir.s("flipped.scnn"), "--seq", "ACGU"]),
+        &["CRC-32 mismatch"],
+    );
     let mut version = good.clone();
     version[4] = 2;
     std::fs::write(dir.path("v2.scnn"), &version).unwrap();
-    assert_fails(&scnn(&["inspect", &dir.s("v2.scnn")]), &["unsupported blob format version 2"]);
+    assert_fails(
+        &scnn(&["inspect", &dir.s("v2.scnn")]),
+        &["unsupported blob format version 2"],
+    );
     let mut magic = good.clone();
     magic[0] = b'X';
     std::fs::write(dir.path("magic.scnn"), &magic).unwrap();
-    assert_fails(&scnn(&["verify", &dir.s("magic.scnn"), "--weights", &manifest("models/example.safetensors"), "--inputs", &manifest("data/example.fa")]), &["bad magic"]);
-    assert_fails(&scnn(&["inspect", &dir.s("missing.scnn")]), &["cannot read"]);
+    assert_fails(
+        &scnn(&[
+            "verify",
+            &dir.s("magic.scnn"),
+            "--weights",
+            &manifest("models/example.safetensors"),
+            "--inputs",
+            &manifest("data/example.fa"),
+        ]),
+        &["bad magic"],
+    );
+    assert_fails(
+        &scnn(&["inspect", &dir.s("missing.scnn")]),
+        &["cannot read"],
+    );
 }

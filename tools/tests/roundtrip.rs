@@ -10,7 +10,11 @@ use scnn_tools::runtime::Blob;
 use scnn_tools::weights::FloatModel;
 
 fn example() -> FloatModel {
-    FloatModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/example.safetensors"), false).unwrap()
+    FloatModel::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/example.safetensors"),
+        false,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -18,10 +22,14 @@ fn f32_blob_round_trips_packed_kernels() {
     let float = example();
     let blob = Blob::new(&quantize::f32_blob(&float).unwrap().to_bytes());
     let model = Model::<128>::from_bytes(blob.bytes()).unwrap();
-    let EmbeddingTable::F32(table) = model.embedding() else { panic!("f32 blob") };
+    let EmbeddingTable::F32(table) = model.embedding() else {
+        panic!("f32 blob")
+    };
     assert_eq!(*table, &float.embedding[..]);
     for (t, layer) in model.layers().iter().enumerate() {
-        let LayerParams::F32(p) = layer.params else { panic!("f32 layer") };
+        let LayerParams::F32(p) = layer.params else {
+            panic!("f32 layer")
+        };
         assert_eq!(p.weights, &float.packed(t)[..], "layer {t} weights");
         assert_eq!(p.bias, &float.layers[t].bias[..], "layer {t} bias");
         assert_eq!(layer.residual, float.config.layers[t].residual);
@@ -36,14 +44,20 @@ fn f32_blob_round_trips_packed_kernels() {
 #[test]
 fn int8_blob_round_trips_quantized_values() {
     let float = example();
-    let records = fasta::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration.fa")).unwrap();
-    let sequences: Vec<_> = records.iter().map(|r| scnn_tools::commands::bases(&r.name, &r.sequence).unwrap()).collect();
+    let records =
+        fasta::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration.fa")).unwrap();
+    let sequences: Vec<_> = records
+        .iter()
+        .map(|r| scnn_tools::commands::bases(&r.name, &r.sequence).unwrap())
+        .collect();
     let ranges = quantize::calibrate(&float, &sequences, || {});
     let spec = quantize::int8_blob(&float, &ranges).unwrap();
     let blob = Blob::new(&spec.to_bytes());
     let model = Model::<128>::from_bytes(blob.bytes()).unwrap();
     for (t, layer) in model.layers().iter().enumerate() {
-        let LayerParams::I8(p) = layer.params else { panic!("int8 layer") };
+        let LayerParams::I8(p) = layer.params else {
+            panic!("int8 layer")
+        };
         let bytes: Vec<u8> = p.weights.iter().map(|&w| w as u8).collect();
         assert_eq!(bytes, spec.layers[t].weights, "layer {t} weights");
         let bias: Vec<u8> = p.bias.iter().flat_map(|b| b.to_le_bytes()).collect();
