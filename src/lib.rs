@@ -83,6 +83,7 @@ pub mod plan;
 pub mod quant;
 pub mod seq;
 pub mod tri;
+pub mod wire;
 
 pub use conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, PairSource, QuantMap};
 pub use error::Error;

@@ -16,4 +16,5 @@ pub mod progress;
 pub mod quantize;
 pub mod reference;
 pub mod runtime;
+pub mod target;
 pub mod weights;

@@ -16,6 +16,7 @@ use clap::Args;
 
 use crate::config::{ActivationName, LayerConfig, ModelConfig, PairFeature};
 use crate::output::write_atomic;
+use crate::runtime::Blob;
 use crate::weights;
 
 #[derive(Args, Debug)]
@@ -29,6 +30,12 @@ pub struct ExampleArgs {
     /// Where to write the calibration sequences.
     #[arg(long, default_value = "tools/data/calibration.fa")]
     pub calibration: PathBuf,
+    /// Where to write the int8 blob converted from the weights.
+    #[arg(long, default_value = "tools/models/example.scnn")]
+    pub model: PathBuf,
+    /// Where to write the golden outputs the on-target tests compare against.
+    #[arg(long, default_value = "tools/data/golden.txt")]
+    pub golden: PathBuf,
 }
 
 /// splitmix64: the same stream on every platform.
@@ -198,21 +205,79 @@ pub fn fasta(seed: u64, count: usize, prefix: &str) -> String {
     text
 }
 
+/// Sequences of the golden file: a few examples and the edge cases (length 1, all N,
+/// lower case, T for U).
+fn golden_sequences(examples: &str) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = crate::formats::fasta::parse(examples)?
+        .into_iter()
+        .take(5)
+        .map(|r| (r.name, r.sequence))
+        .collect();
+    for (name, seq) in [
+        ("single", "A"),
+        ("unknown", "NNNNNNNN"),
+        ("lowercase", "ggggaaaaccccuuuu"),
+        ("thymine", "GGGTTTACCCAAAGGGTTTACCC"),
+    ] {
+        out.push((name.to_string(), seq.to_string()));
+    }
+    Ok(out)
+}
+
+/// One golden line: name, sequence, CRC-32 of the int8 logits then the f32 probabilities of
+/// the pairs `i <= j < len` (row by row), and the decoded structure.
+pub fn golden_line(blob: &Blob, name: &str, sequence: &str) -> Result<String> {
+    let p = crate::runtime::predict(blob, sequence, scnn::decode::DEFAULT_THRESHOLD, true)?;
+    let logits = p
+        .layers_i8
+        .last()
+        .ok_or_else(|| anyhow::anyhow!("golden outputs need an int8 blob"))?;
+    let mut digest = scnn::blob::CRC32.digest();
+    for i in 0..p.len {
+        for j in i..p.len {
+            digest.update(&[logits[scnn::tri::tri_index(p.l, i, j)] as u8]);
+        }
+    }
+    for i in 0..p.len {
+        for j in i..p.len {
+            digest.update(&p.probs[i * p.len + j].to_le_bytes());
+        }
+    }
+    Ok(format!(
+        "{name}\t{sequence}\t{:08x}\t{}\n",
+        digest.finalize(),
+        p.structure
+    ))
+}
+
 pub fn run(args: &ExampleArgs) -> Result<()> {
     weights::save(&args.weights, &config(), &tensors())?;
-    write_atomic(
-        &args.sequences,
-        fasta(0xE1A_4B1E, 120, "hairpin").as_bytes(),
-    )?;
+    let examples = fasta(0xE1A_4B1E, 120, "hairpin");
+    write_atomic(&args.sequences, examples.as_bytes())?;
     write_atomic(
         &args.calibration,
         fasta(0xCA11_B7A7E, 40, "calib").as_bytes(),
     )?;
+    super::convert::run(&super::convert::ConvertArgs {
+        weights: args.weights.clone(),
+        output: args.model.clone(),
+        calibrate: Some(args.calibration.clone()),
+        precision: super::convert::PrecisionArg::Int8,
+        symmetrize: false,
+    })?;
+    let blob = Blob::read(&args.model)?;
+    let mut golden = String::from("# name, sequence, crc32 of (logits, probabilities), structure; written by `scnn example`\n");
+    for (name, sequence) in golden_sequences(&examples)? {
+        golden.push_str(&golden_line(&blob, &name, &sequence)?);
+    }
+    write_atomic(&args.golden, golden.as_bytes())?;
     eprintln!(
-        "wrote {}, {}, {}",
+        "wrote {}, {}, {}, {}, {}",
         args.weights.display(),
         args.sequences.display(),
-        args.calibration.display()
+        args.calibration.display(),
+        args.model.display(),
+        args.golden.display()
     );
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::formats::fasta::{self, Record};
 use crate::heatmap;
 use crate::output::write_atomic;
 use crate::runtime::{self, Blob};
+use crate::target::parity::{self, TargetArgs};
 
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("input").required(true).args(["seq", "fasta"]))]
@@ -32,6 +33,8 @@ pub struct PredictArgs {
     /// Pair probability above which a canonical pair is a candidate.
     #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD)]
     pub threshold: f32,
+    #[command(flatten)]
+    pub device: TargetArgs,
 }
 
 #[derive(Serialize)]
@@ -40,6 +43,17 @@ struct JsonRecord<'a> {
     sequence: &'a str,
     structure: &'a str,
     pairs: Vec<[usize; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceJson>,
+}
+
+#[derive(Serialize)]
+struct DeviceJson {
+    machine: String,
+    count: u64,
+    unit: &'static str,
+    stack_bytes: u32,
+    bit_identical_to_host: bool,
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -77,17 +91,39 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             )
         })?;
     }
+    let mut device = args.device.start(&blob)?;
+    if device.is_some() && args.threshold != scnn::decode::DEFAULT_THRESHOLD {
+        bail!(
+            "--threshold cannot change the device's decoder (it uses {})",
+            scnn::decode::DEFAULT_THRESHOLD
+        );
+    }
     let mut text = String::new();
     let mut images = Vec::new();
     for record in &records {
         let p = runtime::predict(&blob, &record.sequence, args.threshold, false)
             .with_context(|| format!("record `{}`", record.name))?;
+        // On a device the structure is the one decoded there, checked against the host's.
+        let on_device = match device.as_mut() {
+            Some(d) => {
+                let out = parity::compare(&blob, d, &record.name, &record.sequence)?;
+                Some(DeviceJson {
+                    machine: args.device.machine.clone(),
+                    count: out.count,
+                    unit: d.unit.name(),
+                    stack_bytes: out.stack,
+                    bit_identical_to_host: true,
+                })
+            }
+            None => None,
+        };
         if args.json {
             let json = JsonRecord {
                 name: &record.name,
                 sequence: &record.sequence,
                 structure: &p.structure,
                 pairs: p.pairs.iter().map(|&(i, j)| [i, j]).collect(),
+                device: on_device,
             };
             text.push_str(&serde_json::to_string(&json)?);
             text.push('\n');
@@ -96,11 +132,20 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 ">{}\n{}\n{}\n",
                 record.name, record.sequence, p.structure
             ));
+            if let Some(d) = &on_device {
+                text.push_str(&format!(
+                    "# decoded on {}: {} {}, stack {} bytes; logits, probabilities and structure bit-identical to the host runtime\n",
+                    d.machine, d.count, d.unit, d.stack_bytes
+                ));
+            }
         }
         if let Some(png) = &args.png {
             let path = heatmap::path_for(png, &record.name, records.len());
             images.push((path, heatmap::render(&p.probs, p.len, &p.pairs)?));
         }
+    }
+    if let Some(d) = device {
+        d.close()?;
     }
     for (path, bytes) in &images {
         write_atomic(path, bytes)?;

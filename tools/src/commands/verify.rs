@@ -15,15 +15,16 @@ use serde::Serialize;
 use crate::formats::{fasta, npy};
 use crate::reference;
 use crate::runtime::{self, Blob};
+use crate::target::parity::{self, TargetArgs};
 use crate::weights::FloatModel;
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The blob.
     pub model: PathBuf,
-    /// The float weights it was converted from.
-    #[arg(long)]
-    pub weights: PathBuf,
+    /// The float weights it was converted from (not needed with --target).
+    #[arg(long, required_unless_present = "target")]
+    pub weights: Option<PathBuf>,
     /// Sequences (FASTA); dot-bracket lines, where present, add accuracy against them.
     #[arg(long)]
     pub inputs: PathBuf,
@@ -48,6 +49,65 @@ pub struct VerifyArgs {
     /// Pair probability threshold of the decoder.
     #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD)]
     pub threshold: f32,
+    #[command(flatten)]
+    pub device: TargetArgs,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ParityReport {
+    pub sequences: usize,
+    pub bit_identical: bool,
+    pub unit: &'static str,
+    pub count_min: u64,
+    pub count_mean: f64,
+    pub count_max: u64,
+    pub stack_bytes_max: u32,
+}
+
+/// `verify --target`: every record through the device and the host, bit for bit.
+fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Result<()> {
+    let Some(mut device) = args.device.start(blob)? else {
+        bail!("no target")
+    };
+    let bar = crate::progress::bar(records.len(), "device parity");
+    let mut counts = Vec::new();
+    let mut stack = 0;
+    for record in records {
+        let out = parity::compare(blob, &mut device, &record.name, &record.sequence)?;
+        counts.push(out.count);
+        stack = stack.max(out.stack);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let unit = device.unit.name();
+    device.close()?;
+    let report = ParityReport {
+        sequences: records.len(),
+        bit_identical: true,
+        unit,
+        count_min: counts.iter().copied().min().unwrap_or(0),
+        count_mean: counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64,
+        count_max: counts.iter().copied().max().unwrap_or(0),
+        stack_bytes_max: stack,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "sequences            {} on {}",
+            report.sequences, args.device.machine
+        );
+        println!("parity               int8 logits, f32 probabilities and structures bit-identical to the host runtime");
+        println!(
+            "{:<20} min {}, mean {:.0}, max {}",
+            unit, report.count_min, report.count_mean, report.count_max
+        );
+        println!(
+            "stack                {} bytes at most",
+            report.stack_bytes_max
+        );
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -124,7 +184,17 @@ fn dump_params(blob: &Blob, dir: &Path) -> Result<()> {
 pub fn run(args: &VerifyArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
     let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
-    let model = FloatModel::load(&args.weights, args.symmetrize)?;
+    if args.device.target.is_some() {
+        let records = fasta::read(&args.inputs)?;
+        for record in &records {
+            super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
+        }
+        return run_parity(args, &blob, &records);
+    }
+    let Some(weights) = &args.weights else {
+        bail!("--weights is required without --target")
+    };
+    let model = FloatModel::load(weights, args.symmetrize)?;
     if model.config.pair_len != summary.pair_len {
         bail!(
             "weights describe pair length {} but the blob {}",

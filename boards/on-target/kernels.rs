@@ -1,0 +1,266 @@
+// The runtime's kernels on the target: the int8 arithmetic, the symmetric conv against a
+// naive dense conv written here, the generating layer against the materialized pair tensor,
+// the decoder, and the instruction counter. Included by each QEMU board's tests/kernels.rs,
+// which defines `board`.
+
+use cortex_m as _;
+
+#[cortex_m_rt::exception]
+fn SysTick() {
+    scnn_board::counter::on_systick();
+}
+
+/// xorshift32: deterministic test data.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+    fn i8(&mut self) -> i8 {
+        let v = (self.next() % 255) as i32 - 127;
+        v as i8
+    }
+}
+
+const L: usize = 7;
+const LEN: usize = 6;
+const C_IN: usize = 4; // Fixed(2) + SwapHalves(1): π = [0, 1, 3, 2]
+const C_OUT: usize = 3;
+const K: usize = 3;
+const PARTNER: [usize; C_IN] = [0, 1, 3, 2];
+const SEGMENTS: [scnn::Segment; 2] = [scnn::Segment::Fixed(2), scnn::Segment::SwapHalves(1)];
+
+/// Dense `X[i][j][c]` that obeys the involution, from a packed map.
+fn dense_input(packed: &[i8]) -> [[[i8; C_IN]; LEN]; LEN] {
+    let mut x = [[[0i8; C_IN]; LEN]; LEN];
+    for i in 0..LEN {
+        for j in 0..LEN {
+            for c in 0..C_IN {
+                x[i][j][c] = if i <= j {
+                    packed[scnn::tri::tri_index(L, i, j) * C_IN + c]
+                } else {
+                    packed[scnn::tri::tri_index(L, j, i) * C_IN + PARTNER[c]]
+                };
+            }
+        }
+    }
+    x
+}
+
+/// Dense kernels `W[o][c][u][v]` from the packed layout.
+fn dense_kernels(packed: &[i8]) -> [[[[i8; K]; K]; C_IN]; C_OUT] {
+    let mut w = [[[[0i8; K]; K]; C_IN]; C_OUT];
+    let mut at = 0;
+    for o in 0..C_OUT {
+        for c in 0..C_IN {
+            let p = PARTNER[c];
+            if p == c {
+                for u in 0..K {
+                    for v in u..K {
+                        w[o][c][u][v] = packed[at];
+                        w[o][c][v][u] = packed[at];
+                        at += 1;
+                    }
+                }
+            } else if c < p {
+                for u in 0..K {
+                    for v in 0..K {
+                        w[o][c][u][v] = packed[at];
+                        w[o][p][v][u] = packed[at];
+                        at += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(at, packed.len());
+    w
+}
+
+const MULT: [i32; C_OUT] = [1_300_000_000, 1_800_000_000, 1_100_000_000];
+const SHIFT: [i32; C_OUT] = [-8, -9, -7];
+const ZP_IN: i32 = -5;
+const ZP_OUT: i32 = 3;
+
+fn dense_conv(x: &[[[i8; C_IN]; LEN]; LEN], w: &[[[[i8; K]; K]; C_IN]; C_OUT], bias: &[i32; C_OUT], dilation: usize) -> [[[i8; C_OUT]; LEN]; LEN] {
+    let mut y = [[[0i8; C_OUT]; LEN]; LEN];
+    let r = (K / 2) as isize;
+    for i in 0..LEN {
+        for j in 0..LEN {
+            for o in 0..C_OUT {
+                let mut acc = bias[o];
+                for c in 0..C_IN {
+                    for u in 0..K {
+                        for v in 0..K {
+                            let a = i as isize + dilation as isize * (u as isize - r);
+                            let b = j as isize + dilation as isize * (v as isize - r);
+                            if a < 0 || b < 0 || a >= LEN as isize || b >= LEN as isize {
+                                continue;
+                            }
+                            let xv = x[a as usize][b as usize][c] as i32 - ZP_IN;
+                            acc += w[o][c][u][v] as i32 * xv;
+                        }
+                    }
+                }
+                let v = scnn::quant::requantize(acc, MULT[o], SHIFT[o]) + ZP_OUT;
+                y[i][j][o] = v.clamp(-128, 127) as i8;
+            }
+        }
+    }
+    y
+}
+
+#[embedded_test::tests]
+mod tests {
+    use super::*;
+    use scnn::tri::{map_len, tri_index};
+    use scnn::{ConvGeom, ConvI8, Involution, OutputQuant, QuantMap, TriMap};
+
+    #[init]
+    fn init() -> cortex_m::Peripherals {
+        cortex_m::Peripherals::take().unwrap()
+    }
+
+    #[test]
+    fn requantize_matches_hand_worked_cases() {
+        use scnn::quant::{requantize, rounding_divide_by_pot, saturating_rounding_doubling_high_mul};
+        assert_eq!(saturating_rounding_doubling_high_mul(101, 1 << 30), 51);
+        assert_eq!(saturating_rounding_doubling_high_mul(-101, 1 << 30), -50);
+        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
+        assert_eq!(requantize(5, 1 << 30, -1), 2);
+        assert_eq!(requantize(-3, 1 << 30, -1), -1);
+        assert_eq!(requantize(1000, i32::MAX, 1), 2000);
+    }
+
+    #[test]
+    fn int8_conv_equals_dense_conv() {
+        let mut rng = Rng(0x1234_5678);
+        let mut packed = [0i8; map_len(L, C_IN)];
+        for v in packed.iter_mut() {
+            *v = rng.i8();
+        }
+        // The diagonal must obey the involution: X[i][i][2] = X[i][i][3].
+        for i in 0..L {
+            let at = tri_index(L, i, i) * C_IN;
+            packed[at + 3] = packed[at + 2];
+        }
+        let involution = Involution::Segments(&SEGMENTS);
+        for dilation in [1, 2] {
+            let geom = ConvGeom::new(C_IN, C_OUT, K, dilation, involution).unwrap();
+            let mut weights = [0i8; 3 * (2 * 6 + 9)];
+            assert_eq!(geom.weight_len(), weights.len());
+            for w in weights.iter_mut() {
+                *w = rng.i8();
+            }
+            let bias = [rng.next() as i32 % 3000, -1234, 777];
+            let quant = OutputQuant { multipliers: &MULT, shifts: &SHIFT, zero_point: ZP_OUT, act_min: -128, act_max: 127 };
+            let conv = ConvI8::new(geom, &weights, &bias, quant).unwrap();
+            let map = TriMap::<i8, L>::with_involution(&packed, C_IN, LEN, involution).unwrap();
+            let input = QuantMap::new(map, ZP_IN).unwrap();
+            let mut scratch = [0i16; scnn::plan::conv_scratch_len(C_IN, K)];
+            let mut out = [0i8; map_len(L, C_OUT)];
+            conv.run::<_, L>(&input, &mut scratch, &mut out).unwrap();
+
+            let y = dense_conv(&dense_input(&packed), &dense_kernels(&weights), &bias, dilation);
+            for i in 0..LEN {
+                for j in 0..LEN {
+                    let (a, b) = if i <= j { (i, j) } else { (j, i) };
+                    for o in 0..C_OUT {
+                        assert_eq!(out[tri_index(L, a, b) * C_OUT + o], y[i][j][o]);
+                    }
+                }
+            }
+            // Masked pairs hold the output zero point.
+            assert_eq!(out[tri_index(L, 0, LEN) * C_OUT], ZP_OUT as i8);
+        }
+    }
+
+    #[test]
+    fn generating_layer_equals_conv_over_materialized_pairs() {
+        use scnn::generate::PairFeaturesI8;
+        use scnn::{Requant, Segment};
+        let mut rng = Rng(0xBEEF);
+        const D: usize = 2;
+        const LAYOUT: [Segment; 2] = [Segment::SwapHalves(2), Segment::Transpose(2)];
+        const CH: usize = 8;
+        let mut features = [0i8; LEN * D];
+        for f in features.iter_mut() {
+            *f = rng.i8();
+        }
+        let product = Requant { multiplier: 1_500_000_000, shift: -7 };
+        let source = PairFeaturesI8::new(&features, D, LEN, &LAYOUT, ZP_IN, product).unwrap();
+        // Materialize the same pairs, packed, through the source's own definition.
+        let mut packed = [0i8; map_len(L, CH)];
+        for i in 0..LEN {
+            for j in i..LEN {
+                for c in 0..CH {
+                    let e = |p: usize, f: usize| features[p * D + f] as i32 - ZP_IN;
+                    let value = match c {
+                        0..=1 => e(i, c),
+                        2..=3 => e(j, c - 2),
+                        _ => {
+                            let (a, b) = ((c - 4) / D, (c - 4) % D);
+                            let q = scnn::quant::requantize(e(i, a) * e(j, b), product.multiplier, product.shift) + ZP_IN;
+                            q.clamp(-128, 127) - ZP_IN
+                        }
+                    };
+                    packed[tri_index(L, i, j) * CH + c] = (value + ZP_IN) as i8;
+                }
+            }
+        }
+        let involution = Involution::Segments(&LAYOUT);
+        let geom = ConvGeom::new(CH, C_OUT, K, 1, involution).unwrap();
+        let mut weights = [0i8; 128];
+        let weights = &mut weights[..geom.weight_len()];
+        for w in weights.iter_mut() {
+            *w = rng.i8();
+        }
+        let bias = [10, -20, 30];
+        let quant = OutputQuant { multipliers: &MULT, shifts: &SHIFT, zero_point: ZP_OUT, act_min: -100, act_max: 100 };
+        let conv = ConvI8::new(geom, weights, &bias, quant).unwrap();
+        let mut scratch = [0i16; scnn::plan::conv_scratch_len(CH, K)];
+        let mut from_features = [0i8; map_len(L, C_OUT)];
+        conv.run::<_, L>(&source, &mut scratch, &mut from_features).unwrap();
+        let map = TriMap::<i8, L>::with_involution(&packed, CH, LEN, involution).unwrap();
+        let mut from_tensor = [0i8; map_len(L, C_OUT)];
+        conv.run::<_, L>(&QuantMap::new(map, ZP_IN).unwrap(), &mut scratch, &mut from_tensor).unwrap();
+        assert_eq!(from_features, from_tensor);
+        assert!(from_features.iter().any(|&v| v != ZP_OUT as i8));
+    }
+
+    #[test]
+    fn decoder_takes_the_most_probable_canonical_pairs() {
+        use scnn::decode::decode;
+        use scnn::seq::{encode, Base};
+        const N: usize = 12;
+        let mut bases = [Base::N; N];
+        encode(b"GGGAAAAUCCCU", &mut bases).unwrap();
+        let mut probs = [0f32; scnn::tri::tri_len(N)];
+        for (i, j, p) in [(0, 10, 0.9f32), (1, 9, 0.95), (2, 8, 0.8), (0, 11, 0.85), (3, 7, 0.99), (4, 6, 0.99)] {
+            probs[tri_index(N, i, j)] = p;
+        }
+        let s = decode::<N>(&probs, &bases, 0.5).unwrap();
+        // (3,7) A-U and (1,9), (0,10), (2,8) G-C; (4,6) is too close; (0,11) G-U loses (0) to (0,10).
+        assert_eq!(s.dot_bracket_str(), "((((...)))).");
+    }
+
+    #[test]
+    fn systick_counts_executed_instructions(p: cortex_m::Peripherals) {
+        use scnn_board::Counter;
+        let mut counter = board::Instructions::start(p.SYST);
+        const N: u32 = 200_000;
+        let start = counter.now();
+        // SAFETY: a register-only countdown loop, two instructions per iteration.
+        unsafe {
+            core::arch::asm!("1:", "subs {0}, {0}, #1", "bne 1b", inout(reg) N => _, options(nomem, nostack));
+        }
+        let count = counter.now() - start;
+        let expected = 2 * N as u64;
+        assert!(count.abs_diff(expected) < 200, "counted {} for {} instructions", count, expected);
+    }
+}

@@ -1,0 +1,30 @@
+//! The example model, embedded in flash, and statically sized buffers for it.
+
+use scnn::blob::AlignedBlob;
+use scnn::plan;
+use static_cell::ConstStaticCell;
+
+/// Pair length the firmware is built for.
+pub const L: usize = 128;
+/// The example blob (`tools/models/example.scnn`), 4-byte aligned in flash.
+pub static BLOB: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tools/models/example.scnn"
+)));
+
+/// The example's dimensions, as `scnn inspect` reports them: feature dim 4, widest layer 8
+/// channels, 3 activation slots (it has a skip connection), scratch of 120 values.
+pub const ARENA_LEN: usize = plan::model_arena_len(L, 4, 8, 3);
+/// Scratch values of the widest conv.
+pub const SCRATCH_LEN: usize = plan::conv_scratch_len(8, 5);
+/// Pair probabilities.
+pub const PROBS_LEN: usize = plan::model_probs_len(L);
+
+/// The activation arena.
+pub static ARENA: ConstStaticCell<[i8; ARENA_LEN]> = ConstStaticCell::new([0; ARENA_LEN]);
+/// The conv scratch.
+pub static SCRATCH: ConstStaticCell<[i16; SCRATCH_LEN]> = ConstStaticCell::new([0; SCRATCH_LEN]);
+/// The output probabilities.
+pub static PROBS: ConstStaticCell<[f32; PROBS_LEN]> = ConstStaticCell::new([0.0; PROBS_LEN]);
+/// The last layer's int8 logits, copied out for the host's bit-exact comparison.
+pub static LOGITS: ConstStaticCell<[i8; PROBS_LEN]> = ConstStaticCell::new([0; PROBS_LEN]);
