@@ -249,6 +249,14 @@ mod tests {
         assert_eq!(s.dot_bracket_str(), "((((...)))).");
     }
 
+    /// Only in the runner's self-test build (feature `runner-self-test`): a failing
+    /// on-target test must make the whole run fail.
+    #[test]
+    #[cfg(feature = "runner-self-test")]
+    fn deliberately_failing_test() {
+        assert_eq!(1 + 1, 3, "this test fails on purpose");
+    }
+
     #[test]
     fn systick_counts_executed_instructions(p: cortex_m::Peripherals) {
         use scnn_board::Counter;

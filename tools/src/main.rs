@@ -30,6 +30,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Write the deterministic fixture model and example sequences.
     Example(commands::example::ExampleArgs),
+    /// Flash, static RAM and measured stack of firmware builds.
+    Footprint(commands::footprint::FootprintArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Example(args) => commands::example::run(args),
+        Command::Footprint(args) => commands::footprint::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

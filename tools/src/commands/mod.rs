@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod example;
+pub mod footprint;
 pub mod inspect;
 pub mod predict;
 pub mod verify;
