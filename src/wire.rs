@@ -7,6 +7,8 @@
 //! host → firmware:
 //!   PREDICT (1) | len (u16) | len sequence bytes          → one response
 //!   EXIT (1)                                              → the firmware stops (exit code 0)
+//!   HELLO_AGAIN (1)                                       → the hello again (a host that
+//!                                                           opened the port late)
 //! firmware → host, per PREDICT:
 //!   OK (1) | len (u16) | count (u64) | stack bytes (u32)
 //!          | logits: tri_len(len) int8, pairs (i ≤ j < len) row by row
@@ -25,6 +27,8 @@ pub const HELLO_LEN: usize = 12;
 pub const PREDICT: u8 = b'Q';
 /// Request: stop the firmware.
 pub const EXIT: u8 = b'X';
+/// Request: send the hello again.
+pub const HELLO_AGAIN: u8 = b'H';
 /// Response: a prediction follows.
 pub const OK: u8 = b'R';
 /// Response: an error message follows.

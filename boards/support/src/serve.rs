@@ -86,6 +86,10 @@ pub fn serve<U: Read + Write, C: Counter>(
         uart.read_exact(&mut command)?;
         match command[0] {
             wire::EXIT => return Ok(()),
+            wire::HELLO_AGAIN => {
+                uart.write_all(&hello).map_err(Stop::Link)?;
+                continue;
+            }
             wire::PREDICT => {}
             other => {
                 send_error(uart, format_args!("unknown request {other:#04x}"))

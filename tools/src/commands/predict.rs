@@ -108,7 +108,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             Some(d) => {
                 let out = parity::compare(&blob, d, &record.name, &record.sequence)?;
                 Some(DeviceJson {
-                    machine: args.device.machine.clone(),
+                    machine: args.device.place(),
                     count: out.count,
                     unit: d.unit.name(),
                     stack_bytes: out.stack,

@@ -95,7 +95,8 @@ fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Resu
     } else {
         println!(
             "sequences            {} on {}",
-            report.sequences, args.device.machine
+            report.sequences,
+            args.device.place()
         );
         println!("parity               int8 logits, f32 probabilities and structures bit-identical to the host runtime");
         println!(

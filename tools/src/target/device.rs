@@ -1,0 +1,295 @@
+//! A firmware that speaks [`scnn::wire`] over its serial port, here under QEMU.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use scnn::wire::{self, CountUnit};
+
+use super::qemu::{self, Machine};
+
+/// What the device returns for one sequence.
+#[derive(Clone, Debug)]
+pub struct DeviceOutput {
+    pub len: usize,
+    /// Instructions or cycles of the inference (see [`Device::unit`]).
+    pub count: u64,
+    /// Peak stack of inference and decoding, bytes.
+    pub stack: u32,
+    /// int8 logits of the pairs `i ≤ j < len`, row by row.
+    pub logits: Vec<i8>,
+    /// Probabilities, same order.
+    pub probs: Vec<f32>,
+    pub structure: String,
+}
+
+/// A running firmware.
+pub struct Device {
+    child: Child,
+    stdin: Box<dyn Write + Send>,
+    bytes: Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    pub unit: CountUnit,
+    pub pair_len: usize,
+    pub blob_crc: u32,
+    /// Holds the UART socket and the firmware's defmt log (QEMU's stdout: semihosting).
+    dir: tempfile::TempDir,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Device {
+    /// Starts `elf` on `machine` with its serial port on QEMU's stdio and reads its hello.
+    pub fn start_qemu(machine: Machine, elf: &Path) -> Result<Self> {
+        qemu::check_installed()?;
+        if !elf.exists() {
+            bail!(
+                "firmware {} not found: build it with `cargo build --release` in boards/qemu-{}",
+                elf.display(),
+                machine.name
+            );
+        }
+        // The UART is a Unix socket QEMU serves and waits on before starting the core, so no
+        // byte is lost; semihosting (the defmt log) goes to a file.
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("uart.sock");
+        let log = std::fs::File::create(dir.path().join("defmt.log"))?;
+        let mut child = qemu::command(machine, elf, &[])
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=uart,path={},server=on,wait=on",
+                socket.display()
+            ))
+            .args(["-serial", "chardev:uart"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(std::fs::File::create(dir.path().join("qemu.log"))?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", qemu::QEMU))?;
+        let started = std::time::Instant::now();
+        let stdin = loop {
+            match UnixStream::connect(&socket) {
+                Ok(stream) => break stream,
+                Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                    if let Some(status) = child.try_wait()? {
+                        bail!("{} exited before serving the UART ({status})", qemu::QEMU);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => bail!("cannot connect to the firmware's UART: {e}"),
+            }
+        };
+        let stdout = stdin.try_clone()?;
+        Self::connect(child, Box::new(stdin), Box::new(stdout), dir, false)
+    }
+
+    /// Flashes and starts `elf` on a real board with `probe-rs run --chip CHIP` (which keeps
+    /// streaming its defmt log into a file), and talks to it over the serial port `port`
+    /// (115200 baud, set with `stty`).
+    pub fn start_probe_rs(chip: &str, elf: &Path, port: &Path) -> Result<Self> {
+        if !elf.exists() {
+            bail!(
+                "firmware {} not found: build it with `cargo build --release` in its boards/ crate",
+                elf.display()
+            );
+        }
+        let dir = tempfile::tempdir()?;
+        let log = std::fs::File::create(dir.path().join("defmt.log"))?;
+        let child = std::process::Command::new("probe-rs")
+            .args(["run", "--chip", chip])
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context(
+                "cannot start probe-rs (install it with `cargo install probe-rs-tools --locked`)",
+            )?;
+        let stty = std::process::Command::new("stty")
+            .arg("-F")
+            .arg(port)
+            .args(["115200", "raw", "-echo"])
+            .status()
+            .context("cannot run stty")?;
+        if !stty.success() {
+            bail!("cannot configure serial port {}", port.display());
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(port)
+            .with_context(|| format!("cannot open serial port {}", port.display()))?;
+        let reader = file.try_clone()?;
+        Self::connect(child, Box::new(file), Box::new(reader), dir, true)
+    }
+
+    /// Starts the reader thread and reads the hello (asking for it again when the board may
+    /// have sent it before the port was open).
+    fn connect(
+        child: Child,
+        stdin: Box<dyn Write + Send>,
+        mut stdout: Box<dyn Read + Send>,
+        dir: tempfile::TempDir,
+        ask_again: bool,
+    ) -> Result<Self> {
+        // A reader thread, so that a silent or dead firmware becomes a timeout, not a hang.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let mut device = Device {
+            child,
+            stdin,
+            bytes: rx,
+            pending: Vec::new(),
+            unit: CountUnit::Instructions,
+            pair_len: 0,
+            blob_crc: 0,
+            dir,
+        };
+        if ask_again {
+            device.stdin.write_all(&[wire::HELLO_AGAIN])?;
+            device.stdin.flush()?;
+            // Skip whatever came before the greeting.
+            let mut window = Vec::new();
+            while window.len() < 4 || window[window.len() - 4..] != wire::HELLO {
+                window.extend(device.read_exact(1)?);
+                if window.len() > 4096 {
+                    bail!("no scnn hello from the board");
+                }
+            }
+            device.pending.splice(0..0, wire::HELLO);
+        }
+        let first = device.read_exact(1)?;
+        if first[0] == wire::ERROR {
+            bail!("firmware refused to start: {}", device.read_error()?);
+        }
+        let mut hello = first;
+        hello.extend(device.read_exact(wire::HELLO_LEN - 1)?);
+        if hello[..4] != wire::HELLO || hello[4] != wire::VERSION {
+            bail!(
+                "firmware did not greet with scnn wire protocol v{}",
+                wire::VERSION
+            );
+        }
+        device.unit = CountUnit::from_code(hello[5])
+            .ok_or_else(|| anyhow!("unknown count unit {}", hello[5]))?;
+        device.pair_len = u16::from_le_bytes([hello[6], hello[7]]) as usize;
+        device.blob_crc = u32::from_le_bytes([hello[8], hello[9], hello[10], hello[11]]);
+        Ok(device)
+    }
+
+    fn read_exact(&mut self, n: usize) -> Result<Vec<u8>> {
+        while self.pending.len() < n {
+            match self.bytes.recv_timeout(TIMEOUT) {
+                Ok(chunk) => self.pending.extend(chunk),
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("firmware sent nothing for {} s", TIMEOUT.as_secs())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self
+                        .child
+                        .wait()
+                        .ok()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    let qemu = std::fs::read_to_string(self.dir.path().join("qemu.log"))
+                        .unwrap_or_default();
+                    bail!("firmware stopped ({status}): {}", qemu.trim());
+                }
+            }
+        }
+        let rest = self.pending.split_off(n);
+        Ok(std::mem::replace(&mut self.pending, rest))
+    }
+
+    fn read_error(&mut self) -> Result<String> {
+        let len = self.read_exact(1)?[0] as usize;
+        Ok(String::from_utf8_lossy(&self.read_exact(len)?).into_owned())
+    }
+
+    /// Sends one sequence and reads the device's answer.
+    pub fn predict(&mut self, sequence: &str) -> Result<DeviceOutput> {
+        let mut request = vec![wire::PREDICT];
+        request.extend((sequence.len() as u16).to_le_bytes());
+        request.extend(sequence.as_bytes());
+        self.stdin.write_all(&request)?;
+        self.stdin.flush()?;
+        let kind = self.read_exact(1)?[0];
+        if kind == wire::ERROR {
+            bail!("device: {}", self.read_error()?);
+        }
+        if kind != wire::OK {
+            bail!("device sent an unknown response {kind:#04x}");
+        }
+        let head = self.read_exact(wire::OK_HEADER_LEN - 1)?;
+        let len = u16::from_le_bytes([head[0], head[1]]) as usize;
+        let count = u64::from_le_bytes(head[2..10].try_into()?);
+        let stack = u32::from_le_bytes(head[10..14].try_into()?);
+        let pairs = len * (len + 1) / 2;
+        let logits = self
+            .read_exact(pairs)?
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
+        let probs = self
+            .read_exact(4 * pairs)?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let structure = String::from_utf8_lossy(&self.read_exact(len)?).into_owned();
+        Ok(DeviceOutput {
+            len,
+            count,
+            stack,
+            logits,
+            probs,
+            structure,
+        })
+    }
+
+    /// Asks the firmware to stop and waits for QEMU to exit.
+    pub fn close(mut self) -> Result<()> {
+        self.stdin.write_all(&[wire::EXIT])?;
+        self.stdin.flush()?;
+        // QEMU exits with the firmware; probe-rs keeps attached to a board, so stop it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("firmware exited with {status}");
+                }
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Host/target parity: the same sequence through the host runtime and a device must give the
+//! same int8 logits, the same f32 probabilities (bit for bit) and the same structure.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+
+use super::device::{Device, DeviceOutput};
+use super::qemu;
+use crate::runtime::{self, Blob};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum TargetKind {
+    /// An emulated Cortex-M under QEMU.
+    Qemu,
+    /// A real board: flashed and started by `probe-rs run`, spoken to over a serial port.
+    ProbeRs,
+}
+
+/// Where to run: the flags `verify` and `predict` share.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Run on a device instead of the host runtime alone.
+    #[arg(long, value_enum)]
+    pub target: Option<TargetKind>,
+    /// QEMU machine.
+    #[arg(long, default_value = "mps2-an386")]
+    pub machine: String,
+    /// Firmware ELF (default for QEMU: the board crate's release build in target/).
+    #[arg(long)]
+    pub firmware: Option<PathBuf>,
+    /// probe-rs chip name (with --target probe-rs), e.g. nRF52840_xxAA.
+    #[arg(long, required_if_eq("target", "probe-rs"))]
+    pub chip: Option<String>,
+    /// Serial port of the board's UART (with --target probe-rs), e.g. /dev/ttyACM0.
+    #[arg(long, required_if_eq("target", "probe-rs"))]
+    pub port: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    /// Starts the device and checks it embeds `blob`.
+    pub fn start(&self, blob: &Blob) -> Result<Option<Device>> {
+        let device = match self.target {
+            None => return Ok(None),
+            Some(TargetKind::Qemu) => self.start_qemu()?,
+            Some(TargetKind::ProbeRs) => {
+                let (Some(chip), Some(port), Some(firmware)) =
+                    (&self.chip, &self.port, &self.firmware)
+                else {
+                    bail!("--target probe-rs needs --chip, --port and --firmware");
+                };
+                Device::start_probe_rs(chip, firmware, port)?
+            }
+        };
+        let crc = scnn::blob::checksum(blob.bytes());
+        if device.blob_crc != crc {
+            bail!(
+                "the firmware embeds a different model (CRC {:08x}) than the one given (CRC {crc:08x}): rebuild the firmware",
+                device.blob_crc
+            );
+        }
+        Ok(Some(device))
+    }
+
+    /// Where the device runs, for reports: the QEMU machine or the probe-rs chip.
+    pub fn place(&self) -> String {
+        match (self.target, &self.chip) {
+            (Some(TargetKind::ProbeRs), Some(chip)) => chip.clone(),
+            _ => self.machine.clone(),
+        }
+    }
+
+    fn start_qemu(&self) -> Result<Device> {
+        let machine = qemu::machine(&self.machine)?;
+        let triple = match machine.name {
+            "mps2-an505" => "thumbv8m.main-none-eabihf",
+            _ => "thumbv7em-none-eabihf",
+        };
+        let firmware = self.firmware.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("target/{triple}/release/qemu-{}", machine.name))
+        });
+        Device::start_qemu(machine, &firmware)
+    }
+}
+
+/// Runs `sequence` on the device and the host; errors name the first difference.
+pub fn compare(
+    blob: &Blob,
+    device: &mut Device,
+    name: &str,
+    sequence: &str,
+) -> Result<DeviceOutput> {
+    let host = runtime::predict(blob, sequence, scnn::decode::DEFAULT_THRESHOLD, true)?;
+    let got = device.predict(sequence)?;
+    let Some(host_logits) = host.layers_i8.last() else {
+        bail!("parity needs an int8 blob")
+    };
+    let n = host.len;
+    if got.len != n {
+        bail!(
+            "record `{name}`: device answered for {} positions, host {n}",
+            got.len
+        );
+    }
+    let mut k = 0;
+    for i in 0..n {
+        for j in i..n {
+            let h = host_logits[scnn::tri::tri_index(host.l, i, j)];
+            if got.logits[k] != h {
+                bail!("record `{name}`: int8 logit of pair ({i}, {j}) is {} on the device, {h} on the host", got.logits[k]);
+            }
+            let hp = host.probs[i * n + j];
+            if got.probs[k].to_bits() != hp.to_bits() {
+                bail!("record `{name}`: probability of pair ({i}, {j}) is {:e} on the device, {hp:e} on the host", got.probs[k]);
+            }
+            k += 1;
+        }
+    }
+    if got.structure != host.structure {
+        bail!(
+            "record `{name}`: device structure {} differs from the host's {}",
+            got.structure,
+            host.structure
+        );
+    }
+    Ok(got)
+}
