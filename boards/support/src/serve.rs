@@ -39,7 +39,8 @@ fn send_error<U: Write>(uart: &mut U, error: impl core::fmt::Display) -> Result<
     let mut text: heapless::String<128> = heapless::String::new();
     let _ = write!(text, "{error}");
     uart.write_all(&[wire::ERROR, text.len() as u8])?;
-    uart.write_all(text.as_bytes())
+    uart.write_all(text.as_bytes())?;
+    uart.flush()
 }
 
 /// Serves predictions of the example model until the host sends [`wire::EXIT`].
@@ -78,6 +79,7 @@ pub fn serve<U: Read + Write, C: Counter>(
     hello[6..8].copy_from_slice(&(L as u16).to_le_bytes());
     hello[8..12].copy_from_slice(&scnn::blob::checksum(blob).to_le_bytes());
     uart.write_all(&hello).map_err(Stop::Link)?;
+    uart.flush().map_err(Stop::Link)?;
     defmt::info!("serving the example model, L = {}", L);
 
     let mut sequence = [0u8; L];
@@ -88,6 +90,7 @@ pub fn serve<U: Read + Write, C: Counter>(
             wire::EXIT => return Ok(()),
             wire::HELLO_AGAIN => {
                 uart.write_all(&hello).map_err(Stop::Link)?;
+                uart.flush().map_err(Stop::Link)?;
                 continue;
             }
             wire::PREDICT => {}
