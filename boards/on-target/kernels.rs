@@ -1,7 +1,6 @@
 // The runtime's kernels on the target: the int8 arithmetic, the symmetric conv against a
 // naive dense conv written here, the generating layer against the materialized pair tensor,
-// the decoder, and the instruction counter. Included by each QEMU board's tests/kernels.rs,
-// which defines `board`.
+// and the decoder. Included by each board's tests/kernels.rs.
 
 use cortex_m as _;
 
@@ -119,11 +118,6 @@ mod tests {
     use super::*;
     use scnn::tri::{map_len, tri_index};
     use scnn::{ConvGeom, ConvI8, Involution, OutputQuant, QuantMap, TriMap};
-
-    #[init]
-    fn init() -> cortex_m::Peripherals {
-        cortex_m::Peripherals::take().unwrap()
-    }
 
     #[test]
     fn requantize_matches_hand_worked_cases() {
@@ -249,26 +243,5 @@ mod tests {
         assert_eq!(s.dot_bracket_str(), "((((...)))).");
     }
 
-    /// Only in the runner's self-test build (feature `runner-self-test`): a failing
-    /// on-target test must make the whole run fail.
-    #[test]
-    #[cfg(feature = "runner-self-test")]
-    fn deliberately_failing_test() {
-        assert_eq!(1 + 1, 3, "this test fails on purpose");
-    }
 
-    #[test]
-    fn systick_counts_executed_instructions(p: cortex_m::Peripherals) {
-        use scnn_board::Counter;
-        let mut counter = board::Instructions::start(p.SYST);
-        const N: u32 = 200_000;
-        let start = counter.now();
-        // SAFETY: a register-only countdown loop, two instructions per iteration.
-        unsafe {
-            core::arch::asm!("1:", "subs {0}, {0}, #1", "bne 1b", inout(reg) N => _, options(nomem, nostack));
-        }
-        let count = counter.now() - start;
-        let expected = 2 * N as u64;
-        assert!(count.abs_diff(expected) < 200, "counted {} for {} instructions", count, expected);
-    }
 }

@@ -9,4 +9,5 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rustc-link-arg=-Tlink.x");
     println!("cargo:rustc-link-arg=-Tdefmt.x");
+    println!("cargo:rustc-link-arg-tests=-Tembedded-test.x");
 }

@@ -4,6 +4,6 @@
 // The naive references index dense arrays by position, as the formulas read.
 #![allow(clippy::needless_range_loop)]
 
-use qemu_mps2_an386 as board;
+use qemu_mps2_an386 as _;
 
 include!("../../on-target/kernels.rs");
