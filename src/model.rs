@@ -127,7 +127,10 @@ pub struct Model<'a, const L: usize> {
     feature_dim: usize,
     segments: heapless::Vec<Segment, MAX_SEGMENTS>,
     embedding: EmbeddingTable<'a>,
-    layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+    /// The whole blob: layer records are read from it when needed, so the model stays small.
+    bytes: &'a [u8],
+    layers_offset: usize,
+    layer_count: usize,
     logit_quant: (f32, i32),
     slots: usize,
     max_channels: usize,
@@ -222,6 +225,93 @@ fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<L
         conv_scale,
         add,
     })
+}
+
+/// Reads and checks layer record at `at`: every field, its sections, and its weights and
+/// quantization (by the kernels' own checks). Cross-layer rules are the caller's.
+fn parse_layer<'a, 'i>(
+    bytes: &'a [u8],
+    at: usize,
+    precision: Precision,
+    payload_end: usize,
+    expected_in: usize,
+    involution: Involution<'i>,
+) -> Result<(Layer<'a>, ConvGeom<'i>), Error> {
+    let end = at.checked_add(LAYER_RECORD_LEN).ok_or(Error::BadOffset)?;
+    let record = bytes.get(at..end).ok_or(Error::BadOffset)?;
+    if u8_at(record, lr::KIND)? != LAYER_CONV {
+        return Err(Error::BadLayerKind);
+    }
+    if u16_at(record, lr::RESERVED_A)? != 0 || u32_at(record, lr::RESERVED_B)? != 0 {
+        return Err(Error::NonZeroReserved);
+    }
+    let activation = activation_from_code(u8_at(record, lr::ACTIVATION)?)?;
+    let kernel = u8_at(record, lr::KERNEL)? as usize;
+    let dilation = u8_at(record, lr::DILATION)? as usize;
+    let in_channels = u16_at(record, lr::IN_CHANNELS)? as usize;
+    let out_channels = u16_at(record, lr::OUT_CHANNELS)? as usize;
+    if in_channels != expected_in {
+        return Err(Error::ChannelMismatch);
+    }
+    let geom = ConvGeom::new(in_channels, out_channels, kernel, dilation, involution)?;
+    let residual = match u16_at(record, lr::RESIDUAL)? {
+        NO_RESIDUAL => None,
+        s => Some(s as usize),
+    };
+    let elem = match precision {
+        Precision::Int8 => 1,
+        Precision::F32 => 4,
+    };
+    let weight_bytes = geom.weight_len() * elem;
+    if u32_at(record, lr::WEIGHTS_LEN)? as usize != weight_bytes {
+        return Err(Error::BadOffset);
+    }
+    let weight_raw = section(
+        bytes,
+        u32_at(record, lr::WEIGHTS_OFFSET)?,
+        weight_bytes,
+        payload_end,
+    )?;
+    let params_raw = section(
+        bytes,
+        u32_at(record, lr::PARAMS_OFFSET)?,
+        u32_at(record, lr::PARAMS_LEN)? as usize,
+        payload_end,
+    )?;
+    let params = match precision {
+        Precision::Int8 => {
+            let mut p = parse_i8_params(params_raw, out_channels, residual.is_some())?;
+            p.weights = bytemuck::cast_slice(weight_raw);
+            let quant = OutputQuant {
+                multipliers: p.multipliers,
+                shifts: p.shifts,
+                zero_point: p.conv_zero_point,
+                act_min: p.conv_range.0,
+                act_max: p.conv_range.1,
+            };
+            ConvI8::new(geom, p.weights, p.bias, quant)?;
+            LayerParams::I8(p)
+        }
+        Precision::F32 => {
+            let weights: &[f32] = cast(weight_raw)?;
+            let bias: &[f32] = cast(params_raw)?;
+            if weights.iter().chain(bias).any(|x| !x.is_finite()) {
+                return Err(Error::NonFinite);
+            }
+            ConvF32::new(geom, weights, bias, activation)?;
+            LayerParams::F32(LayerF32 { weights, bias })
+        }
+    };
+    let layer = Layer {
+        in_channels,
+        out_channels,
+        kernel,
+        dilation,
+        activation,
+        residual,
+        params,
+    };
+    Ok((layer, geom))
 }
 
 impl<'a, const L: usize> Model<'a, L> {
@@ -333,137 +423,84 @@ impl<'a, const L: usize> Model<'a, L> {
             }
         };
 
-        // Layers.
-        let layer_records = section(
+        // Layers: each record on its own, then what ties them together.
+        let layers_offset = u32_at(bytes, h::LAYERS_OFFSET)?;
+        section(
             bytes,
-            u32_at(bytes, h::LAYERS_OFFSET)?,
+            layers_offset,
             layer_count * LAYER_RECORD_LEN,
             payload_end,
         )?;
-        let mut layers: heapless::Vec<Layer<'a>, MAX_LAYERS> = heapless::Vec::new();
+        let mut outputs = [(0usize, 0i32); MAX_LAYERS];
         let mut is_skip_source = [false; MAX_LAYERS];
         let mut live_skip_until: Option<usize> = None;
         let mut max_channels = 0;
         let mut max_scratch = 0;
-        for (t, record) in layer_records.chunks_exact(LAYER_RECORD_LEN).enumerate() {
-            if u8_at(record, lr::KIND)? != LAYER_CONV {
-                return Err(Error::BadLayerKind);
-            }
-            if u16_at(record, lr::RESERVED_A)? != 0 || u32_at(record, lr::RESERVED_B)? != 0 {
-                return Err(Error::NonZeroReserved);
-            }
-            let activation = activation_from_code(u8_at(record, lr::ACTIVATION)?)?;
-            let kernel = u8_at(record, lr::KERNEL)? as usize;
-            let dilation = u8_at(record, lr::DILATION)? as usize;
-            let in_channels = u16_at(record, lr::IN_CHANNELS)? as usize;
-            let out_channels = u16_at(record, lr::OUT_CHANNELS)? as usize;
-            let (expected_in, involution) = match layers.last() {
+        let mut last_zero_point = None;
+        for t in 0..layer_count {
+            let (expected_in, involution) = match t.checked_sub(1) {
                 None => (pair_channels, Involution::Segments(&segments)),
-                Some(previous) => (previous.out_channels, Involution::Identity),
+                Some(previous) => (
+                    outputs.get(previous).map_or(0, |o| o.0),
+                    Involution::Identity,
+                ),
             };
-            if in_channels != expected_in {
-                return Err(Error::ChannelMismatch);
-            }
-            let geom = ConvGeom::new(in_channels, out_channels, kernel, dilation, involution)?;
-
-            let residual = match u16_at(record, lr::RESIDUAL)? {
-                NO_RESIDUAL => None,
-                s => {
-                    let s = s as usize;
-                    let source = layers.get(s).ok_or(Error::BadResidual)?;
-                    // One live skip at a time: it must start at or after the previous one ended.
-                    let starts_after_previous = live_skip_until.is_none_or(|end| s >= end);
-                    let taken = is_skip_source.get(s).copied().unwrap_or(true);
-                    if source.out_channels != out_channels || taken || !starts_after_previous {
-                        return Err(Error::BadResidual);
-                    }
-                    if let Some(flag) = is_skip_source.get_mut(s) {
-                        *flag = true;
-                    }
-                    live_skip_until = Some(t);
-                    Some(s)
-                }
-            };
-
-            let elem = match precision {
-                Precision::Int8 => 1,
-                Precision::F32 => 4,
-            };
-            let weight_bytes = geom.weight_len() * elem;
-            if u32_at(record, lr::WEIGHTS_LEN)? as usize != weight_bytes {
-                return Err(Error::BadOffset);
-            }
-            let weight_raw = section(
+            let (layer, geom) = parse_layer(
                 bytes,
-                u32_at(record, lr::WEIGHTS_OFFSET)?,
-                weight_bytes,
+                layers_offset as usize + t * LAYER_RECORD_LEN,
+                precision,
                 payload_end,
+                expected_in,
+                involution,
             )?;
-            let params_raw = section(
-                bytes,
-                u32_at(record, lr::PARAMS_OFFSET)?,
-                u32_at(record, lr::PARAMS_LEN)? as usize,
-                payload_end,
-            )?;
-            let params = match precision {
-                Precision::Int8 => {
-                    let mut p = parse_i8_params(params_raw, out_channels, residual.is_some())?;
-                    p.weights = bytemuck::cast_slice(weight_raw);
-                    // The add's second input is the skip layer's output.
-                    if let (Some((add, _)), Some(s)) = (p.add, residual) {
-                        let skip_zero_point = match layers.get(s).map(|l| l.params) {
-                            Some(LayerParams::I8(skip)) => skip.output_quant().1,
-                            _ => return Err(Error::BadResidual),
-                        };
-                        if add.b_zero_point != skip_zero_point {
-                            return Err(Error::BadQuantRange);
-                        }
-                    }
-                    let quant = OutputQuant {
-                        multipliers: p.multipliers,
-                        shifts: p.shifts,
-                        zero_point: p.conv_zero_point,
-                        act_min: p.conv_range.0,
-                        act_max: p.conv_range.1,
-                    };
-                    // Full validation of weights and quantization by the kernel's own checks.
-                    ConvI8::new(geom, p.weights, p.bias, quant)?;
-                    LayerParams::I8(p)
+            if let Some(s) = layer.residual {
+                let source = outputs.get(s).filter(|_| s < t).ok_or(Error::BadResidual)?;
+                // One live skip at a time: it must start at or after the previous one ended.
+                let starts_after_previous = live_skip_until.is_none_or(|end| s >= end);
+                let taken = is_skip_source.get(s).copied().unwrap_or(true);
+                if source.0 != layer.out_channels || taken || !starts_after_previous {
+                    return Err(Error::BadResidual);
                 }
-                Precision::F32 => {
-                    let weights: &[f32] = cast(weight_raw)?;
-                    let bias: &[f32] = cast(params_raw)?;
-                    if weights.iter().chain(bias).any(|x| !x.is_finite()) {
-                        return Err(Error::NonFinite);
-                    }
-                    ConvF32::new(geom, weights, bias, activation)?;
-                    LayerParams::F32(LayerF32 { weights, bias })
+                if let Some(flag) = is_skip_source.get_mut(s) {
+                    *flag = true;
                 }
+                live_skip_until = Some(t);
+                // The add's second input is the skip layer's output.
+                if let LayerParams::I8(LayerI8 {
+                    add: Some((add, _)),
+                    ..
+                }) = layer.params
+                {
+                    if add.b_zero_point != source.1 {
+                        return Err(Error::BadQuantRange);
+                    }
+                }
+            }
+            let zero_point = match layer.params {
+                LayerParams::I8(p) => p.output_quant().1,
+                LayerParams::F32(_) => 0,
             };
-            max_channels = max_channels.max(out_channels);
+            if let Some(slot) = outputs.get_mut(t) {
+                *slot = (layer.out_channels, zero_point);
+            }
+            max_channels = max_channels.max(layer.out_channels);
             max_scratch = max_scratch.max(geom.patch_len());
-            let layer = Layer {
-                in_channels,
-                out_channels,
-                kernel,
-                dilation,
-                activation,
-                residual,
-                params,
-            };
-            layers.push(layer).map_err(|_| Error::BadLayerCount)?;
+            last_zero_point = Some((layer.out_channels, zero_point));
         }
-        if layers.last().map(|l| l.out_channels) != Some(1) {
+        let Some((head_channels, head_zero_point)) = last_zero_point else {
+            return Err(Error::BadLayerCount);
+        };
+        if head_channels != 1 {
             return Err(Error::BadHead);
         }
-        let logit_quant = match layers.last().map(|l| l.params) {
-            Some(LayerParams::I8(last)) => {
-                if last.output_quant().1 != logit_zero_point {
+        let logit_quant = match precision {
+            Precision::Int8 => {
+                if head_zero_point != logit_zero_point {
                     return Err(Error::BadQuantRange);
                 }
                 (logit_scale, logit_zero_point)
             }
-            _ => (1.0, 0),
+            Precision::F32 => (1.0, 0),
         };
         let slots = if live_skip_until.is_some() { 3 } else { 2 };
         Ok(Self {
@@ -472,7 +509,9 @@ impl<'a, const L: usize> Model<'a, L> {
             feature_dim: dim,
             segments,
             embedding,
-            layers,
+            bytes,
+            layers_offset: layers_offset as usize,
+            layer_count,
             logit_quant,
             slots,
             max_channels,
@@ -505,9 +544,44 @@ impl<'a, const L: usize> Model<'a, L> {
         &self.embedding
     }
 
+    /// Number of layers.
+    pub fn layer_count(&self) -> usize {
+        self.layer_count
+    }
+
+    /// Layer `t`, read from the blob (which [`Model::from_bytes`] has checked, so this only
+    /// fails for `t >= layer_count()`).
+    pub fn layer(&self, t: usize) -> Result<Layer<'a>, Error> {
+        if t >= self.layer_count {
+            return Err(Error::BadLayerCount);
+        }
+        let (expected_in, involution) = match t.checked_sub(1) {
+            None => (
+                self.segments.iter().map(|s| s.channels()).sum(),
+                Involution::Segments(&self.segments),
+            ),
+            Some(previous) => {
+                let record = self.layers_offset + previous * LAYER_RECORD_LEN;
+                let out = u16_at(self.bytes, record + lr::OUT_CHANNELS)? as usize;
+                (out, Involution::Identity)
+            }
+        };
+        let at = self.layers_offset + t * LAYER_RECORD_LEN;
+        let payload_end = self.bytes.len() - CRC_LEN;
+        let (layer, _) = parse_layer(
+            self.bytes,
+            at,
+            self.precision,
+            payload_end,
+            expected_in,
+            involution,
+        )?;
+        Ok(layer)
+    }
+
     /// The layers, first to last.
-    pub fn layers(&self) -> &[Layer<'a>] {
-        &self.layers
+    pub fn layers(&self) -> impl Iterator<Item = Layer<'a>> + '_ {
+        (0..self.layer_count).filter_map(|t| self.layer(t).ok())
     }
 
     /// Scale and zero point of the int8 logits ((1.0, 0) for f32 models).
@@ -601,7 +675,7 @@ impl<'a, const L: usize> Model<'a, L> {
 
         let mut schedule = Schedule::default();
         let mut in_zero_point = zero_point;
-        for (t, layer) in self.layers.iter().enumerate() {
+        for (t, layer) in self.layers().enumerate() {
             let LayerParams::I8(p) = layer.params else {
                 return Err(Error::BadPrecision);
             };
@@ -677,7 +751,7 @@ impl<'a, const L: usize> Model<'a, L> {
         let input = PairFeaturesF32::new(features, self.feature_dim, len, &self.segments)?;
 
         let mut schedule = Schedule::default();
-        for (t, layer) in self.layers.iter().enumerate() {
+        for (t, layer) in self.layers().enumerate() {
             let LayerParams::F32(p) = layer.params else {
                 return Err(Error::BadPrecision);
             };
@@ -733,7 +807,7 @@ impl<'a, const L: usize> Model<'a, L> {
     }
 
     fn is_skip_source(&self, t: usize) -> bool {
-        self.layers.iter().any(|l| l.residual == Some(t))
+        self.layers().any(|l| l.residual == Some(t))
     }
 }
 

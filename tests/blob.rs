@@ -59,7 +59,7 @@ fn params_of(t: usize) -> usize {
 fn example_blob_loads_and_predicts() {
     let model = load::<128>(&EXAMPLE.0).unwrap();
     assert_eq!(model.pair_len(), 128);
-    assert_eq!(model.layers().len(), 4);
+    assert_eq!(model.layer_count(), 4);
     let mut arena = vec![0i8; model.arena_len()];
     assert_eq!(arena.len(), scnn::plan::model_arena_len(128, 4, 8, 3));
     let mut scratch = vec![0i16; model.scratch_len()];
@@ -356,7 +356,7 @@ fn misaligned_blobs_are_an_error_not_a_fault() {
 #[test]
 fn layer_params_are_read_in_place() {
     let model = load::<128>(&EXAMPLE.0).unwrap();
-    let LayerParams::I8(p) = model.layers()[1].params else {
+    let LayerParams::I8(p) = model.layer(1).unwrap().params else {
         panic!("int8 blob")
     };
     let start = EXAMPLE.0.as_ptr() as usize;

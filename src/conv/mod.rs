@@ -211,7 +211,11 @@ fn gather<S: PairSource>(
     let len = source.len();
     let rows = taps(i, k, geom.dilation, len);
     let cols = taps(j, k, geom.dilation, len);
-    let read = |a: Option<usize>, b: Option<usize>, c: usize| match (a, b) {
+    // Tap `u` of the rows and `v` of the columns; `k <= MAX_KERNEL` makes `get` always hit.
+    let read = |u: usize, v: usize, c: usize| match (
+        rows.get(u).copied().flatten(),
+        cols.get(v).copied().flatten(),
+    ) {
         (Some(a), Some(b)) => source.at(a, b, c),
         _ => S::Sample::ZERO,
     };
@@ -221,12 +225,8 @@ fn gather<S: PairSource>(
         if p == c {
             for u in 0..k {
                 for v in u..k {
-                    let x = read(rows[u], cols[v], c);
-                    let value = if u == v {
-                        x
-                    } else {
-                        x.pre_add(read(rows[v], cols[u], c))
-                    };
+                    let x = read(u, v, c);
+                    let value = if u == v { x } else { x.pre_add(read(v, u, c)) };
                     if let Some(slot) = slots.next() {
                         *slot = value;
                     }
@@ -235,7 +235,7 @@ fn gather<S: PairSource>(
         } else if c < p {
             for u in 0..k {
                 for v in 0..k {
-                    let value = read(rows[u], cols[v], c).pre_add(read(rows[v], cols[u], p));
+                    let value = read(u, v, c).pre_add(read(v, u, p));
                     if let Some(slot) = slots.next() {
                         *slot = value;
                     }

@@ -26,7 +26,7 @@ fn f32_blob_round_trips_packed_kernels() {
         panic!("f32 blob")
     };
     assert_eq!(*table, &float.embedding[..]);
-    for (t, layer) in model.layers().iter().enumerate() {
+    for (t, layer) in model.layers().enumerate() {
         let LayerParams::F32(p) = layer.params else {
             panic!("f32 layer")
         };
@@ -54,7 +54,7 @@ fn int8_blob_round_trips_quantized_values() {
     let spec = quantize::int8_blob(&float, &ranges).unwrap();
     let blob = Blob::new(&spec.to_bytes());
     let model = Model::<128>::from_bytes(blob.bytes()).unwrap();
-    for (t, layer) in model.layers().iter().enumerate() {
+    for (t, layer) in model.layers().enumerate() {
         let LayerParams::I8(p) = layer.params else {
             panic!("int8 layer")
         };

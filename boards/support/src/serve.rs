@@ -70,7 +70,7 @@ pub fn serve<U: Read + Write, C: Counter>(
         scratch: &mut scratch[..],
         probs: &mut probs[..],
     };
-    let last = model.layers().len() - 1;
+    let last = model.layer_count() - 1;
 
     let mut hello = [0u8; wire::HELLO_LEN];
     hello[..4].copy_from_slice(&wire::HELLO);

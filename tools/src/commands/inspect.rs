@@ -90,7 +90,6 @@ pub fn report(blob: &Blob) -> Result<Report> {
         let segments = model.segments().to_vec();
         model
             .layers()
-            .iter()
             .enumerate()
             .map(|(t, layer)| {
                 let (o, c, k) = (layer.out_channels, layer.in_channels, layer.kernel);

@@ -148,7 +148,7 @@ fn dump_params(blob: &Blob, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&params)?;
     let quant = runtime::with_model(blob, |model| -> Result<serde_json::Value> {
         let mut layers = Vec::new();
-        for (t, layer) in model.layers().iter().enumerate() {
+        for (t, layer) in model.layers().enumerate() {
             let LayerParams::I8(p) = layer.params else {
                 bail!("--dump needs an int8 blob")
             };
