@@ -679,18 +679,7 @@ impl<'a, const L: usize> Model<'a, L> {
             let LayerParams::I8(p) = layer.params else {
                 return Err(Error::BadPrecision);
             };
-            let involution = if t == 0 {
-                Involution::Segments(&self.segments)
-            } else {
-                Involution::Identity
-            };
-            let geom = ConvGeom::new(
-                layer.in_channels,
-                layer.out_channels,
-                layer.kernel,
-                layer.dilation,
-                involution,
-            )?;
+            let geom = self.geom(t, &layer)?;
             let quant = OutputQuant {
                 multipliers: p.multipliers,
                 shifts: p.shifts,
@@ -723,10 +712,7 @@ impl<'a, const L: usize> Model<'a, L> {
             in_zero_point = p.output_quant().1;
             schedule.finish(t, step, self.is_skip_source(t));
         }
-        let logits = slots
-            .get(schedule.last_output)
-            .and_then(|s| s.get(..tri_len(L)))
-            .ok_or(Error::BufferTooSmall)?;
+        let logits = schedule.logits::<_, L>(&slots)?;
         let (scale, zero_point) = self.logit_quant;
         sigmoid_map_i8(logits, scale, zero_point, probs)?;
         mask_probs::<L>(probs, len);
@@ -755,18 +741,7 @@ impl<'a, const L: usize> Model<'a, L> {
             let LayerParams::F32(p) = layer.params else {
                 return Err(Error::BadPrecision);
             };
-            let involution = if t == 0 {
-                Involution::Segments(&self.segments)
-            } else {
-                Involution::Identity
-            };
-            let geom = ConvGeom::new(
-                layer.in_channels,
-                layer.out_channels,
-                layer.kernel,
-                layer.dilation,
-                involution,
-            )?;
+            let geom = self.geom(t, &layer)?;
             // With a skip connection the activation follows the add.
             let conv_activation = if layer.residual.is_some() {
                 Activation::None
@@ -797,13 +772,26 @@ impl<'a, const L: usize> Model<'a, L> {
             observe(t, out);
             schedule.finish(t, step, self.is_skip_source(t));
         }
-        let logits = slots
-            .get(schedule.last_output)
-            .and_then(|s| s.get(..tri_len(L)))
-            .ok_or(Error::BufferTooSmall)?;
+        let logits = schedule.logits::<_, L>(&slots)?;
         sigmoid_map_f32(logits, probs)?;
         mask_probs::<L>(probs, len);
         Ok(len)
+    }
+
+    /// The conv geometry of layer `t`: layer 0 reads the pair features' involution.
+    fn geom(&self, t: usize, layer: &Layer<'_>) -> Result<ConvGeom<'_>, Error> {
+        let involution = if t == 0 {
+            Involution::Segments(&self.segments)
+        } else {
+            Involution::Identity
+        };
+        ConvGeom::new(
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            layer.dilation,
+            involution,
+        )
     }
 
     fn is_skip_source(&self, t: usize) -> bool {
@@ -853,6 +841,14 @@ impl Schedule {
             output,
             skip: residual.and(self.skip),
         }
+    }
+
+    /// The last layer's output: one channel of logits over the packed triangle.
+    fn logits<'s, T, const L: usize>(&self, slots: &'s [&mut [T]; 3]) -> Result<&'s [T], Error> {
+        slots
+            .get(self.last_output)
+            .and_then(|s| s.get(..tri_len(L)))
+            .ok_or(Error::BufferTooSmall)
     }
 
     fn finish(&mut self, _layer: usize, step: Step, is_skip_source: bool) {

@@ -1,8 +1,8 @@
 //! The f32 symmetric conv, for cores with an FPU and for the host.
 
-use super::{gather, ConvGeom, PairSource};
+use super::{run_triangle, ConvGeom, PairSource};
 use crate::quant::Activation;
-use crate::tri::{map_len, TriMap};
+use crate::tri::TriMap;
 use crate::Error;
 
 /// A float symmetric conv layer: geometry, packed weights, bias and fused activation.
@@ -42,7 +42,7 @@ impl<'a> ConvF32<'a> {
     }
 
     /// Runs the layer over `input` into the packed `L`×`L` map `output`
-    /// ([`map_len`]`(L, out_channels)` values), using `scratch` (at least
+    /// ([`map_len`](crate::tri::map_len)`(L, out_channels)` values), using `scratch` (at least
     /// `geom().patch_len()` values). Pairs outside the input's active length are written as 0.
     pub fn run<S: PairSource<Sample = f32>, const L: usize>(
         &self,
@@ -50,34 +50,13 @@ impl<'a> ConvF32<'a> {
         scratch: &mut [f32],
         output: &mut [f32],
     ) -> Result<(), Error> {
-        self.geom.check_source::<S, L>(input)?;
-        let patch = scratch
-            .get_mut(..self.geom.patch_len())
-            .ok_or(Error::BufferTooSmall)?;
-        let out_channels = self.geom.out_channels();
-        let output = output
-            .get_mut(..map_len(L, out_channels))
-            .ok_or(Error::BufferTooSmall)?;
-        let len = input.len();
-        let mut pairs = output.chunks_exact_mut(out_channels);
-        for i in 0..L {
-            for j in i..L {
-                let Some(out) = pairs.next() else {
-                    return Err(Error::BufferTooSmall);
-                };
-                if j >= len {
-                    out.fill(0.0);
-                    continue;
-                }
-                gather(input, &self.geom, i, j, patch);
-                let rows = self.weights.chunks_exact(patch.len());
-                for ((y, w), b) in out.iter_mut().zip(rows).zip(self.bias) {
-                    let dot: f32 = w.iter().zip(patch.iter()).map(|(w, x)| w * x).sum();
-                    *y = self.activation.apply_f32(dot + b);
-                }
+        let rows = || self.weights.chunks_exact(self.geom.patch_len());
+        run_triangle::<S, f32, L>(&self.geom, input, scratch, output, 0.0, |patch, out| {
+            for ((y, w), b) in out.iter_mut().zip(rows()).zip(self.bias) {
+                let dot: f32 = w.iter().zip(patch).map(|(w, x)| w * x).sum();
+                *y = self.activation.apply_f32(dot + b);
             }
-        }
-        Ok(())
+        })
     }
 }
 

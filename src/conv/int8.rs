@@ -2,10 +2,10 @@
 //!
 //! This portable kernel is the reference every optimized int8 kernel must equal bit for bit.
 
-use super::{gather, ConvGeom, PairSource};
+use super::{run_triangle, ConvGeom, PairSource};
 use crate::involution::Involution;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Requant};
-use crate::tri::{map_len, TriMap};
+use crate::tri::TriMap;
 use crate::Error;
 
 /// A packed int8 map with its zero point, read by a conv as `q − zero_point`.
@@ -136,7 +136,7 @@ impl<'a> ConvI8<'a> {
     }
 
     /// Runs the layer over `input` into the packed `L`×`L` int8 map `output`
-    /// ([`map_len`]`(L, out_channels)` values), using `scratch` (at least
+    /// ([`map_len`](crate::tri::map_len)`(L, out_channels)` values), using `scratch` (at least
     /// `geom().patch_len()` values). Pairs outside the input's active length are written as
     /// the output zero point.
     ///
@@ -148,40 +148,21 @@ impl<'a> ConvI8<'a> {
         scratch: &mut [i16],
         output: &mut [i8],
     ) -> Result<(), Error> {
-        self.geom.check_source::<S, L>(input)?;
-        let patch = scratch
-            .get_mut(..self.geom.patch_len())
-            .ok_or(Error::BufferTooSmall)?;
-        let out_channels = self.geom.out_channels();
-        let output = output
-            .get_mut(..map_len(L, out_channels))
-            .ok_or(Error::BufferTooSmall)?;
         let q = &self.quant;
         let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
-        let len = input.len();
-        let mut pairs = output.chunks_exact_mut(out_channels);
-        for i in 0..L {
-            for j in i..L {
-                let Some(out) = pairs.next() else {
-                    return Err(Error::BufferTooSmall);
-                };
-                if j >= len {
-                    out.fill(masked);
-                    continue;
-                }
-                gather(input, &self.geom, i, j, patch);
-                let rows = self.weights.chunks_exact(patch.len());
-                let channels = rows.zip(self.bias).zip(q.multipliers.iter().zip(q.shifts));
-                for (y, ((w, &bias), (&multiplier, &shift))) in out.iter_mut().zip(channels) {
-                    let acc = w
-                        .iter()
-                        .zip(patch.iter())
-                        .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w as i32 * x as i32));
-                    let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
-                    *y = clamp_i8(value, q.act_min, q.act_max);
-                }
+        let rows = || self.weights.chunks_exact(self.geom.patch_len());
+        run_triangle::<S, i8, L>(&self.geom, input, scratch, output, masked, |patch, out| {
+            let channels = rows()
+                .zip(self.bias)
+                .zip(q.multipliers.iter().zip(q.shifts));
+            for (y, ((w, &bias), (&multiplier, &shift))) in out.iter_mut().zip(channels) {
+                let acc = w
+                    .iter()
+                    .zip(patch)
+                    .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w as i32 * x as i32));
+                let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
+                *y = clamp_i8(value, q.act_min, q.act_max);
             }
-        }
-        Ok(())
+        })
     }
 }

@@ -244,3 +244,40 @@ fn gather<S: PairSource>(
         }
     }
 }
+
+/// Drives a kernel over the output triangle: checks the source and the buffers, writes
+/// `masked` to the pairs outside the input's active length, and for every active pair `i <= j`
+/// gathers its pre-added patch and hands it to `compute` with the pair's output channels.
+fn run_triangle<S: PairSource, T: Copy, const L: usize>(
+    geom: &ConvGeom<'_>,
+    input: &S,
+    scratch: &mut [S::Sample],
+    output: &mut [T],
+    masked: T,
+    mut compute: impl FnMut(&[S::Sample], &mut [T]),
+) -> Result<(), Error> {
+    geom.check_source::<S, L>(input)?;
+    let patch = scratch
+        .get_mut(..geom.patch_len())
+        .ok_or(Error::BufferTooSmall)?;
+    let out_channels = geom.out_channels();
+    let output = output
+        .get_mut(..crate::tri::map_len(L, out_channels))
+        .ok_or(Error::BufferTooSmall)?;
+    let len = input.len();
+    let mut pairs = output.chunks_exact_mut(out_channels);
+    for i in 0..L {
+        for j in i..L {
+            let Some(out) = pairs.next() else {
+                return Err(Error::BufferTooSmall);
+            };
+            if j >= len {
+                out.fill(masked);
+                continue;
+            }
+            gather(input, geom, i, j, patch);
+            compute(patch, out);
+        }
+    }
+    Ok(())
+}
