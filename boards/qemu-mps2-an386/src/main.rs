@@ -6,25 +6,11 @@
 use cortex_m_rt::{entry, exception};
 use defmt_semihosting as _;
 use qemu_mps2_an386 as board;
-use scnn_board::cmsdk_uart::CmsdkUart;
 
 #[entry]
 fn main() -> ! {
-    let code = match cortex_m::Peripherals::take() {
-        Some(peripherals) => {
-            let mut counter = board::Instructions::start(peripherals.SYST);
-            // SAFETY: UART0 of this machine; nothing else in the firmware touches it.
-            let mut uart = unsafe { CmsdkUart::new(board::UART0) };
-            match scnn_board::serve(&mut uart, &mut counter) {
-                Ok(()) => 0,
-                Err(stop) => {
-                    defmt::error!("stopped: {}", stop);
-                    1
-                }
-            }
-        }
-        None => 1,
-    };
+    // SAFETY: UART0 of this machine; nothing else in the firmware touches it.
+    let code = unsafe { scnn_board::qemu::run(board::UART0, board::Instructions::start) };
     semihosting::process::exit(code)
 }
 

@@ -8,6 +8,8 @@
 pub mod cmsdk_uart;
 pub mod counter;
 pub mod example;
+#[cfg(feature = "cmsdk-uart")]
+pub mod qemu;
 pub mod serve;
 pub mod stack;
 
