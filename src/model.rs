@@ -688,7 +688,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 act_max: p.conv_range.1,
             };
             let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
-            let step = schedule.next(t, layer.residual);
+            let step = schedule.next(layer.residual);
             let (out, others) = borrow_slots(&mut slots, step.output);
             let out = out
                 .get_mut(..map_len(L, layer.out_channels))
@@ -710,7 +710,7 @@ impl<'a, const L: usize> Model<'a, L> {
             }
             observe(t, out);
             in_zero_point = p.output_quant().1;
-            schedule.finish(t, step, self.is_skip_source(t));
+            schedule.finish(step, self.is_skip_source(t));
         }
         let logits = schedule.logits::<_, L>(&slots)?;
         let (scale, zero_point) = self.logit_quant;
@@ -749,7 +749,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 layer.activation
             };
             let conv = ConvF32::new(geom, p.weights, p.bias, conv_activation)?;
-            let step = schedule.next(t, layer.residual);
+            let step = schedule.next(layer.residual);
             let (out, others) = borrow_slots(&mut slots, step.output);
             let out = out
                 .get_mut(..map_len(L, layer.out_channels))
@@ -770,7 +770,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 residual_add_f32(out, skip, layer.activation)?;
             }
             observe(t, out);
-            schedule.finish(t, step, self.is_skip_source(t));
+            schedule.finish(step, self.is_skip_source(t));
         }
         let logits = schedule.logits::<_, L>(&slots)?;
         sigmoid_map_f32(logits, probs)?;
@@ -832,7 +832,7 @@ struct Schedule {
 }
 
 impl Schedule {
-    fn next(&self, _layer: usize, residual: Option<usize>) -> Step {
+    fn next(&self, residual: Option<usize>) -> Step {
         let output = (0..3)
             .find(|&s| Some(s) != self.input && Some(s) != self.skip)
             .unwrap_or(0);
@@ -851,7 +851,7 @@ impl Schedule {
             .ok_or(Error::BufferTooSmall)
     }
 
-    fn finish(&mut self, _layer: usize, step: Step, is_skip_source: bool) {
+    fn finish(&mut self, step: Step, is_skip_source: bool) {
         if step.skip.is_some() {
             self.skip = None;
         }

@@ -42,8 +42,6 @@ pub struct Footprint {
     pub stack_bytes: Option<u32>,
 }
 
-const SHT_NOBITS: u32 = 8;
-
 pub fn measure(elf: &std::path::Path) -> Result<Footprint> {
     let bytes = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let file = object::File::parse(&*bytes)
@@ -61,8 +59,8 @@ pub fn measure(elf: &std::path::Path) -> Result<Footprint> {
             continue;
         }
         let name = section.name().unwrap_or("");
-        let nobits = matches!(section.flags(), SectionFlags::Elf { .. })
-            && file_section_type(&section) == Some(SHT_NOBITS);
+        // Sections without file contents (.bss, .uninit) take RAM only.
+        let nobits = section.file_range().is_none();
         if name == ".data" {
             f.flash_bytes += section.size();
             f.static_ram_bytes += section.size();
@@ -73,14 +71,6 @@ pub fn measure(elf: &std::path::Path) -> Result<Footprint> {
         }
     }
     Ok(f)
-}
-
-fn file_section_type(section: &object::Section<'_, '_>) -> Option<u32> {
-    // Sections without file contents (.bss, .uninit) have no data.
-    match section.file_range() {
-        None => Some(SHT_NOBITS),
-        Some(_) => None,
-    }
 }
 
 pub fn run(args: &FootprintArgs) -> Result<()> {
