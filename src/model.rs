@@ -689,11 +689,8 @@ impl<'a, const L: usize> Model<'a, L> {
             };
             let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
             let step = schedule.next(layer.residual);
-            let (out, others) = borrow_slots(&mut slots, step.output);
-            let out = out
-                .get_mut(..map_len(L, layer.out_channels))
-                .ok_or(Error::BufferTooSmall)?;
-            match step.input.and_then(|i| others.get(i).copied().flatten()) {
+            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
+            match previous {
                 None => conv.run::<_, L>(&input, scratch, out)?,
                 Some(map) => {
                     let map = TriMap::<i8, L>::new(map, layer.in_channels, len)?;
@@ -701,12 +698,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 }
             }
             if let Some((add, _)) = p.add {
-                let skip = step
-                    .skip
-                    .and_then(|s| others.get(s).copied().flatten())
-                    .and_then(|m| m.get(..out.len()))
-                    .ok_or(Error::BadResidual)?;
-                residual_add_i8(out, skip, &add)?;
+                residual_add_i8(out, skip.ok_or(Error::BadResidual)?, &add)?;
             }
             observe(t, out);
             in_zero_point = p.output_quant().1;
@@ -750,11 +742,8 @@ impl<'a, const L: usize> Model<'a, L> {
             };
             let conv = ConvF32::new(geom, p.weights, p.bias, conv_activation)?;
             let step = schedule.next(layer.residual);
-            let (out, others) = borrow_slots(&mut slots, step.output);
-            let out = out
-                .get_mut(..map_len(L, layer.out_channels))
-                .ok_or(Error::BufferTooSmall)?;
-            match step.input.and_then(|i| others.get(i).copied().flatten()) {
+            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
+            match previous {
                 None => conv.run::<_, L>(&input, scratch, out)?,
                 Some(map) => {
                     let map = TriMap::<f32, L>::new(map, layer.in_channels, len)?;
@@ -762,12 +751,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 }
             }
             if layer.residual.is_some() {
-                let skip = step
-                    .skip
-                    .and_then(|s| others.get(s).copied().flatten())
-                    .and_then(|m| m.get(..out.len()))
-                    .ok_or(Error::BadResidual)?;
-                residual_add_f32(out, skip, layer.activation)?;
+                residual_add_f32(out, skip.ok_or(Error::BadResidual)?, layer.activation)?;
             }
             observe(t, out);
             schedule.finish(step, self.is_skip_source(t));
@@ -820,6 +804,23 @@ struct Step {
     input: Option<usize>,
     output: usize,
     skip: Option<usize>,
+}
+
+impl Step {
+    /// The layer's output (its first `out_len` values), its input map (`None`: the pair
+    /// features) and its skip map (as long as the output), from the slots.
+    #[allow(clippy::type_complexity)]
+    fn views<'s, T>(
+        &self,
+        slots: &'s mut [&mut [T]; 3],
+        out_len: usize,
+    ) -> Result<(&'s mut [T], Option<&'s [T]>, Option<&'s [T]>), Error> {
+        let (out, others) = borrow_slots(slots, self.output);
+        let out = out.get_mut(..out_len).ok_or(Error::BufferTooSmall)?;
+        let read = |slot: Option<usize>| slot.and_then(|i| others.get(i).copied().flatten());
+        let skip = read(self.skip).and_then(|m| m.get(..out_len));
+        Ok((out, read(self.input), skip))
+    }
 }
 
 /// Assigns activation slots: a layer writes to the first slot that holds neither its input
