@@ -100,7 +100,13 @@ pub fn decode<const L: usize>(
             break;
         }
     }
-    pairs.sort_unstable();
+    // In position order, read off the partner table (core's sort can panic on a bad order).
+    pairs.clear();
+    for (i, &p) in partner.iter().enumerate().take(len) {
+        if p != u16::MAX && usize::from(p) > i && pairs.push((i as u16, p)).is_err() {
+            break;
+        }
+    }
 
     // Bracket levels: each pair takes the lowest level none of whose pairs it crosses.
     let mut level = [0u8; L];

@@ -70,11 +70,11 @@ fn parts(layout: &[Segment], dim: usize, c: usize) -> Option<Parts> {
     Some(match segment {
         Segment::SwapHalves(_) => Parts::Single {
             from_i: k < dim,
-            feature: k % dim,
+            feature: k.checked_rem(dim)?,
         },
         _ => Parts::Product {
-            a: k / dim,
-            b: k % dim,
+            a: k.checked_div(dim)?,
+            b: k.checked_rem(dim)?,
         },
     })
 }

@@ -51,7 +51,11 @@ impl Segment {
             }
             Segment::Transpose(d) => {
                 let d = d as usize;
-                (c % d) * d + c / d
+                // d > 0 in any validated model; the fallback keeps a zero from panicking.
+                match (c.checked_rem(d), c.checked_div(d)) {
+                    (Some(r), Some(q)) => r * d + q,
+                    _ => c,
+                }
             }
         }
     }

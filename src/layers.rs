@@ -256,7 +256,7 @@ pub fn pool_avg_i8<const L: usize>(map: &TriMap<'_, i8, L>, out: &mut [i8]) -> R
                 sum += weight * map.get(i, j, c).map_or(0, i64::from);
             }
         }
-        let count = (map.len() * map.len()) as i64;
+        let count = ((map.len() * map.len()) as i64).max(1);
         let half = count / 2;
         let mean = if sum >= 0 {
             (sum + half) / count

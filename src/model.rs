@@ -177,9 +177,9 @@ fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<L
     if words.len() != expected {
         return Err(Error::BadOffset);
     }
-    let (bias, rest) = words.split_at(out);
-    let (multipliers, rest) = rest.split_at(out);
-    let (shifts, tail) = rest.split_at(out);
+    let (bias, rest) = words.split_at_checked(out).ok_or(Error::BadOffset)?;
+    let (multipliers, rest) = rest.split_at_checked(out).ok_or(Error::BadOffset)?;
+    let (shifts, tail) = rest.split_at_checked(out).ok_or(Error::BadOffset)?;
     let word = |i: usize| tail.get(i).copied().ok_or(Error::BadOffset);
     let conv_zero_point = word(0)?;
     check_zero_point(conv_zero_point)?;
@@ -339,7 +339,9 @@ impl<'a, const L: usize> Model<'a, L> {
             return Err(Error::BadLength);
         }
         let payload_end = bytes.len() - CRC_LEN;
-        let (payload, stored) = bytes.split_at(payload_end);
+        let (payload, stored) = bytes
+            .split_at_checked(payload_end)
+            .ok_or(Error::BadLength)?;
         if blob::checksum(payload) != u32::from_le_bytes(blob::bytes_at(stored, 0)?) {
             return Err(Error::BadChecksum);
         }
@@ -622,9 +624,13 @@ impl<'a, const L: usize> Model<'a, L> {
             return Err(Error::BufferTooSmall);
         }
         let map = map_len(L, self.max_channels);
-        let (features, maps) = buffers.arena.split_at_mut(L * self.feature_dim);
-        let (a, rest) = maps.split_at_mut(map);
-        let (b, rest) = rest.split_at_mut(map);
+        let too_small = Error::BufferTooSmall;
+        let (features, maps) = buffers
+            .arena
+            .split_at_mut_checked(L * self.feature_dim)
+            .ok_or(too_small)?;
+        let (a, rest) = maps.split_at_mut_checked(map).ok_or(too_small)?;
+        let (b, rest) = rest.split_at_mut_checked(map).ok_or(too_small)?;
         let c = if self.slots == 3 {
             rest.get_mut(..map).ok_or(Error::BufferTooSmall)?
         } else {

@@ -98,13 +98,16 @@ impl<'a, T: Copy> Embedding<'a, T> {
     pub fn fill(&self, bases: &[Base], out: &mut [T]) -> Result<(), Error> {
         let needed = bases.len() * self.dim;
         let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall)?;
-        for (&base, row) in bases.iter().zip(out.chunks_exact_mut(self.dim)) {
+        // `new` rejects dim 0; max(1) lets the optimizer see chunks_exact_mut can't panic.
+        for (&base, row) in bases.iter().zip(out.chunks_exact_mut(self.dim.max(1))) {
             let start = base as usize * self.dim;
             let source = self
                 .table
                 .get(start..start + self.dim)
                 .ok_or(Error::WeightLength)?;
-            row.copy_from_slice(source);
+            for (slot, &value) in row.iter_mut().zip(source) {
+                *slot = value;
+            }
         }
         Ok(())
     }

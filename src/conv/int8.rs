@@ -150,7 +150,7 @@ impl<'a> ConvI8<'a> {
     ) -> Result<(), Error> {
         let q = &self.quant;
         let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
-        let rows = || self.weights.chunks_exact(self.geom.patch_len());
+        let rows = || self.weights.chunks_exact(self.geom.patch_len().max(1));
         run_triangle::<S, i8, L>(&self.geom, input, scratch, output, masked, |patch, out| {
             let channels = rows()
                 .zip(self.bias)

@@ -265,7 +265,8 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
         .get_mut(..crate::tri::map_len(L, out_channels))
         .ok_or(Error::BufferTooSmall)?;
     let len = input.len();
-    let mut pairs = output.chunks_exact_mut(out_channels);
+    // out_channels > 0 (ConvGeom::new); max(1) keeps chunks_exact_mut visibly panic-free.
+    let mut pairs = output.chunks_exact_mut(out_channels.max(1));
     for i in 0..L {
         for j in i..L {
             let Some(out) = pairs.next() else {

@@ -1,0 +1,88 @@
+//! Panic-freedom proof for the runtime's load and predict paths, checked by the linker.
+//!
+//! The panic handler calls `scnn_panic_path_remains`, which no object defines. A release
+//! build (fat LTO) links only if no reachable code can panic, i.e. the optimizer proved
+//! every bounds check, unwrap and division in `Model::from_bytes`, `predict_i8_with`,
+//! `predict_f32_with` and `decode` can't fail. Inputs come through `black_box` so nothing
+//! is folded away: the blob, the sequence and its length are opaque to the compiler.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use core::panic::PanicInfo;
+
+use cortex_m_rt::entry;
+use scnn::decode::{decode, DEFAULT_THRESHOLD};
+use scnn::model::Buffers;
+use scnn::seq::{encode, Base};
+use scnn::Model;
+use scnn_board::example::{self, L};
+use static_cell::ConstStaticCell;
+
+/// Stands in for data arriving at run time (a UART, a flash partition).
+static mut INPUT: [u8; L] = [b'G'; L];
+
+/// Small f32 buffers: the f32 path is linked (and so checked) without the RAM a real f32
+/// model would need; with them it returns `BufferTooSmall` at run time.
+static F32_ARENA: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
+static F32_SCRATCH: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
+
+#[entry]
+fn main() -> ! {
+    // An opaque blob: the linker can't assume its contents.
+    let blob: &[u8] = black_box(&example::BLOB.0);
+    // SAFETY: single-threaded start-up code; nothing else refers to INPUT.
+    let input: &[u8] = unsafe { &*core::ptr::addr_of!(INPUT) };
+    let len = black_box(input.len());
+    let text = input.get(..len).unwrap_or(&[]);
+
+    if let (Some(arena), Some(scratch), Some(probs)) = (
+        example::ARENA.try_take(),
+        example::SCRATCH.try_take(),
+        example::PROBS.try_take(),
+    ) {
+        if let Ok(model) = Model::<L>::from_bytes(blob) {
+            let mut buffers = Buffers {
+                arena: &mut arena[..],
+                scratch: &mut scratch[..],
+                probs: &mut probs[..],
+            };
+            let result = model.predict_i8_with(text, &mut buffers, |t, map| {
+                black_box((t, map));
+            });
+            let mut bases = [Base::N; L];
+            let structure = result
+                .and_then(|n| encode(text, &mut bases).map(|_| n))
+                .and_then(|n| decode::<L>(buffers.probs, &bases[..n], DEFAULT_THRESHOLD));
+            black_box(&structure);
+            if let (Some(arena), Some(scratch)) = (F32_ARENA.try_take(), F32_SCRATCH.try_take()) {
+                let mut buffers = Buffers {
+                    arena: &mut arena[..],
+                    scratch: &mut scratch[..],
+                    probs: &mut buffers.probs[..],
+                };
+                black_box(&model.predict_f32_with(text, &mut buffers, |t, map| {
+                    black_box((t, map));
+                }));
+            }
+            #[cfg(feature = "self-test")]
+            {
+                // An index the optimizer can't prove: this must break the link.
+                black_box(buffers.probs[black_box(usize::MAX)]);
+            }
+        }
+    }
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(_: &PanicInfo) -> ! {
+    extern "Rust" {
+        // Defined nowhere: any reachable call to the panic handler fails the link.
+        fn scnn_panic_path_remains() -> !;
+    }
+    // SAFETY: never executed in a build that links; the missing symbol is the check.
+    unsafe { scnn_panic_path_remains() }
+}
