@@ -9,6 +9,7 @@
 pub mod blobwrite;
 pub mod commands;
 pub mod config;
+pub mod dataset;
 pub mod formats;
 pub mod heatmap;
 pub mod output;
@@ -17,4 +18,5 @@ pub mod quantize;
 pub mod reference;
 pub mod runtime;
 pub mod target;
+pub mod train;
 pub mod weights;

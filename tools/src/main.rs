@@ -28,7 +28,9 @@ enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Predict pair probabilities and structures.
     Predict(commands::predict::PredictArgs),
-    /// Write the deterministic fixture model and example sequences.
+    /// Train an SCNN (or a plain CNN) on RNA structures.
+    Train(commands::train::TrainArgs),
+    /// Rebuild the shipped example blob and golden outputs from the trained weights.
     Example(commands::example::ExampleArgs),
     /// Flash, static RAM and measured stack of firmware builds.
     Footprint(commands::footprint::FootprintArgs),
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Train(args) => commands::train::run(args),
         Command::Example(args) => commands::example::run(args),
         Command::Footprint(args) => commands::footprint::run(args),
     };

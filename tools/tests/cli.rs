@@ -22,6 +22,11 @@ fn manifest(path: &str) -> String {
         .into_owned()
 }
 
+/// The shipped example sequences (the held-out tRNA test split).
+fn example_records() -> Vec<scnn_tools::formats::fasta::Record> {
+    scnn_tools::formats::fasta::read(Path::new(&manifest("data/example.fa"))).unwrap()
+}
+
 fn example_blob() -> String {
     manifest("models/example.scnn")
 }
@@ -98,17 +103,17 @@ fn convert_fails(edit: impl FnOnce(&mut Tensors), fragments: &[&str]) {
 
 #[test]
 fn shipped_example_is_reproducible() {
-    // The fixture generator and the converter are deterministic, and the shipped files are
-    // what they produce.
+    // Conversion and the golden outputs are deterministic, and the shipped blob and golden
+    // file are what they produce from the shipped trained weights.
     let dir = Dir::new();
     let out = scnn(&[
         "example",
         "--weights",
-        &dir.s("example.safetensors"),
-        "--sequences",
-        &dir.s("example.fa"),
+        &manifest("models/example.safetensors"),
         "--calibration",
-        &dir.s("calibration.fa"),
+        &manifest("data/calibration.fa"),
+        "--sequences",
+        &manifest("data/example.fa"),
         "--model",
         &dir.s("example.scnn"),
         "--golden",
@@ -116,9 +121,6 @@ fn shipped_example_is_reproducible() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     for (fresh, shipped) in [
-        ("example.safetensors", "models/example.safetensors"),
-        ("example.fa", "data/example.fa"),
-        ("calibration.fa", "data/calibration.fa"),
         ("example.scnn", "models/example.scnn"),
         ("golden.txt", "data/golden.txt"),
     ] {
@@ -132,6 +134,9 @@ fn shipped_example_is_reproducible() {
 
 #[test]
 fn verify_passes_on_the_example_within_tolerance() {
+    // The shipped trained model on its held-out tRNAs: the int8 blob reaches pair F1 0.85 and
+    // stays within one point of the float model (`--max-f1-drop`, default 0.01). A single pair
+    // near the decision boundary moves by up to about 0.25 in probability, hence the limit.
     let out = scnn(&[
         "verify",
         &example_blob(),
@@ -139,14 +144,41 @@ fn verify_passes_on_the_example_within_tolerance() {
         &manifest("models/example.safetensors"),
         "--inputs",
         &manifest("data/example.fa"),
+        "--max-abs-error",
+        "0.3",
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["sequences"], 120);
-    assert!(report["max_abs_error"].as_f64().unwrap() <= 0.1);
+    assert_eq!(report["sequences"], example_records().len());
+    assert!(report["max_abs_error"].as_f64().unwrap() <= 0.3);
     assert!(report["mean_abs_error"].as_f64().unwrap() <= 0.01);
     assert!(report["f1_runtime_vs_float"].as_f64().unwrap() >= 0.9);
+    let float = report["f1_float_vs_truth"].as_f64().unwrap();
+    let int8 = report["f1_runtime_vs_truth"].as_f64().unwrap();
+    assert!(
+        int8 >= 0.85,
+        "int8 pair F1 {int8} on the test split is below 0.85"
+    );
+    assert!(
+        float - int8 <= 0.01,
+        "int8 F1 {int8} is more than a point below float {float}"
+    );
+    // A tighter F1 limit than the model meets fails with a named reason.
+    let out = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &manifest("data/example.fa"),
+        "--max-abs-error",
+        "0.3",
+        "--max-f1-drop",
+        "0.0001",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("drops from"), "{}", stderr(&out));
     // Tighter limits than the model meets make verify fail with a named reason.
     let out = scnn(&[
         "verify",
@@ -205,6 +237,8 @@ fn verify_dump_writes_npy_per_layer() {
         &dir.s("dump"),
         "--min-f1",
         "0",
+        "--max-abs-error",
+        "1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let layer = std::fs::read(dir.path("dump/0000_one/layer1.npy")).unwrap();
@@ -248,12 +282,12 @@ fn inspect_reports_counts_as_json() {
     }
     assert_eq!(r["format_version"], 1);
     assert_eq!(r["pair_len"], 128);
-    assert_eq!(r["layers"].as_array().unwrap().len(), 4);
-    // Layer 1: 8 outputs × 4 inputs × 15 packed weights (5×5 triangle) + 8 biases.
-    assert_eq!(r["layers"][1]["params_packed"], 8 * 4 * 15 + 8);
-    assert_eq!(r["layers"][1]["params_dense"], 8 * 4 * 25 + 8);
-    assert_eq!(r["layers"][1]["macs_sym"], 8256 * 8 * 4 * 15);
-    assert_eq!(r["layers"][1]["macs_dense"], 128 * 128 * 8 * 4 * 25);
+    assert_eq!(r["layers"].as_array().unwrap().len(), 7);
+    // Layer 4: 8 outputs × 8 inputs × 15 packed weights (5×5 triangle) + 8 biases.
+    assert_eq!(r["layers"][4]["params_packed"], 8 * 8 * 15 + 8);
+    assert_eq!(r["layers"][4]["params_dense"], 8 * 8 * 25 + 8);
+    assert_eq!(r["layers"][4]["macs_sym"], 8256 * 8 * 8 * 15);
+    assert_eq!(r["layers"][4]["macs_dense"], 128 * 128 * 8 * 8 * 25);
     // Arena: features (128·4) + 3 packed maps of 8 channels, int8.
     assert_eq!(r["arena_bytes"], 128 * 4 + 3 * 8256 * 8);
     assert_eq!(r["arena_bytes_dense"], 128 * 4 + 3 * 128 * 128 * 8);
@@ -264,14 +298,16 @@ fn inspect_reports_counts_as_json() {
 #[test]
 fn predict_prints_structures_json_and_png() {
     let dir = Dir::new();
-    let out = scnn(&["predict", &example_blob(), "--seq", "GGGGCGAAAGCCCCAAAAAA"]);
+    // A held-out tRNA: the trained model finds its 7-bp acceptor stem and T arm.
+    let trna = "UAGAUUGAAGCCAGUAAUAGGGUAUUUAGCUGUUAACUAAAUUUUCGUAGGUUUAAUUCCUGCCAAUCUAG";
+    let out = scnn(&["predict", &example_blob(), "--seq", trna]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], ">seq");
-    assert_eq!(lines[2].len(), 20);
-    // The fixture's helix detector finds the core of the designed stem.
-    assert!(lines[2].contains("(((......)))"), "{text}");
+    assert_eq!(lines[2].len(), trna.len());
+    assert!(lines[2].starts_with("((((((("), "{text}");
+    assert!(lines[2].ends_with("))))))))))))."), "{text}");
 
     let out = scnn(&[
         "predict",
@@ -287,7 +323,7 @@ fn predict_prints_structures_json_and_png() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 120);
+    assert_eq!(records.len(), example_records().len());
     for r in &records {
         let seq = r["sequence"].as_str().unwrap();
         let structure = r["structure"].as_str().unwrap();
@@ -310,9 +346,10 @@ fn predict_prints_structures_json_and_png() {
             ));
         }
     }
-    let png = std::fs::read(dir.path("map_hairpin_000.png")).unwrap();
+    let first = &example_records()[0].name;
+    let png = std::fs::read(dir.path(&format!("map_{first}.png"))).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert_eq!(dir.files().len(), 120);
+    assert_eq!(dir.files().len(), example_records().len());
 }
 
 #[test]

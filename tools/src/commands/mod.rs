@@ -5,6 +5,7 @@ pub mod example;
 pub mod footprint;
 pub mod inspect;
 pub mod predict;
+pub mod train;
 pub mod verify;
 
 use anyhow::{bail, Result};

@@ -43,6 +43,10 @@ pub struct VerifyArgs {
     /// Smallest allowed F1 of the runtime's pairs against the float model's pairs.
     #[arg(long, default_value_t = 0.9)]
     pub min_f1: f64,
+    /// Largest allowed drop of the runtime's pair F1 below the float model's, against the
+    /// structures in `--inputs` (when it has them).
+    #[arg(long, default_value_t = 0.01)]
+    pub max_f1_drop: f64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -358,6 +362,14 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             report.f1_runtime_vs_float,
             args.min_f1
         );
+    }
+    if let (Some(f), Some(r)) = (report.f1_float_vs_truth, report.f1_runtime_vs_truth) {
+        if f - r > args.max_f1_drop {
+            bail!(
+                "verify failed: pair F1 against the given structures drops from {f:.4} (float) to {r:.4} (runtime), more than {}",
+                args.max_f1_drop
+            );
+        }
     }
     Ok(())
 }

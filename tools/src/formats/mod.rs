@@ -1,4 +1,16 @@
-//! File formats: FASTA with optional dot-bracket lines, and npy dumps.
+//! File formats: FASTA with optional dot-bracket lines, Stockholm, bpseq, and npy dumps.
 
+pub mod bpseq;
 pub mod fasta;
 pub mod npy;
+pub mod stockholm;
+
+/// A sequence with its known base pairs, from any of the structure formats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Structured {
+    pub name: String,
+    /// As read, gaps removed.
+    pub sequence: String,
+    /// 0-based `(i, j)`, `i < j`.
+    pub pairs: Vec<(usize, usize)>,
+}

@@ -1,0 +1,249 @@
+//! Training data: structures read from Stockholm, 3-line FASTA and bpseq files, cleaned,
+//! deduplicated and split so that no sequence is in two splits.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::commands::example::Rng;
+use crate::formats::{bpseq, fasta, stockholm, Structured};
+
+/// One cleaned example: bases `ACGUN` only, pairs sorted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    pub name: String,
+    pub sequence: String,
+    pub pairs: Vec<(usize, usize)>,
+}
+
+/// What cleaning dropped or changed, for the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cleaning {
+    pub read: usize,
+    pub duplicates: usize,
+    pub too_long: usize,
+    pub ambiguous_bases: usize,
+    pub kept: usize,
+}
+
+/// Reads one structure file, picking the format from its extension; a directory is read as
+/// bpseq files (`*.bpseq`, sorted by name).
+pub fn read_file(path: &Path) -> Result<Vec<Structured>> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read directory {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "bpseq"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("{}: no .bpseq files in the directory", path.display());
+        }
+        return files.iter().map(|f| read_bpseq(f)).collect();
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let parsed = match ext.as_str() {
+        "sto" | "stk" | "stockholm" => stockholm::parse(&text),
+        "bpseq" => return Ok(vec![read_bpseq(path)?]),
+        "fa" | "fas" | "fasta" | "dbn" | "db" => parse_fasta(&text),
+        other => bail!(
+            "{}: unknown structure format `.{other}` (use .sto, .fa/.fas/.fasta/.dbn or .bpseq)",
+            path.display()
+        ),
+    };
+    parsed.with_context(|| format!("{}", path.display()))
+}
+
+fn read_bpseq(path: &Path) -> Result<Structured> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("bpseq")
+        .to_string();
+    bpseq::parse(&name, &text).with_context(|| format!("{}", path.display()))
+}
+
+/// 3-line FASTA: every record needs a structure line.
+fn parse_fasta(text: &str) -> Result<Vec<Structured>> {
+    // Structure files carry IUPAC codes the runtime's checker would reject; clean() maps them.
+    let mut out = Vec::new();
+    let mut name: Option<String> = None;
+    let mut lines: Vec<String> = Vec::new();
+    let flush = |name: &Option<String>, lines: &[String], out: &mut Vec<Structured>| {
+        let Some(name) = name else { return Ok(()) };
+        let [sequence, structure] = lines else {
+            bail!(
+                "record `{name}`: expected a sequence line and a dot-bracket line, found {} lines",
+                lines.len()
+            );
+        };
+        if sequence.chars().count() != structure.chars().count() {
+            bail!(
+                "record `{name}`: structure has {} characters for a sequence of {}",
+                structure.chars().count(),
+                sequence.chars().count()
+            );
+        }
+        let pairs = fasta::pairs_of(structure).with_context(|| format!("record `{name}`"))?;
+        out.push(Structured {
+            name: name.clone(),
+            sequence: sequence.clone(),
+            pairs,
+        });
+        Ok(())
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix('>') {
+            flush(&name, &lines, &mut out)?;
+            name = Some(header.split_whitespace().next().unwrap_or("").to_string());
+            lines.clear();
+        } else if name.is_none() {
+            bail!("text before the first `>` header");
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    flush(&name, &lines, &mut out)?;
+    if out.is_empty() {
+        bail!("no FASTA records found");
+    }
+    Ok(out)
+}
+
+/// Normalizes a base: upper case, T to U, IUPAC ambiguity codes to N.
+fn normalize(ch: char) -> Option<char> {
+    match ch.to_ascii_uppercase() {
+        c @ ('A' | 'C' | 'G' | 'U' | 'N') => Some(c),
+        'T' => Some('U'),
+        'R' | 'Y' | 'K' | 'M' | 'S' | 'W' | 'B' | 'D' | 'H' | 'V' | 'X' => Some('N'),
+        _ => None,
+    }
+}
+
+/// Cleans records: normalized bases, no sequence longer than `max_len`, each distinct
+/// sequence once (the first record wins).
+pub fn clean(records: Vec<Structured>, max_len: usize) -> Result<(Vec<Example>, Cleaning)> {
+    let mut stats = Cleaning {
+        read: records.len(),
+        ..Cleaning::default()
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for record in records {
+        let mut sequence = String::with_capacity(record.sequence.len());
+        for (i, ch) in record.sequence.chars().enumerate() {
+            let Some(base) = normalize(ch) else {
+                bail!(
+                    "record `{}`: invalid character {ch:?} at position {}",
+                    record.name,
+                    i + 1
+                );
+            };
+            if base == 'N' && ch.to_ascii_uppercase() != 'N' {
+                stats.ambiguous_bases += 1;
+            }
+            sequence.push(base);
+        }
+        if sequence.len() > max_len {
+            stats.too_long += 1;
+            continue;
+        }
+        if !seen.insert(sequence.clone()) {
+            stats.duplicates += 1;
+            continue;
+        }
+        let mut pairs = record.pairs;
+        pairs.sort_unstable();
+        out.push(Example {
+            name: record.name,
+            sequence,
+            pairs,
+        });
+    }
+    stats.kept = out.len();
+    Ok((out, stats))
+}
+
+/// Train, validation and test examples.
+#[derive(Clone, Debug, Default)]
+pub struct Splits {
+    pub train: Vec<Example>,
+    pub validation: Vec<Example>,
+    pub test: Vec<Example>,
+}
+
+/// Shuffles with `seed` and splits by the given fractions (the test split takes the rest).
+/// Examples are distinct sequences already, so no sequence lands in two splits.
+pub fn split(mut examples: Vec<Example>, validation: f64, test: f64, seed: u64) -> Splits {
+    let mut rng = Rng(seed);
+    for i in (1..examples.len()).rev() {
+        examples.swap(i, rng.below(i + 1));
+    }
+    let n = examples.len();
+    let n_val = (n as f64 * validation).round() as usize;
+    let n_test = ((n as f64 * test).round() as usize).min(n - n_val.min(n));
+    let test_set = examples.split_off(n - n_test);
+    let val_set = examples.split_off(examples.len() - n_val.min(examples.len()));
+    Splits {
+        train: examples,
+        validation: val_set,
+        test: test_set,
+    }
+}
+
+/// 3-line FASTA (name, sequence, dot-bracket) of examples; pseudoknotted pairs get `[]`, `{}`, ….
+pub fn to_fasta(examples: &[Example], comment: &str) -> String {
+    let mut text = String::new();
+    for line in comment.lines() {
+        text.push_str(&format!("; {line}\n"));
+    }
+    for e in examples {
+        text.push_str(&format!(
+            ">{}\n{}\n{}\n",
+            e.name,
+            e.sequence,
+            dot_bracket(e.sequence.len(), &e.pairs)
+        ));
+    }
+    text
+}
+
+/// Dot-bracket with the fewest bracket kinds, assigned greedily: a pair takes the first
+/// kind it doesn't cross.
+pub fn dot_bracket(len: usize, pairs: &[(usize, usize)]) -> String {
+    const KINDS: [(char, char); 4] = [('(', ')'), ('[', ']'), ('{', '}'), ('<', '>')];
+    let mut levels: Vec<Vec<(usize, usize)>> = Vec::new();
+    let mut out = vec!['.'; len];
+    for &(i, j) in pairs {
+        let crosses =
+            |&(a, b): &(usize, usize)| (a < i && i < b && b < j) || (i < a && a < j && j < b);
+        let level = match levels.iter().position(|l| !l.iter().any(crosses)) {
+            Some(level) => level,
+            None => {
+                levels.push(Vec::new());
+                levels.len() - 1
+            }
+        };
+        levels[level].push((i, j));
+        let (open, close) = KINDS.get(level).copied().unwrap_or_else(|| {
+            let c = (b'A' + (level - KINDS.len()) as u8) as char;
+            (c, c.to_ascii_lowercase())
+        });
+        out[i] = open;
+        out[j] = close;
+    }
+    out.into_iter().collect()
+}

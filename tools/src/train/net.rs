@@ -1,0 +1,176 @@
+//! The trainable network in burn: the paper's parameterization, where the parameters of a
+//! symmetric layer are exactly the runtime's packed kernels and the full `[O][C][k][k]`
+//! kernel is gathered from them in every forward pass, so symmetry holds after any update.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::commands::example::Rng;
+use crate::config::{ActivationName, ModelConfig};
+
+/// Trainable parameters: one flat vector of kernel values and one bias vector per layer.
+#[derive(Module, Debug)]
+pub struct Net {
+    pub kernels: Vec<Param<Tensor<1>>>,
+    pub biases: Vec<Param<Tensor<1>>>,
+}
+
+/// How each layer's flat parameters become a dense kernel.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub config: ModelConfig,
+    /// Per layer: for each dense position `[o][c][u][v]`, the index of its parameter.
+    pub gather: Vec<Vec<i64>>,
+    /// Per layer: number of trainable kernel values.
+    pub params: Vec<usize>,
+    pub dense: bool,
+}
+
+/// Offset of `(u, v)`, `u <= v`, in a row-major upper triangle of a `k×k` kernel.
+fn triangle_offset(k: usize, u: usize, v: usize) -> usize {
+    u * k - u * (u.saturating_sub(1)) / 2 + (v - u)
+}
+
+impl Layout {
+    /// The symmetric (`dense = false`) or plain CNN layout of `config`.
+    pub fn new(config: &ModelConfig, dense: bool) -> Self {
+        let mut gather = Vec::new();
+        let mut params = Vec::new();
+        for (t, layer) in config.layers.iter().enumerate() {
+            let (o_count, k) = (layer.out_channels, layer.kernel);
+            let partners = config.partners(t);
+            let c_count = partners.len();
+            let mut index = vec![0i64; o_count * c_count * k * k];
+            if dense {
+                for (n, slot) in index.iter_mut().enumerate() {
+                    *slot = n as i64;
+                }
+                gather.push(index);
+                params.push(o_count * c_count * k * k);
+                continue;
+            }
+            // Block offsets in the runtime's packed order (see `weights::pack`).
+            let mut base = vec![0usize; o_count * c_count];
+            let mut next = 0;
+            for o in 0..o_count {
+                for (c, &p) in partners.iter().enumerate() {
+                    if p == c {
+                        base[o * c_count + c] = next;
+                        next += k * (k + 1) / 2;
+                    } else if c < p {
+                        base[o * c_count + c] = next;
+                        next += k * k;
+                    }
+                }
+            }
+            for o in 0..o_count {
+                for (c, &p) in partners.iter().enumerate() {
+                    for u in 0..k {
+                        for v in 0..k {
+                            let at = if p == c {
+                                base[o * c_count + c] + triangle_offset(k, u.min(v), u.max(v))
+                            } else if c < p {
+                                base[o * c_count + c] + u * k + v
+                            } else {
+                                // W[o][c][u][v] = W[o][π(c)][v][u].
+                                base[o * c_count + p] + v * k + u
+                            };
+                            index[((o * c_count + c) * k + u) * k + v] = at as i64;
+                        }
+                    }
+                }
+            }
+            gather.push(index);
+            params.push(next);
+        }
+        Self {
+            config: config.clone(),
+            gather,
+            params,
+            dense,
+        }
+    }
+
+    /// Trainable values in all layers (kernels and biases).
+    pub fn parameter_count(&self) -> usize {
+        self.params.iter().sum::<usize>()
+            + self
+                .config
+                .layers
+                .iter()
+                .map(|l| l.out_channels)
+                .sum::<usize>()
+    }
+
+    /// Deterministic initial parameters: uniform with variance 1/fan-in, zero biases, and a
+    /// head bias that starts near the rarity of pairs.
+    pub fn init(&self, seed: u64, device: &Device) -> Net {
+        let mut rng = Rng(seed);
+        let mut kernels = Vec::new();
+        let mut biases = Vec::new();
+        for (t, layer) in self.config.layers.iter().enumerate() {
+            let fan_in = self.config.in_channels(t) * layer.kernel * layer.kernel;
+            let bound = (3.0 / fan_in as f32).sqrt();
+            let values: Vec<f32> = (0..self.params[t]).map(|_| bound * rng.unit()).collect();
+            kernels.push(Param::from_tensor(Tensor::from_data(
+                TensorData::new(values, [self.params[t]]),
+                device,
+            )));
+            let last = t + 1 == self.config.layers.len();
+            let bias = vec![if last { -3.0 } else { 0.0 }; layer.out_channels];
+            biases.push(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [layer.out_channels]),
+                device,
+            )));
+        }
+        Net { kernels, biases }
+    }
+
+    /// Layer `t`'s dense `[O, C, k, k]` kernel from its parameters.
+    pub fn kernel(&self, net: &Net, t: usize, device: &Device) -> Tensor<4> {
+        let layer = &self.config.layers[t];
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new(self.gather[t].clone(), [self.gather[t].len()]),
+            device,
+        );
+        net.kernels[t].val().select(0, index).reshape([
+            layer.out_channels,
+            self.config.in_channels(t),
+            layer.kernel,
+            layer.kernel,
+        ])
+    }
+
+    /// Pair logits `[B, 1, n, n]` for pair features `[B, C, n, n]`; `mask` `[B, 1, n, n]` is 1
+    /// on pairs inside each sequence and zeroes the rest after every layer, as the runtime does.
+    pub fn forward(&self, net: &Net, x: Tensor<4>, mask: &Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let mut outputs: Vec<Tensor<4>> = Vec::new();
+        let mut x = x;
+        for (t, layer) in self.config.layers.iter().enumerate() {
+            let pad = layer.dilation * (layer.kernel - 1) / 2;
+            let options = ConvOptions::new([1, 1], [pad, pad], [layer.dilation, layer.dilation], 1);
+            let mut y = conv2d(
+                x,
+                self.kernel(net, t, &device),
+                Some(net.biases[t].val()),
+                options,
+            );
+            if let Some(s) = layer.residual {
+                y = y + outputs[s].clone();
+            }
+            y = match layer.activation {
+                ActivationName::None => y,
+                ActivationName::Relu => relu(y),
+                ActivationName::Relu6 => relu(y).clamp_max(6.0),
+            };
+            y = y * mask.clone();
+            outputs.push(y.clone());
+            x = y;
+        }
+        x
+    }
+}
