@@ -67,7 +67,8 @@
 //! is a `const fn` in [`plan`]. Nothing allocates, recurses or panics: every failure is an
 //! [`Error`].
 #![no_std]
-#![forbid(unsafe_code)]
+// Unsafe code is confined to `conv::dsp` (inline SMLAD/SXTB16, behind the `dsp` feature on Arm).
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(
     clippy::unwrap_used,
@@ -90,7 +91,7 @@ pub mod seq;
 pub mod tri;
 pub mod wire;
 
-pub use conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, PairSource, QuantMap};
+pub use conv::{ConvF32, ConvGeom, ConvI8, DenseConvI8, OutputQuant, PairSource, QuantMap};
 pub use error::Error;
 pub use involution::{Involution, Segment};
 pub use model::{Buffers, Model};

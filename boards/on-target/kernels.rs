@@ -174,6 +174,64 @@ mod tests {
         }
     }
 
+    /// The build's int8 kernels (SMLAD where the board enables `dsp`) against the portable
+    /// reference, bit for bit: identity-involution layers of several shapes (odd channel
+    /// counts, patches that are not a multiple of four, dilations, partial lengths), symmetric
+    /// and dense.
+    #[test]
+    fn optimized_int8_kernels_equal_the_portable_kernels() {
+        use scnn::DenseConvI8;
+        const L2: usize = 12;
+        const MAX_C: usize = 7;
+        let mut rng = Rng(0xD5B0_0001);
+        let mut input = [0i8; L2 * L2 * MAX_C];
+        let mut weights = [0i8; MAX_C * MAX_C * 25];
+        let mut bias = [0i32; MAX_C];
+        let mut mult = [0i32; MAX_C];
+        let mut shift = [0i32; MAX_C];
+        let mut scratch = [0i16; MAX_C * 25];
+        let mut fast = [0i8; L2 * L2 * MAX_C];
+        let mut reference = [0i8; L2 * L2 * MAX_C];
+        for (c_in, c_out, k, d, len) in [
+            (4, 4, 3, 1, 12),
+            (5, 3, 3, 2, 11),
+            (3, 7, 5, 1, 12),
+            (7, 2, 3, 4, 12),
+            (1, 1, 3, 1, 5),
+            (6, 5, 1, 1, 9),
+        ] {
+            for v in input.iter_mut().chain(weights.iter_mut()) {
+                *v = rng.i8();
+            }
+            for o in 0..c_out {
+                bias[o] = (rng.next() % 40_001) as i32 - 20_000;
+                mult[o] = (1 << 30) + (rng.next() % (1 << 30)) as i32;
+                shift[o] = -((rng.next() % 8) as i32);
+            }
+            let quant = OutputQuant {
+                multipliers: &mult[..c_out],
+                shifts: &shift[..c_out],
+                zero_point: 3,
+                act_min: -100,
+                act_max: 127,
+            };
+            let geom = ConvGeom::new(c_in, c_out, k, d, Involution::Identity).unwrap();
+            let conv = ConvI8::new(geom, &weights[..geom.weight_len()], &bias[..c_out], quant).unwrap();
+            let map = TriMap::<i8, L2>::new(&input[..map_len(L2, c_in)], c_in, len).unwrap();
+            let source = QuantMap::new(map, -7).unwrap();
+            conv.run::<_, L2>(&source, &mut scratch, &mut fast).unwrap();
+            conv.run_portable::<_, L2>(&source, &mut scratch, &mut reference).unwrap();
+            assert_eq!(fast[..map_len(L2, c_out)], reference[..map_len(L2, c_out)]);
+
+            let n = c_out * k * k * c_in;
+            let dense = DenseConvI8::new(c_in, c_out, k, d, &weights[..n], &bias[..c_out], quant).unwrap();
+            let pixels = L2 * L2 * c_in;
+            dense.run::<L2>(&input[..pixels], len, -7, &mut scratch, &mut fast).unwrap();
+            dense.run_portable::<L2>(&input[..pixels], len, -7, &mut scratch, &mut reference).unwrap();
+            assert_eq!(fast[..L2 * L2 * c_out], reference[..L2 * L2 * c_out]);
+        }
+    }
+
     #[test]
     fn generating_layer_equals_conv_over_materialized_pairs() {
         use scnn::generate::PairFeaturesI8;

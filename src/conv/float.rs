@@ -53,7 +53,7 @@ impl<'a> ConvF32<'a> {
         let rows = || self.weights.chunks_exact(self.geom.patch_len().max(1));
         run_triangle::<S, f32, L>(&self.geom, input, scratch, output, 0.0, |patch, out| {
             for ((y, w), b) in out.iter_mut().zip(rows()).zip(self.bias) {
-                let dot: f32 = w.iter().zip(patch).map(|(w, x)| w * x).sum();
+                let dot: f32 = w.iter().zip(patch.iter()).map(|(w, x)| w * x).sum();
                 *y = self.activation.apply_f32(dot + b);
             }
         })

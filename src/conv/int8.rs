@@ -2,7 +2,7 @@
 //!
 //! This portable kernel is the reference every optimized int8 kernel must equal bit for bit.
 
-use super::{run_triangle, ConvGeom, PairSource};
+use super::{gather_identity, run_triangle, ConvGeom, PairSource};
 use crate::involution::Involution;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Requant};
 use crate::tri::TriMap;
@@ -55,6 +55,17 @@ impl<const L: usize> PairSource for QuantMap<'_, L> {
             .get(i, j, c)
             .map_or(0, |q| (q as i32 - self.zero_point) as i16)
     }
+
+    #[inline]
+    fn gather_fast(&self, geom: &ConvGeom<'_>, i: usize, j: usize, patch: &mut [i16]) -> bool {
+        if !matches!(geom.involution(), Involution::Identity) {
+            return false;
+        }
+        let zero_point = self.zero_point as i16;
+        let (data, len) = (self.map.as_slice(), self.map.len());
+        gather_identity::<i8, i16, L>(data, geom, i, j, len, patch, |q| q as i16 - zero_point);
+        true
+    }
 }
 
 /// Per-output-channel requantization of an int8 layer and its output range.
@@ -74,7 +85,7 @@ pub struct OutputQuant<'a> {
 }
 
 impl OutputQuant<'_> {
-    fn check(&self, out_channels: usize) -> Result<(), Error> {
+    pub(crate) fn check(&self, out_channels: usize) -> Result<(), Error> {
         if self.multipliers.len() != out_channels || self.shifts.len() != out_channels {
             return Err(Error::QuantLength);
         }
@@ -148,21 +159,77 @@ impl<'a> ConvI8<'a> {
         scratch: &mut [i16],
         output: &mut [i8],
     ) -> Result<(), Error> {
+        self.run_with::<S, L>(input, scratch, output, dot_requant_fast)
+    }
+
+    /// [`run`](Self::run) with the portable inner loop, whatever the build: the reference an
+    /// optimized build is checked against.
+    pub fn run_portable<S: PairSource<Sample = i16>, const L: usize>(
+        &self,
+        input: &S,
+        scratch: &mut [i16],
+        output: &mut [i8],
+    ) -> Result<(), Error> {
+        self.run_with::<S, L>(input, scratch, output, dot_requant)
+    }
+
+    fn run_with<S: PairSource<Sample = i16>, const L: usize>(
+        &self,
+        input: &S,
+        scratch: &mut [i16],
+        output: &mut [i8],
+        kernel: impl DotRequant,
+    ) -> Result<(), Error> {
         let q = &self.quant;
         let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
-        let rows = || self.weights.chunks_exact(self.geom.patch_len().max(1));
         run_triangle::<S, i8, L>(&self.geom, input, scratch, output, masked, |patch, out| {
-            let channels = rows()
-                .zip(self.bias)
-                .zip(q.multipliers.iter().zip(q.shifts));
-            for (y, ((w, &bias), (&multiplier, &shift))) in out.iter_mut().zip(channels) {
-                let acc = w
-                    .iter()
-                    .zip(patch)
-                    .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w as i32 * x as i32));
-                let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
-                *y = clamp_i8(value, q.act_min, q.act_max);
-            }
+            kernel(self.weights, self.bias, q, patch, out)
         })
+    }
+}
+
+/// The inner loop of the int8 convs: weights (one row of `patch.len()` values per output
+/// channel), bias, output quantization, patch (which it may reorder), outputs.
+pub(crate) trait DotRequant:
+    Fn(&[i8], &[i32], &OutputQuant<'_>, &mut [i16], &mut [i8])
+{
+}
+
+impl<F> DotRequant for F where F: Fn(&[i8], &[i32], &OutputQuant<'_>, &mut [i16], &mut [i8]) {}
+
+/// The fastest inner loop this build has: SMLAD with the `dsp` feature on Arm, else portable.
+#[inline]
+pub(crate) fn dot_requant_fast(
+    weights: &[i8],
+    bias: &[i32],
+    q: &OutputQuant<'_>,
+    patch: &mut [i16],
+    out: &mut [i8],
+) {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    super::dsp::dot_requant(weights, bias, q, patch, out);
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    dot_requant(weights, bias, q, patch, out);
+}
+
+/// One output pixel: for each output channel, the dot product of its weight row with the
+/// patch, plus bias (wrapping, as the C kernels do), requantized and clamped.
+#[inline]
+pub(crate) fn dot_requant(
+    weights: &[i8],
+    bias: &[i32],
+    q: &OutputQuant<'_>,
+    patch: &mut [i16],
+    out: &mut [i8],
+) {
+    let rows = weights.chunks_exact(patch.len().max(1));
+    let channels = rows.zip(bias).zip(q.multipliers.iter().zip(q.shifts));
+    for (y, ((w, &bias), (&multiplier, &shift))) in out.iter_mut().zip(channels) {
+        let acc = w
+            .iter()
+            .zip(patch.iter())
+            .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w as i32 * x as i32));
+        let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
+        *y = clamp_i8(value, q.act_min, q.act_max);
     }
 }

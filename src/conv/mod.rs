@@ -19,9 +19,13 @@
 //! kernel, `X(u,v,c) + X(v,u,π(c))` for a pair) and multiply once: a 3×3 symmetric kernel
 //! takes 6 multiplies instead of 9.
 
+mod dense;
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+mod dsp;
 mod float;
 mod int8;
 
+pub use dense::DenseConvI8;
 pub use float::ConvF32;
 pub use int8::{ConvI8, OutputQuant, QuantMap};
 
@@ -71,6 +75,94 @@ pub trait PairSource {
     fn involution(&self) -> Involution<'_>;
     /// Value at `(i, j, c)`, `i, j < len` in either order, `c < channels`.
     fn at(&self, i: usize, j: usize, c: usize) -> Self::Sample;
+    /// Fills `patch` for output pair `(i, j)` exactly as the generic gather would, but only
+    /// when the source has a faster way for this pair; returns whether it did. Packed maps
+    /// answer for interior pairs, whose window neither leaves the map nor crosses the diagonal.
+    #[inline]
+    fn gather_fast(
+        &self,
+        geom: &ConvGeom<'_>,
+        i: usize,
+        j: usize,
+        patch: &mut [Self::Sample],
+    ) -> bool {
+        let _ = (geom, i, j, patch);
+        false
+    }
+}
+
+/// Fills `patch` for output pair `(i, j)` of a packed map whose involution is the identity:
+/// `data` holds `channels` values a pair for an active length `len`, `value` centres one
+/// stored value. Same order and values as [`gather`].
+///
+/// Where a tap lands (a pair index, mirrored or not, or padding) is worked out once per tap
+/// rather than once per tap and channel; then each pre-added tap runs along the channels,
+/// which are contiguous in the map, writing with a stride of `tri_len(k)` (the patch is
+/// channel-major).
+#[inline]
+pub(crate) fn gather_identity<T: Copy, S: Sample, const L: usize>(
+    data: &[T],
+    geom: &ConvGeom<'_>,
+    i: usize,
+    j: usize,
+    len: usize,
+    patch: &mut [S],
+    value: impl Fn(T) -> S,
+) {
+    let (k, d, ch) = (geom.kernel, geom.dilation, geom.in_channels);
+    let rows = taps(i, k, d, len);
+    let cols = taps(j, k, d, len);
+    // Offset of channel 0 of the pair tap (u, v) reads, or None for padding.
+    let mut offsets = [[None; MAX_KERNEL]; MAX_KERNEL];
+    for (row, &a) in offsets.iter_mut().zip(&rows) {
+        for (slot, &b) in row.iter_mut().zip(&cols) {
+            if let (Some(a), Some(b)) = (a, b) {
+                // A window crossing the diagonal reads the mirrored pair (same channel).
+                let (a, b) = if a <= b { (a, b) } else { (b, a) };
+                *slot = Some(crate::tri::tri_index(L, a, b) * ch);
+            }
+        }
+    }
+    let pixel = |at: Option<usize>| at.and_then(|at| data.get(at..at + ch)).unwrap_or(&[]);
+    // At least 1 (tri_len(k) for k >= 1); max(1) lets the optimizer see step_by cannot panic.
+    let stride = tri_len(k).max(1);
+    let mut t = 0;
+    for u in 0..k {
+        let row_u = offsets.get(u).copied().unwrap_or_default();
+        for v in u..k {
+            let upper = pixel(row_u.get(v).copied().flatten());
+            let slots = patch.iter_mut().skip(t).step_by(stride).take(ch);
+            if u == v {
+                if upper.is_empty() {
+                    slots.for_each(|slot| *slot = S::ZERO);
+                } else {
+                    upper
+                        .iter()
+                        .zip(slots)
+                        .for_each(|(&x, slot)| *slot = value(x));
+                }
+            } else {
+                let lower = pixel(offsets.get(v).and_then(|r| r.get(u)).copied().flatten());
+                match (upper.is_empty(), lower.is_empty()) {
+                    (false, false) => upper
+                        .iter()
+                        .zip(lower)
+                        .zip(slots)
+                        .for_each(|((&x, &y), slot)| *slot = value(x).pre_add(value(y))),
+                    (false, true) => upper
+                        .iter()
+                        .zip(slots)
+                        .for_each(|(&x, slot)| *slot = value(x)),
+                    (true, false) => lower
+                        .iter()
+                        .zip(slots)
+                        .for_each(|(&y, slot)| *slot = value(y)),
+                    (true, true) => slots.for_each(|slot| *slot = S::ZERO),
+                }
+            }
+            t += 1;
+        }
+    }
 }
 
 /// Shape of a symmetric conv layer: channels, kernel size, dilation and input involution.
@@ -254,7 +346,7 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
     scratch: &mut [S::Sample],
     output: &mut [T],
     masked: T,
-    mut compute: impl FnMut(&[S::Sample], &mut [T]),
+    mut compute: impl FnMut(&mut [S::Sample], &mut [T]),
 ) -> Result<(), Error> {
     geom.check_source::<S, L>(input)?;
     let patch = scratch
@@ -276,7 +368,9 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
                 out.fill(masked);
                 continue;
             }
-            gather(input, geom, i, j, patch);
+            if !input.gather_fast(geom, i, j, patch) {
+                gather(input, geom, i, j, patch);
+            }
             compute(patch, out);
         }
     }

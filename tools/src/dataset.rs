@@ -152,7 +152,7 @@ pub fn clean(records: Vec<Structured>, max_len: usize) -> Result<(Vec<Example>, 
                     i + 1
                 );
             };
-            if base == 'N' && ch.to_ascii_uppercase() != 'N' {
+            if base == 'N' && !ch.eq_ignore_ascii_case(&'N') {
                 stats.ambiguous_bases += 1;
             }
             sequence.push(base);

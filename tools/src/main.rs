@@ -32,6 +32,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Rebuild the shipped example blob and golden outputs from the trained weights.
     Example(commands::example::ExampleArgs),
+    /// Instruction counts, activation RAM and stack on QEMU's Cortex-M4F.
+    Bench(commands::bench::BenchArgs),
     /// Flash, static RAM and measured stack of firmware builds.
     Footprint(commands::footprint::FootprintArgs),
 }
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Example(args) => commands::example::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Footprint(args) => commands::footprint::run(args),
     };
     match result {

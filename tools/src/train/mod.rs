@@ -62,10 +62,13 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// Tensors by name: shape and values.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// The trained weights, named as `scnn convert` reads them.
 pub struct Trained {
     pub config: ModelConfig,
-    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    pub tensors: Tensors,
     pub report: Report,
 }
 
@@ -212,11 +215,7 @@ pub fn evaluate(layout: &Layout, net: &Net, examples: &[Example], device: &Devic
 }
 
 /// Dense `[O, C, k, k]` kernels and biases of every layer, named for `scnn convert`.
-pub fn export(
-    layout: &Layout,
-    net: &Net,
-    device: &Device,
-) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+pub fn export(layout: &Layout, net: &Net, device: &Device) -> Result<Tensors> {
     let mut tensors = BTreeMap::new();
     for (t, layer) in layout.config.layers.iter().enumerate() {
         let kernel = layout.kernel(net, t, device);
@@ -269,7 +268,7 @@ pub fn train(
     let layout = Layout::new(config, options.dense);
     let mut net = layout.init(options.seed, &device);
     let mut optimizer = AdamConfig::new().init();
-    let mut rng = Rng(options.seed ^ 0xBA7C_4E5);
+    let mut rng = Rng(options.seed ^ 0x0BA7_C4E5);
     let steps_per_epoch = train.len().div_ceil(options.batch);
     let mut total = steps_per_epoch * options.epochs;
     if options.max_steps > 0 {
@@ -278,7 +277,7 @@ pub fn train(
 
     let mut losses = Vec::new();
     let mut epochs = Vec::new();
-    let mut best: Option<(f64, usize, BTreeMap<String, (Vec<usize>, Vec<f32>)>, Net)> = None;
+    let mut best: Option<(f64, usize, Tensors, Net)> = None;
     'epochs: for epoch in 1..=options.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         for i in (1..order.len()).rev() {

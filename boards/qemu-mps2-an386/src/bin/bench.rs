@@ -1,0 +1,179 @@
+//! Benchmark firmware: executed instructions (SysTick under `-icount`) of the reference int8
+//! layers, symmetric and dense, and of the whole example model, with its activation RAM and
+//! stack. Prints one `bench <key> <value>` line per number on semihosting stdout; `scnn
+//! bench` runs it and writes the report.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::{entry, exception};
+use defmt_semihosting as _;
+use qemu_mps2_an386 as board;
+use scnn::model::Buffers;
+use scnn::tri::{tri_len, TriMap};
+use scnn::{ConvGeom, ConvI8, DenseConvI8, Involution, Model, OutputQuant, QuantMap};
+use scnn_board::counter::Counter;
+use scnn_board::example;
+use scnn_board::stack;
+
+/// xorshift32: the same data on every run.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+    /// In [-127, 127].
+    fn i8(&mut self) -> i8 {
+        ((self.next() % 255) as i32 - 127) as i8
+    }
+}
+
+const MAX_C: usize = 16;
+const K: usize = 3;
+
+/// Per-output-channel parameters of a reference layer.
+struct Params {
+    sym_weights: [i8; MAX_C * MAX_C * 6],
+    dense_weights: [i8; MAX_C * MAX_C * 9],
+    bias: [i32; MAX_C],
+    multipliers: [i32; MAX_C],
+    shifts: [i32; MAX_C],
+}
+
+fn params(c: usize, rng: &mut Rng) -> Params {
+    let mut p = Params {
+        sym_weights: [0; MAX_C * MAX_C * 6],
+        dense_weights: [0; MAX_C * MAX_C * 9],
+        bias: [0; MAX_C],
+        multipliers: [0; MAX_C],
+        shifts: [0; MAX_C],
+    };
+    for w in p.sym_weights.iter_mut().take(c * c * 6) {
+        *w = rng.i8();
+    }
+    for w in p.dense_weights.iter_mut().take(c * c * K * K) {
+        *w = rng.i8();
+    }
+    for o in 0..c {
+        p.bias[o] = (rng.next() % 20_001) as i32 - 10_000;
+        p.multipliers[o] = (1 << 30) + (rng.next() % (1 << 30)) as i32;
+        p.shifts[o] = -8;
+    }
+    p
+}
+
+/// Instructions of one symmetric and one dense `c → c` 3×3 layer on an `L×L` map.
+#[inline(never)]
+fn reference<const L: usize>(
+    c: usize,
+    arena: &mut [i8],
+    scratch: &mut [i16],
+    counter: &mut impl Counter,
+) -> Option<(u64, u64)> {
+    let mut rng = Rng(0x5EED_0000 ^ L as u32);
+    let p = params(c, &mut rng);
+    let quant = OutputQuant {
+        multipliers: &p.multipliers[..c],
+        shifts: &p.shifts[..c],
+        zero_point: -3,
+        act_min: -128,
+        act_max: 127,
+    };
+    let (input, rest) = arena.split_at_mut_checked(L * L * c)?;
+    let (output, _) = rest.split_at_mut_checked(L * L * c)?;
+    for x in input.iter_mut() {
+        *x = rng.i8();
+    }
+
+    let geom = ConvGeom::new(c, c, K, 1, Involution::Identity).ok()?;
+    let sym = ConvI8::new(geom, &p.sym_weights[..c * c * 6], &p.bias[..c], quant).ok()?;
+    let map = QuantMap::new(
+        TriMap::<i8, L>::new(input.get(..tri_len(L) * c)?, c, L).ok()?,
+        5,
+    )
+    .ok()?;
+    let start = counter.now();
+    sym.run::<_, L>(&map, scratch, output).ok()?;
+    let sym_count = counter.now() - start;
+
+    let dense = DenseConvI8::new(
+        c,
+        c,
+        K,
+        1,
+        &p.dense_weights[..c * c * 9],
+        &p.bias[..c],
+        quant,
+    )
+    .ok()?;
+    let start = counter.now();
+    dense.run::<L>(input, L, 5, scratch, output).ok()?;
+    let dense_count = counter.now() - start;
+    Some((sym_count, dense_count))
+}
+
+fn report(key: &str, value: u64) {
+    semihosting::println!("bench {} {}", key, value);
+}
+
+fn run() -> Option<()> {
+    let peripherals = cortex_m::Peripherals::take()?;
+    let mut counter = board::Instructions::start(peripherals.SYST);
+    let arena = example::ARENA.try_take()?;
+    let scratch = example::SCRATCH.try_take()?;
+    let probs = example::PROBS.try_take()?;
+    // The reference layers borrow the model's arena (it is the largest buffer).
+    let mut ref_scratch = [0i16; MAX_C * K * K];
+
+    let (sym, dense) = reference::<64>(16, &mut arena[..], &mut ref_scratch, &mut counter)?;
+    report("ref64.sym_instructions", sym);
+    report("ref64.dense_instructions", dense);
+    let (sym, dense) = reference::<32>(8, &mut arena[..], &mut ref_scratch, &mut counter)?;
+    report("ref32.sym_instructions", sym);
+    report("ref32.dense_instructions", dense);
+
+    let model = Model::<{ example::L }>::from_bytes(&example::BLOB.0).ok()?;
+    let mut buffers = Buffers {
+        arena: &mut arena[..],
+        scratch: &mut scratch[..],
+        probs: &mut probs[..],
+    };
+    // A full-length sequence: the model's worst case.
+    let mut sequence = [0u8; example::L];
+    let mut rng = Rng(0x7E57);
+    for b in sequence.iter_mut() {
+        *b = b"ACGU"[(rng.next() % 4) as usize];
+    }
+    stack::paint();
+    let start = counter.now();
+    model
+        .predict_i8_with(&sequence, &mut buffers, |_, _| {})
+        .ok()?;
+    let count = counter.now() - start;
+    let stack_bytes = stack::used();
+    report("model.instructions", count);
+    report("model.sequence_length", example::L as u64);
+    report("model.peak_activation_bytes", model.arena_len() as u64);
+    report("model.stack_bytes", stack_bytes as u64);
+    Some(())
+}
+
+#[entry]
+fn main() -> ! {
+    let code = match run() {
+        Some(()) => 0,
+        None => {
+            semihosting::println!("bench failed");
+            1
+        }
+    };
+    semihosting::process::exit(code)
+}
+
+#[exception]
+fn SysTick() {
+    scnn_board::counter::on_systick();
+}

@@ -1,0 +1,185 @@
+//! `scnn bench`: builds the benchmark firmware, runs it on QEMU's Cortex-M4F (mps2-an386)
+//! with `-icount`, and writes executed instructions, activation RAM and stack to
+//! `target/bench/report.json`, with a markdown table on stdout.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::output::write_atomic;
+use crate::target::qemu;
+
+/// CMSIS-NN's `arm_convolve_s8` on the same machine (arm-none-eabi-gcc 12.2 -O3, CMSIS-NN
+/// v7.0.0-43, SMLAD path), the anchors the targets are set against.
+const CMSIS_REF64: u64 = 21_940_000;
+const CMSIS_REF32: u64 = 2_050_000;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A prebuilt benchmark firmware (default: build boards/qemu-mps2-an386's `bench`).
+    #[arg(long)]
+    pub firmware: Option<PathBuf>,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "target/bench/report.json")]
+    pub output: PathBuf,
+}
+
+const KEYS: [&str; 8] = [
+    "ref64.sym_instructions",
+    "ref64.dense_instructions",
+    "ref32.sym_instructions",
+    "ref32.dense_instructions",
+    "model.instructions",
+    "model.sequence_length",
+    "model.peak_activation_bytes",
+    "model.stack_bytes",
+];
+
+fn build() -> Result<PathBuf> {
+    let dir = PathBuf::from("boards/qemu-mps2-an386");
+    if !dir.join("Cargo.toml").exists() {
+        bail!("run `scnn bench` at the repository root (boards/qemu-mps2-an386 not found), or pass --firmware");
+    }
+    eprintln!("building the benchmark firmware (boards/qemu-mps2-an386, bin `bench`)");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--bin", "bench"])
+        .current_dir(&dir)
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building the benchmark firmware failed");
+    }
+    Ok(PathBuf::from("target/thumbv7em-none-eabihf/release/bench"))
+}
+
+/// Parses the firmware's `bench <key> <value>` lines.
+pub fn parse(stdout: &str) -> Result<BTreeMap<String, u64>> {
+    let mut values = BTreeMap::new();
+    for line in stdout.lines() {
+        let mut fields = line.split_whitespace();
+        if let (Some("bench"), Some(key), Some(value)) =
+            (fields.next(), fields.next(), fields.next())
+        {
+            let value = value
+                .parse::<u64>()
+                .with_context(|| format!("bad benchmark line `{line}`"))?;
+            values.insert(key.to_string(), value);
+        }
+    }
+    if let Some(missing) = KEYS.iter().find(|k| !values.contains_key(**k)) {
+        bail!(
+            "the benchmark firmware reported no `{missing}` (output: {})",
+            stdout.trim()
+        );
+    }
+    Ok(values)
+}
+
+/// `{"ref64": {"sym_instructions": …}, …}` from the flat keys.
+pub fn nest(values: &BTreeMap<String, u64>) -> serde_json::Value {
+    let mut root = serde_json::Map::new();
+    for (key, value) in values {
+        let (group, name) = key.split_once('.').unwrap_or(("other", key));
+        let entry = root
+            .entry(group.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let serde_json::Value::Object(map) = entry {
+            map.insert(name.to_string(), (*value).into());
+        }
+    }
+    serde_json::Value::Object(root)
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    qemu::check_installed()?;
+    let elf = match &args.firmware {
+        Some(path) => path.clone(),
+        None => build()?,
+    };
+    if !elf.exists() {
+        bail!("firmware {} not found", elf.display());
+    }
+    let machine = qemu::machine("mps2-an386")?;
+    let mut child = qemu::command(machine, &elf, &[])
+        .args(["-serial", "null"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start qemu-system-arm")?;
+    // The benchmark takes seconds; a hung firmware must not hang the tool.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the benchmark firmware did not finish within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the benchmark firmware failed ({}): {}",
+            out.status,
+            stdout.trim()
+        );
+    }
+    let values = parse(&stdout)?;
+    let mut report = nest(&values);
+    report["machine"] =
+        "QEMU mps2-an386 (Cortex-M4F), -icount shift=0: SysTick counts executed instructions"
+            .into();
+    report["cmsis_nn_dense"] =
+        serde_json::json!({ "ref64_instructions": CMSIS_REF64, "ref32_instructions": CMSIS_REF32 });
+    if let Some(dir) = args.output.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(
+        &args.output,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+
+    let v = |k: &str| values.get(k).copied().unwrap_or(0);
+    let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+    let m = |n: u64| format!("{:.2} M", n as f64 / 1e6);
+    println!("| benchmark (int8, 3×3) | symmetric | dense (ours) | sym / dense | CMSIS-NN dense | sym / CMSIS-NN |");
+    println!("|---|---|---|---|---|---|");
+    for (name, key, cmsis) in [
+        ("REF-64: 64×64, 16→16", "ref64", CMSIS_REF64),
+        ("REF-32: 32×32, 8→8", "ref32", CMSIS_REF32),
+    ] {
+        let (sym, dense) = (
+            v(&format!("{key}.sym_instructions")),
+            v(&format!("{key}.dense_instructions")),
+        );
+        println!(
+            "| {name} | {} | {} | {:.3} | {} | {:.3} |",
+            m(sym),
+            m(dense),
+            ratio(sym, dense),
+            m(cmsis),
+            ratio(sym, cmsis)
+        );
+    }
+    println!();
+    println!(
+        "| example model (L = {}, full-length sequence) | value |",
+        v("model.sequence_length")
+    );
+    println!("|---|---|");
+    println!("| instructions | {} |", m(v("model.instructions")));
+    println!(
+        "| peak activation RAM | {} bytes |",
+        v("model.peak_activation_bytes")
+    );
+    println!(
+        "| peak stack (load and predict) | {} bytes |",
+        v("model.stack_bytes")
+    );
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
