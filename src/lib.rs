@@ -88,6 +88,7 @@ pub mod model;
 pub mod plan;
 pub mod quant;
 pub mod seq;
+pub mod stream;
 pub mod tri;
 pub mod wire;
 

@@ -12,7 +12,8 @@ use crate::involution::{Involution, Segment};
 use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8, AddQuant};
 use crate::quant::{check_zero_point, Activation, Requant};
 use crate::seq::{encode, Base, Embedding};
-use crate::tri::{map_len, tri_len, TriMap};
+use crate::stream::{plan_rings, LayerRing, RowWindowI8};
+use crate::tri::{map_len, tri_index, tri_len, TriMap};
 use crate::{Error, MAX_LAYERS};
 
 /// Largest per-position feature dimension a blob may declare.
@@ -714,6 +715,186 @@ impl<'a, const L: usize> Model<'a, L> {
         let (scale, zero_point) = self.logit_quant;
         sigmoid_map_i8(logits, scale, zero_point, probs)?;
         mask_probs::<L>(probs, len);
+        Ok(len)
+    }
+
+    /// The ring of every layer for row-streaming execution, in `rings[..layer_count()]`.
+    pub fn stream_rings(&self, rings: &mut [LayerRing; crate::MAX_LAYERS]) -> Result<(), Error> {
+        let mut reach = [0u8; crate::MAX_LAYERS];
+        let mut residual = [None; crate::MAX_LAYERS];
+        for (t, layer) in self.layers().enumerate() {
+            if let (Some(r), Some(s)) = (reach.get_mut(t), residual.get_mut(t)) {
+                *r = (layer.dilation * (layer.kernel / 2)) as u8;
+                *s = layer.residual.map(|s| s as u8);
+            }
+        }
+        let n = self.layer_count;
+        let (Some(reach), Some(residual)) = (reach.get(..n), residual.get(..n)) else {
+            return Err(Error::BadLayerCount);
+        };
+        plan_rings(reach, residual, rings)
+    }
+
+    /// `Σ rows · channels` over the layers' rings: the streaming arena is
+    /// [`plan::stream_arena_len`](crate::plan::stream_arena_len)`(L, feature_dim, this)`.
+    pub fn stream_ring_len(&self) -> Result<usize, Error> {
+        let mut rings = [LayerRing::default(); crate::MAX_LAYERS];
+        self.stream_rings(&mut rings)?;
+        Ok(self
+            .layers()
+            .zip(rings.iter())
+            .map(|(layer, ring)| usize::from(ring.rows) * layer.out_channels)
+            .sum())
+    }
+
+    /// Arena values of row-streaming execution.
+    pub fn stream_arena_len(&self) -> Result<usize, Error> {
+        Ok(crate::plan::stream_arena_len(
+            L,
+            self.feature_dim,
+            self.stream_ring_len()?,
+        ))
+    }
+
+    /// [`predict_i8_with`](Self::predict_i8_with) with row streaming: every layer keeps a
+    /// ring of its latest output rows instead of a whole map, so `buffers.arena` needs only
+    /// [`stream_arena_len`](Self::stream_arena_len) values. Bit-identical results.
+    /// `observe(layer, i, row)` sees each output row `i` (pairs `(i, j)`, `j = i..L`) as it
+    /// is made; rows at or past the sequence length are not made.
+    pub fn predict_i8_streaming(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, i8, i16>,
+        mut observe: impl FnMut(usize, usize, &[i8]),
+    ) -> Result<usize, Error> {
+        let EmbeddingTable::I8 {
+            table,
+            zero_point,
+            product,
+            ..
+        } = self.embedding
+        else {
+            return Err(Error::BadPrecision);
+        };
+        let mut bases = [Base::N; L];
+        let bases = self.encode(sequence, &mut bases)?;
+        let len = bases.len();
+        let mut rings = [LayerRing::default(); crate::MAX_LAYERS];
+        self.stream_rings(&mut rings)?;
+        if buffers.arena.len() < self.stream_arena_len()?
+            || buffers.scratch.len() < self.scratch_len()
+            || buffers.probs.len() < tri_len(L)
+        {
+            return Err(Error::BufferTooSmall);
+        }
+        let (features, maps) = buffers
+            .arena
+            .split_at_mut_checked(L * self.feature_dim)
+            .ok_or(Error::BufferTooSmall)?;
+        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
+        let pairs = PairFeaturesI8::new(
+            features,
+            self.feature_dim,
+            len,
+            &self.segments,
+            zero_point,
+            product,
+        )?;
+        // Output zero point and ring offset of every layer.
+        let mut out_zero_point = [0i8; crate::MAX_LAYERS];
+        let mut start = [0usize; crate::MAX_LAYERS + 1];
+        for (t, layer) in self.layers().enumerate() {
+            let LayerParams::I8(p) = layer.params else {
+                return Err(Error::BadPrecision);
+            };
+            let ring = rings.get(t).copied().unwrap_or_default();
+            let size = usize::from(ring.rows) * L * layer.out_channels;
+            if let (Some(zp), Some(&begin)) = (out_zero_point.get_mut(t), start.get(t)) {
+                *zp = p.output_quant().1 as i8;
+                if let Some(end) = start.get_mut(t + 1) {
+                    *end = begin + size;
+                }
+            }
+        }
+        let last = self.layer_count.saturating_sub(1);
+        let lead0 = usize::from(rings.first().map_or(0, |r| r.lead));
+        for step in 0..len + lead0 {
+            for t in 0..self.layer_count {
+                let ring = rings.get(t).copied().unwrap_or_default();
+                // Layer t runs lead(t) rows ahead of the last layer: at this step it makes
+                // row step − (lead(0) − lead(t)), after the rows it reads were made.
+                let lag = lead0 - usize::from(ring.lead);
+                let Some(i) = step.checked_sub(lag) else {
+                    continue;
+                };
+                if i >= len {
+                    continue;
+                }
+                let layer = self.layer(t)?;
+                let LayerParams::I8(p) = layer.params else {
+                    return Err(Error::BadPrecision);
+                };
+                let quant = OutputQuant {
+                    multipliers: p.multipliers,
+                    shifts: p.shifts,
+                    zero_point: p.conv_zero_point,
+                    act_min: p.conv_range.0,
+                    act_max: p.conv_range.1,
+                };
+                let conv = ConvI8::new(self.geom(t, &layer)?, p.weights, p.bias, quant)?;
+                let (Some(&begin), Some(&end)) = (start.get(t), start.get(t + 1)) else {
+                    return Err(Error::BadLayerCount);
+                };
+                // Earlier layers' rings are read, this layer's is written.
+                let (before, rest) = maps
+                    .split_at_mut_checked(begin)
+                    .ok_or(Error::BufferTooSmall)?;
+                let own = rest.get_mut(..end - begin).ok_or(Error::BufferTooSmall)?;
+                let slot_len = L * layer.out_channels;
+                let slot = (i % usize::from(ring.rows.max(1))) * slot_len;
+                let row_len = (L - i) * layer.out_channels;
+                let row = own
+                    .get_mut(slot..slot + row_len)
+                    .ok_or(Error::BufferTooSmall)?;
+                let ring_of = |s: usize| -> Result<(&[i8], usize), Error> {
+                    let (Some(&b), Some(&e), Some(r)) =
+                        (start.get(s), start.get(s + 1), rings.get(s))
+                    else {
+                        return Err(Error::BadLayerCount);
+                    };
+                    let data = before.get(b..e).ok_or(Error::BufferTooSmall)?;
+                    Ok((data, usize::from(r.rows)))
+                };
+                if t == 0 {
+                    conv.run_row::<_, L>(&pairs, i, buffers.scratch, row)?;
+                } else {
+                    let (data, rows) = ring_of(t - 1)?;
+                    let zp = i32::from(out_zero_point.get(t - 1).copied().unwrap_or(0));
+                    let window = RowWindowI8::<L>::new(data, rows, layer.in_channels, len, zp)?;
+                    conv.run_row::<_, L>(&window, i, buffers.scratch, row)?;
+                }
+                if let Some((add, _)) = p.add {
+                    let s = layer.residual.ok_or(Error::BadResidual)?;
+                    let (data, rows) = ring_of(s)?;
+                    let source_slot = (i % rows.max(1)) * slot_len;
+                    let skip = data
+                        .get(source_slot..source_slot + row_len)
+                        .ok_or(Error::BufferTooSmall)?;
+                    residual_add_i8(row, skip, &add)?;
+                }
+                if t == last {
+                    let (scale, zero_point) = self.logit_quant;
+                    let at = tri_index(L, i, i);
+                    let probs = buffers
+                        .probs
+                        .get_mut(at..at + (L - i))
+                        .ok_or(Error::BufferTooSmall)?;
+                    sigmoid_map_i8(row, scale, zero_point, probs)?;
+                }
+                observe(t, i, row);
+            }
+        }
+        mask_probs::<L>(buffers.probs, len);
         Ok(len)
     }
 

@@ -58,6 +58,12 @@ pub const fn model_arena_len(
     l * feature_dim + slots * map_len(l, max_channels)
 }
 
+/// Arena values of row-streaming execution: the per-position features and every layer's ring
+/// of rows, `ring_len = Σ rows · channels` (`Model::stream_ring_len`, `scnn inspect`).
+pub const fn stream_arena_len(l: usize, feature_dim: usize, ring_len: usize) -> usize {
+    l * feature_dim + l * ring_len
+}
+
 /// Probability values of a whole-model run: one per pair of the packed `l×l` triangle.
 pub const fn model_probs_len(l: usize) -> usize {
     tri_len(l)

@@ -62,8 +62,11 @@ impl<const L: usize> PairSource for QuantMap<'_, L> {
             return false;
         }
         let zero_point = self.zero_point as i16;
-        let (data, len) = (self.map.as_slice(), self.map.len());
-        gather_identity::<i8, i16, L>(data, geom, i, j, len, patch, |q| q as i16 - zero_point);
+        let (data, len, ch) = (self.map.as_slice(), self.map.len(), self.map.channels());
+        let offset = |a, b| crate::tri::tri_index(L, a, b) * ch;
+        gather_identity(data, offset, geom, i, j, len, patch, |q| {
+            q as i16 - zero_point
+        });
         true
     }
 }
@@ -160,6 +163,23 @@ impl<'a> ConvI8<'a> {
         output: &mut [i8],
     ) -> Result<(), Error> {
         self.run_with::<S, L>(input, scratch, output, dot_requant_fast)
+    }
+
+    /// Output row `i` only (pairs `(i, j)`, `j = i..L`, `(L − i)·O` values) into `row`: the
+    /// step of row-streaming execution. Same values as the row of [`run`](Self::run).
+    pub fn run_row<S: PairSource<Sample = i16>, const L: usize>(
+        &self,
+        input: &S,
+        i: usize,
+        scratch: &mut [i16],
+        row: &mut [i8],
+    ) -> Result<(), Error> {
+        let q = &self.quant;
+        let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
+        let mut compute = |patch: &mut [i16], out: &mut [i8]| {
+            dot_requant_fast(self.weights, self.bias, q, patch, out)
+        };
+        super::run_row::<S, i8, L>(&self.geom, input, i, scratch, row, masked, &mut compute)
     }
 
     /// [`run`](Self::run) with the portable inner loop, whatever the build: the reference an

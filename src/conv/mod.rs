@@ -91,17 +91,19 @@ pub trait PairSource {
     }
 }
 
-/// Fills `patch` for output pair `(i, j)` of a packed map whose involution is the identity:
-/// `data` holds `channels` values a pair for an active length `len`, `value` centres one
-/// stored value. Same order and values as [`gather`].
+/// Fills `patch` for output pair `(i, j)` of a map whose involution is the identity: `data`
+/// holds `channels` values a pair, the pair `(a, b)`, `a <= b`, starting at `pair_offset(a,
+/// b)`, for an active length `len`; `value` centres one stored value. Same order and values as
+/// [`gather`].
 ///
 /// Where a tap lands (a pair index, mirrored or not, or padding) is worked out once per tap
 /// rather than once per tap and channel; then each pre-added tap runs along the channels,
 /// which are contiguous in the map, writing with a stride of `tri_len(k)` (the patch is
 /// channel-major).
 #[inline]
-pub(crate) fn gather_identity<T: Copy, S: Sample, const L: usize>(
+pub(crate) fn gather_identity<T: Copy, S: Sample>(
     data: &[T],
+    pair_offset: impl Fn(usize, usize) -> usize,
     geom: &ConvGeom<'_>,
     i: usize,
     j: usize,
@@ -119,7 +121,7 @@ pub(crate) fn gather_identity<T: Copy, S: Sample, const L: usize>(
             if let (Some(a), Some(b)) = (a, b) {
                 // A window crossing the diagonal reads the mirrored pair (same channel).
                 let (a, b) = if a <= b { (a, b) } else { (b, a) };
-                *slot = Some(crate::tri::tri_index(L, a, b) * ch);
+                *slot = Some(pair_offset(a, b));
             }
         }
     }
@@ -348,31 +350,50 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
     masked: T,
     mut compute: impl FnMut(&mut [S::Sample], &mut [T]),
 ) -> Result<(), Error> {
+    let out_channels = geom.out_channels();
+    let mut rest = output
+        .get_mut(..crate::tri::map_len(L, out_channels))
+        .ok_or(Error::BufferTooSmall)?;
+    for i in 0..L {
+        let (row, tail) = rest
+            .split_at_mut_checked((L - i) * out_channels)
+            .ok_or(Error::BufferTooSmall)?;
+        run_row::<S, T, L>(geom, input, i, scratch, row, masked, &mut compute)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Output row `i` of the triangle, pairs `(i, j)` for `j = i..L`, into `row` (`(L − i)·O`
+/// values): the unit both the full-map and the row-streaming execution are made of.
+fn run_row<S: PairSource, T: Copy, const L: usize>(
+    geom: &ConvGeom<'_>,
+    input: &S,
+    i: usize,
+    scratch: &mut [S::Sample],
+    row: &mut [T],
+    masked: T,
+    compute: &mut impl FnMut(&mut [S::Sample], &mut [T]),
+) -> Result<(), Error> {
     geom.check_source::<S, L>(input)?;
     let patch = scratch
         .get_mut(..geom.patch_len())
         .ok_or(Error::BufferTooSmall)?;
     let out_channels = geom.out_channels();
-    let output = output
-        .get_mut(..crate::tri::map_len(L, out_channels))
+    let row = row
+        .get_mut(..L.saturating_sub(i) * out_channels)
         .ok_or(Error::BufferTooSmall)?;
     let len = input.len();
     // out_channels > 0 (ConvGeom::new); max(1) keeps chunks_exact_mut visibly panic-free.
-    let mut pairs = output.chunks_exact_mut(out_channels.max(1));
-    for i in 0..L {
-        for j in i..L {
-            let Some(out) = pairs.next() else {
-                return Err(Error::BufferTooSmall);
-            };
-            if j >= len {
-                out.fill(masked);
-                continue;
-            }
-            if !input.gather_fast(geom, i, j, patch) {
-                gather(input, geom, i, j, patch);
-            }
-            compute(patch, out);
+    for (j, out) in (i..L).zip(row.chunks_exact_mut(out_channels.max(1))) {
+        if j >= len || i >= len {
+            out.fill(masked);
+            continue;
         }
+        if !input.gather_fast(geom, i, j, patch) {
+            gather(input, geom, i, j, patch);
+        }
+        compute(patch, out);
     }
     Ok(())
 }

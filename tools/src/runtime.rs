@@ -66,6 +66,8 @@ pub struct Summary {
     pub max_channels: usize,
     pub arena_len: usize,
     pub scratch_len: usize,
+    /// `Σ rows · channels` of the streaming rings (int8 models).
+    pub stream_ring_len: Option<usize>,
 }
 
 /// Calls `$body` with a const `L` at least the blob's pair length.
@@ -95,6 +97,10 @@ fn summary_at<const L: usize>(blob: &Blob) -> Result<Summary> {
         max_channels: m.max_channels(),
         arena_len: m.arena_len(),
         scratch_len: m.scratch_len(),
+        stream_ring_len: match m.precision() {
+            Precision::Int8 => m.stream_ring_len().ok(),
+            Precision::F32 => None,
+        },
     })
 }
 

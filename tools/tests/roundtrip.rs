@@ -38,7 +38,7 @@ fn f32_blob_round_trips_packed_kernels() {
     }
     // Only triangles and one kernel per transposed pair are stored: layer 0 has 8 concat
     // channels (4 stored 1×1 kernels) and 16 outer-product channels (4 diagonal + 6 pairs).
-    assert_eq!(float.packed(0).len(), 4 * (4 + 4 + 6));
+    assert_eq!(float.packed(0).len(), 8 * (4 + 4 + 6));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //!
 //! The panic handler calls `scnn_panic_path_remains`, which no object defines. A release
 //! build (fat LTO) links only if no reachable code can panic, i.e. the optimizer proved
-//! every bounds check, unwrap and division in `Model::from_bytes`, `predict_i8_with`,
-//! `predict_f32_with` and `decode` can't fail. Inputs come through `black_box` so nothing
+//! every bounds check, unwrap and division in `Model::from_bytes`, `predict_i8_streaming`,
+//! `predict_i8_with`, `predict_f32_with` and `decode` can't fail. Inputs come through `black_box` so nothing
 //! is folded away: the blob, the sequence and its length are opaque to the compiler.
 #![no_std]
 #![no_main]
@@ -47,9 +47,13 @@ fn main() -> ! {
                 scratch: &mut scratch[..],
                 probs: &mut probs[..],
             };
-            let result = model.predict_i8_with(text, &mut buffers, |t, map| {
-                black_box((t, map));
+            let result = model.predict_i8_streaming(text, &mut buffers, |t, i, row| {
+                black_box((t, i, row));
             });
+            // The whole-map path is linked too (the arena is too small for it: an error).
+            black_box(&model.predict_i8_with(text, &mut buffers, |t, map| {
+                black_box((t, map));
+            }));
             let mut bases = [Base::N; L];
             let structure = result
                 .and_then(|n| encode(text, &mut bases).map(|_| n))

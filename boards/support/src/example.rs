@@ -12,15 +12,18 @@ pub static BLOB: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!(concat!(
     "/../../tools/models/example.scnn"
 )));
 
-/// The example's dimensions, as `scnn inspect` reports them: feature dim 4, widest layer 8
-/// channels, 3 activation slots (it has a skip connection), scratch of 120 values.
-pub const ARENA_LEN: usize = plan::model_arena_len(L, 4, 8, 3);
+/// The example's dimensions, as `scnn inspect` reports them: feature dim 4, rings of
+/// `Σ rows · channels = 225` for row-streaming execution, widest conv 8 channels of 5×5
+/// (scratch of 120 values).
+pub const RING_LEN: usize = 225;
+/// The streaming activation arena: per-position features and every layer's ring of rows.
+pub const ARENA_LEN: usize = plan::stream_arena_len(L, 4, RING_LEN);
 /// Scratch values of the widest conv.
 pub const SCRATCH_LEN: usize = plan::conv_scratch_len(8, 5);
 /// Pair probabilities.
 pub const PROBS_LEN: usize = plan::model_probs_len(L);
 
-/// The activation arena.
+/// The activation arena (row streaming).
 pub static ARENA: ConstStaticCell<[i8; ARENA_LEN]> = ConstStaticCell::new([0; ARENA_LEN]);
 /// The conv scratch.
 pub static SCRATCH: ConstStaticCell<[i16; SCRATCH_LEN]> = ConstStaticCell::new([0; SCRATCH_LEN]);

@@ -7,7 +7,7 @@ use embedded_io::{Read, ReadExactError, Write};
 use scnn::decode::{decode, DEFAULT_THRESHOLD};
 use scnn::model::Buffers;
 use scnn::seq::{encode, Base};
-use scnn::tri::{tri_index, tri_len};
+use scnn::tri::tri_index;
 use scnn::{wire, Model};
 
 use crate::example::{self, L};
@@ -118,10 +118,12 @@ pub fn serve<U: Read + Write, C: Counter>(
 
         stack::paint();
         let start = counter.now();
-        let result = model.predict_i8_with(text, &mut buffers, |t, map| {
+        let result = model.predict_i8_streaming(text, &mut buffers, |t, i, row| {
             if t == last {
-                let n = tri_len(L).min(map.len());
-                logits[..n].copy_from_slice(&map[..n]);
+                let at = tri_index(L, i, i);
+                if let Some(out) = logits.get_mut(at..at + row.len()) {
+                    out.copy_from_slice(row);
+                }
             }
         });
         let count = counter.now() - start;

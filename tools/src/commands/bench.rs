@@ -20,7 +20,7 @@ const CMSIS_REF32: u64 = 2_050_000;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// A prebuilt benchmark firmware (default: build boards/qemu-mps2-an386's `bench`).
+    /// A prebuilt benchmark firmware (default: build boards/bench).
     #[arg(long)]
     pub firmware: Option<PathBuf>,
     /// Where to write the JSON report.
@@ -28,7 +28,7 @@ pub struct BenchArgs {
     pub output: PathBuf,
 }
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 10] = [
     "ref64.sym_instructions",
     "ref64.dense_instructions",
     "ref32.sym_instructions",
@@ -37,14 +37,18 @@ const KEYS: [&str; 8] = [
     "model.sequence_length",
     "model.peak_activation_bytes",
     "model.stack_bytes",
+    "model.full_map_instructions",
+    "model.full_map_activation_bytes",
 ];
 
 fn build() -> Result<PathBuf> {
-    let dir = PathBuf::from("boards/qemu-mps2-an386");
+    let dir = PathBuf::from("boards/bench");
     if !dir.join("Cargo.toml").exists() {
-        bail!("run `scnn bench` at the repository root (boards/qemu-mps2-an386 not found), or pass --firmware");
+        bail!(
+            "run `scnn bench` at the repository root (boards/bench not found), or pass --firmware"
+        );
     }
-    eprintln!("building the benchmark firmware (boards/qemu-mps2-an386, bin `bench`)");
+    eprintln!("building the benchmark firmware (boards/bench)");
     let status = Command::new("cargo")
         .args(["build", "--release", "--bin", "bench"])
         .current_dir(&dir)
@@ -167,17 +171,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     println!();
     println!(
-        "| example model (L = {}, full-length sequence) | value |",
+        "Example model, L = {}, a full-length sequence:",
         v("model.sequence_length")
     );
-    println!("|---|---|");
-    println!("| instructions | {} |", m(v("model.instructions")));
+    println!();
+    println!("| | row streaming | whole map |");
+    println!("|---|---|---|");
     println!(
-        "| peak activation RAM | {} bytes |",
-        v("model.peak_activation_bytes")
+        "| instructions | {} | {} |",
+        m(v("model.instructions")),
+        m(v("model.full_map_instructions"))
     );
     println!(
-        "| peak stack (load and predict) | {} bytes |",
+        "| peak activation RAM | {} bytes | {} bytes |",
+        v("model.peak_activation_bytes"),
+        v("model.full_map_activation_bytes")
+    );
+    println!(
+        "| peak stack (predict) | {} bytes | |",
         v("model.stack_bytes")
     );
     eprintln!("wrote {}", args.output.display());

@@ -57,6 +57,9 @@ pub struct Report {
     pub scratch_bytes: usize,
     pub probs_bytes: usize,
     pub firmware_arena_len: String,
+    /// Activation arena of row-streaming execution (int8), bytes.
+    pub stream_arena_bytes: Option<usize>,
+    pub firmware_stream_arena_len: Option<String>,
 }
 
 fn activation_name(a: Activation) -> &'static str {
@@ -151,6 +154,15 @@ pub fn report(blob: &Blob) -> Result<Report> {
             "scnn::plan::model_arena_len({l}, {}, {}, {})",
             summary.feature_dim, summary.max_channels, summary.slots
         ),
+        stream_arena_bytes: summary
+            .stream_ring_len
+            .map(|ring| scnn::plan::stream_arena_len(l, summary.feature_dim, ring)),
+        firmware_stream_arena_len: summary.stream_ring_len.map(|ring| {
+            format!(
+                "scnn::plan::stream_arena_len({l}, {}, {ring})",
+                summary.feature_dim
+            )
+        }),
         layers,
     })
 }
@@ -215,6 +227,15 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         "scratch    {} bytes; probabilities {} bytes",
         r.scratch_bytes, r.probs_bytes
     );
+    if let Some(bytes) = r.stream_arena_bytes {
+        println!(
+            "streaming  {bytes} bytes of activation rings ({:.3}× the triangular arena)",
+            ratio(bytes as f64, r.arena_bytes as f64)
+        );
+    }
     println!("firmware   arena values = {}", r.firmware_arena_len);
+    if let Some(len) = &r.firmware_stream_arena_len {
+        println!("           streaming arena values = {len}");
+    }
     Ok(())
 }

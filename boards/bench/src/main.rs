@@ -1,7 +1,8 @@
 //! Benchmark firmware: executed instructions (SysTick under `-icount`) of the reference int8
-//! layers, symmetric and dense, and of the whole example model, with its activation RAM and
-//! stack. Prints one `bench <key> <value>` line per number on semihosting stdout; `scnn
-//! bench` runs it and writes the report.
+//! layers, symmetric and dense, and of the whole example model (row streaming, and the
+//! whole-map path for comparison), with its activation RAM and stack. Prints one
+//! `bench <key> <value>` line per number on semihosting stdout; `scnn bench` runs it and
+//! writes the report.
 #![no_std]
 #![no_main]
 
@@ -14,6 +15,7 @@ use scnn::{ConvGeom, ConvI8, DenseConvI8, Involution, Model, OutputQuant, QuantM
 use scnn_board::counter::Counter;
 use scnn_board::example;
 use scnn_board::stack;
+use static_cell::ConstStaticCell;
 
 /// xorshift32: the same data on every run.
 struct Rng(u32);
@@ -115,6 +117,10 @@ fn reference<const L: usize>(
     Some((sym_count, dense_count))
 }
 
+/// Room for the dense reference layers (two 64×64×16 maps) and the whole-map model arena.
+const BIG_LEN: usize = 200 * 1024;
+static BIG: ConstStaticCell<[i8; BIG_LEN]> = ConstStaticCell::new([0; BIG_LEN]);
+
 fn report(key: &str, value: u64) {
     semihosting::println!("bench {} {}", key, value);
 }
@@ -122,42 +128,57 @@ fn report(key: &str, value: u64) {
 fn run() -> Option<()> {
     let peripherals = cortex_m::Peripherals::take()?;
     let mut counter = board::Instructions::start(peripherals.SYST);
+    let big = BIG.try_take()?;
     let arena = example::ARENA.try_take()?;
     let scratch = example::SCRATCH.try_take()?;
     let probs = example::PROBS.try_take()?;
-    // The reference layers borrow the model's arena (it is the largest buffer).
     let mut ref_scratch = [0i16; MAX_C * K * K];
 
-    let (sym, dense) = reference::<64>(16, &mut arena[..], &mut ref_scratch, &mut counter)?;
+    let (sym, dense) = reference::<64>(16, &mut big[..], &mut ref_scratch, &mut counter)?;
     report("ref64.sym_instructions", sym);
     report("ref64.dense_instructions", dense);
-    let (sym, dense) = reference::<32>(8, &mut arena[..], &mut ref_scratch, &mut counter)?;
+    let (sym, dense) = reference::<32>(8, &mut big[..], &mut ref_scratch, &mut counter)?;
     report("ref32.sym_instructions", sym);
     report("ref32.dense_instructions", dense);
 
     let model = Model::<{ example::L }>::from_bytes(&example::BLOB.0).ok()?;
-    let mut buffers = Buffers {
-        arena: &mut arena[..],
-        scratch: &mut scratch[..],
-        probs: &mut probs[..],
-    };
     // A full-length sequence: the model's worst case.
     let mut sequence = [0u8; example::L];
     let mut rng = Rng(0x7E57);
     for b in sequence.iter_mut() {
         *b = b"ACGU"[(rng.next() % 4) as usize];
     }
+    let mut buffers = Buffers {
+        arena: &mut arena[..],
+        scratch: &mut scratch[..],
+        probs: &mut probs[..],
+    };
     stack::paint();
     let start = counter.now();
     model
-        .predict_i8_with(&sequence, &mut buffers, |_, _| {})
+        .predict_i8_streaming(&sequence, &mut buffers, |_, _, _| {})
         .ok()?;
     let count = counter.now() - start;
     let stack_bytes = stack::used();
     report("model.instructions", count);
     report("model.sequence_length", example::L as u64);
-    report("model.peak_activation_bytes", model.arena_len() as u64);
+    report(
+        "model.peak_activation_bytes",
+        model.stream_arena_len().ok()? as u64,
+    );
     report("model.stack_bytes", stack_bytes as u64);
+
+    let mut buffers = Buffers {
+        arena: big.get_mut(..model.arena_len())?,
+        scratch: &mut scratch[..],
+        probs: &mut probs[..],
+    };
+    let start = counter.now();
+    model
+        .predict_i8_with(&sequence, &mut buffers, |_, _| {})
+        .ok()?;
+    report("model.full_map_instructions", counter.now() - start);
+    report("model.full_map_activation_bytes", model.arena_len() as u64);
     Some(())
 }
 

@@ -1,0 +1,136 @@
+//! Row-streaming execution: each layer keeps only a ring of its most recent output rows.
+//!
+//! Output row `i` of a layer with reach `R = d·(k/2)` reads input rows `i − R … i + R` (a
+//! window crossing the diagonal reads mirrored pairs, which lie in rows of that range too).
+//! So the layers run in lockstep, each `lead(t) = Σ_{u>t} R_u` rows ahead of the last one, and
+//! layer `t`'s output needs a ring of `2·R_{t+1} + 1` rows (more if a later layer adds it as a
+//! skip connection). Peak activation memory grows with `L·k·C·depth` instead of `L²·C`.
+
+use crate::conv::{gather_identity, ConvGeom, PairSource};
+use crate::involution::Involution;
+use crate::quant::check_zero_point;
+use crate::Error;
+
+/// Rows of the ring a layer's output needs, given the reach of the layer reading it and the
+/// skip connections from it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LayerRing {
+    /// Rows this layer runs ahead of the last layer.
+    pub lead: u16,
+    /// Rows kept of this layer's output.
+    pub rows: u16,
+}
+
+/// Ring sizes and leads for layers with the given reaches (`d·(k/2)`) and skip sources
+/// (`residual[t] = Some(s)`: layer `t` adds layer `s`'s output). Writes `rings[..n]`.
+pub fn plan_rings(
+    reach: &[u8],
+    residual: &[Option<u8>],
+    rings: &mut [LayerRing],
+) -> Result<(), Error> {
+    let n = reach.len();
+    if residual.len() != n || rings.len() < n || n == 0 {
+        return Err(Error::BadLayerCount);
+    }
+    let mut lead: u16 = 0;
+    for t in (0..n).rev() {
+        let ring = rings.get_mut(t).ok_or(Error::BadLayerCount)?;
+        ring.lead = lead;
+        // Read by layer t + 1 over rows i − R … i + R; the last layer's rows go straight out.
+        ring.rows = reach.get(t + 1).map_or(1, |&r| 2 * u16::from(r) + 1);
+        lead = lead.saturating_add(reach.get(t).map_or(0, |&r| u16::from(r)));
+    }
+    for (t, source) in residual.iter().enumerate() {
+        if let Some(s) = *source {
+            let reader = rings.get(t).copied().ok_or(Error::BadResidual)?;
+            let ring = rings.get_mut(usize::from(s)).ok_or(Error::BadResidual)?;
+            // Layer t adds row i of layer s while layer s has written up to its lead.
+            let span = ring
+                .lead
+                .checked_sub(reader.lead)
+                .ok_or(Error::BadResidual)?
+                + 1;
+            ring.rows = ring.rows.max(span);
+        }
+    }
+    Ok(())
+}
+
+/// A ring of the most recent rows of a packed int8 map: row `a` (pairs `(a, b)`, `b >= a`)
+/// lives in slot `a mod rows`, `L` pairs of `channels` values a slot. The conv reads it as it
+/// reads a whole map, as long as every row it asks for is still in the ring.
+#[derive(Clone, Copy, Debug)]
+pub struct RowWindowI8<'a, const L: usize> {
+    data: &'a [i8],
+    rows: usize,
+    channels: usize,
+    len: usize,
+    zero_point: i32,
+}
+
+impl<'a, const L: usize> RowWindowI8<'a, L> {
+    /// Checks that `data` holds `rows` slots of `L · channels` values.
+    pub fn new(
+        data: &'a [i8],
+        rows: usize,
+        channels: usize,
+        len: usize,
+        zero_point: i32,
+    ) -> Result<Self, Error> {
+        check_zero_point(zero_point)?;
+        if rows == 0 || channels == 0 || len > L || data.len() < rows * L * channels {
+            return Err(Error::BufferTooSmall);
+        }
+        Ok(Self {
+            data,
+            rows,
+            channels,
+            len,
+            zero_point,
+        })
+    }
+
+    /// Offset of channel 0 of pair `(a, b)`, `a <= b`.
+    #[inline]
+    fn offset(&self, a: usize, b: usize) -> usize {
+        ((a % self.rows) * L + (b - a)) * self.channels
+    }
+}
+
+impl<const L: usize> PairSource for RowWindowI8<'_, L> {
+    type Sample = i16;
+
+    fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn involution(&self) -> Involution<'_> {
+        Involution::Identity
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize, c: usize) -> i16 {
+        if i >= self.len || j >= self.len || c >= self.channels {
+            return 0;
+        }
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        self.data
+            .get(self.offset(a, b) + c)
+            .map_or(0, |&q| (q as i32 - self.zero_point) as i16)
+    }
+
+    #[inline]
+    fn gather_fast(&self, geom: &ConvGeom<'_>, i: usize, j: usize, patch: &mut [i16]) -> bool {
+        let zero_point = self.zero_point as i16;
+        let offset = |a, b| self.offset(a, b);
+        gather_identity(self.data, offset, geom, i, j, self.len, patch, |q| {
+            q as i16 - zero_point
+        });
+        true
+    }
+}
