@@ -59,7 +59,7 @@ fn params_of(t: usize) -> usize {
 fn example_blob_loads_and_predicts() {
     let model = load::<128>(&EXAMPLE.0).unwrap();
     assert_eq!(model.pair_len(), 128);
-    assert_eq!(model.layer_count(), 4);
+    assert_eq!(model.layer_count(), 7);
     let mut arena = vec![0i8; model.arena_len()];
     assert_eq!(arena.len(), scnn::plan::model_arena_len(128, 4, 8, 3));
     let mut scratch = vec![0i16; model.scratch_len()];
@@ -76,7 +76,7 @@ fn example_blob_loads_and_predicts() {
         })
         .unwrap();
     assert_eq!(len, 16);
-    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.len(), 7);
     {
         let probs = &buffers.probs;
         assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
@@ -244,8 +244,8 @@ fn every_corrupted_field_has_its_own_error() {
             Error::BadResidual,
         ),
         (
-            "residual channels",
-            patched(layer_field(2, lr::RESIDUAL), &0u16.to_le_bytes()),
+            "overlapping skips",
+            patched(layer_field(3, lr::RESIDUAL), &1u16.to_le_bytes()),
             Error::BadResidual,
         ),
         (
@@ -365,5 +365,6 @@ fn layer_params_are_read_in_place() {
         at >= start && at < start + EXAMPLE.0.len(),
         "weights are not borrowed from the blob"
     );
-    assert_eq!(p.weights.len(), 8 * 4 * 15);
+    // 8 outputs × 8 inputs × 6 (3×3 triangle).
+    assert_eq!(p.weights.len(), 8 * 8 * 6);
 }
