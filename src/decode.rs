@@ -49,6 +49,8 @@ const OPEN: &[u8] = b"([{<ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const CLOSE: &[u8] = b")]}>abcdefghijklmnopqrstuvwxyz";
 
 /// Decodes a packed `L×L` probability triangle for `bases` (`bases.len() <= L`).
+// Out of line, so that its tables don't sit in the caller's frame while the model runs.
+#[inline(never)]
 pub fn decode<const L: usize>(
     probs: &[f32],
     bases: &[Base],

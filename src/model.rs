@@ -761,6 +761,9 @@ impl<'a, const L: usize> Model<'a, L> {
     /// [`stream_arena_len`](Self::stream_arena_len) values. Bit-identical results.
     /// `observe(layer, i, row)` sees each output row `i` (pairs `(i, j)`, `j = i..L`) as it
     /// is made; rows at or past the sequence length are not made.
+    // Kept out of line: inlined into a caller, its buffers would add to the caller's frame
+    // for the caller's whole lifetime, decoding included.
+    #[inline(never)]
     pub fn predict_i8_streaming(
         &self,
         sequence: &[u8],

@@ -94,7 +94,8 @@ impl<'a, const L: usize> RowWindowI8<'a, L> {
     /// Offset of channel 0 of pair `(a, b)`, `a <= b`.
     #[inline]
     fn offset(&self, a: usize, b: usize) -> usize {
-        ((a % self.rows) * L + (b - a)) * self.channels
+        // rows > 0 (checked in `new`); max(1) lets the optimizer see the remainder can't trap.
+        ((a % self.rows.max(1)) * L + (b - a)) * self.channels
     }
 }
 
@@ -128,7 +129,7 @@ impl<const L: usize> PairSource for RowWindowI8<'_, L> {
     fn gather_fast(&self, geom: &ConvGeom<'_>, i: usize, j: usize, patch: &mut [i16]) -> bool {
         let zero_point = self.zero_point as i16;
         let offset = |a, b| self.offset(a, b);
-        gather_identity(self.data, offset, geom, i, j, self.len, patch, |q| {
+        gather_identity(self.data, offset, geom, (i, j), self.len, patch, |q| {
             q as i16 - zero_point
         });
         true

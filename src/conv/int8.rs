@@ -64,7 +64,7 @@ impl<const L: usize> PairSource for QuantMap<'_, L> {
         let zero_point = self.zero_point as i16;
         let (data, len, ch) = (self.map.as_slice(), self.map.len(), self.map.channels());
         let offset = |a, b| crate::tri::tri_index(L, a, b) * ch;
-        gather_identity(data, offset, geom, i, j, len, patch, |q| {
+        gather_identity(data, offset, geom, (i, j), len, patch, |q| {
             q as i16 - zero_point
         });
         true

@@ -105,8 +105,7 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
     data: &[T],
     pair_offset: impl Fn(usize, usize) -> usize,
     geom: &ConvGeom<'_>,
-    i: usize,
-    j: usize,
+    (i, j): (usize, usize),
     len: usize,
     patch: &mut [S],
     value: impl Fn(T) -> S,
@@ -114,25 +113,31 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
     let (k, d, ch) = (geom.kernel, geom.dilation, geom.in_channels);
     let rows = taps(i, k, d, len);
     let cols = taps(j, k, d, len);
-    // Offset of channel 0 of the pair tap (u, v) reads, or None for padding.
-    let mut offsets = [[None; MAX_KERNEL]; MAX_KERNEL];
+    // Offset of channel 0 of the pair tap (u, v) reads, or PADDING. u32 keeps the table
+    // small on the stack (offsets index a map in RAM, far below 4 GiB).
+    const PADDING: u32 = u32::MAX;
+    let mut offsets = [[PADDING; MAX_KERNEL]; MAX_KERNEL];
     for (row, &a) in offsets.iter_mut().zip(&rows) {
         for (slot, &b) in row.iter_mut().zip(&cols) {
             if let (Some(a), Some(b)) = (a, b) {
                 // A window crossing the diagonal reads the mirrored pair (same channel).
                 let (a, b) = if a <= b { (a, b) } else { (b, a) };
-                *slot = Some(pair_offset(a, b));
+                *slot = u32::try_from(pair_offset(a, b)).unwrap_or(PADDING);
             }
         }
     }
-    let pixel = |at: Option<usize>| at.and_then(|at| data.get(at..at + ch)).unwrap_or(&[]);
+    let pixel = |at: Option<u32>| {
+        at.filter(|&at| at != PADDING)
+            .and_then(|at| data.get(at as usize..at as usize + ch))
+            .unwrap_or(&[])
+    };
     // At least 1 (tri_len(k) for k >= 1); max(1) lets the optimizer see step_by cannot panic.
     let stride = tri_len(k).max(1);
     let mut t = 0;
     for u in 0..k {
-        let row_u = offsets.get(u).copied().unwrap_or_default();
+        let row_u = offsets.get(u).copied().unwrap_or([PADDING; MAX_KERNEL]);
         for v in u..k {
-            let upper = pixel(row_u.get(v).copied().flatten());
+            let upper = pixel(row_u.get(v).copied());
             let slots = patch.iter_mut().skip(t).step_by(stride).take(ch);
             if u == v {
                 if upper.is_empty() {
@@ -144,7 +149,7 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
                         .for_each(|(&x, slot)| *slot = value(x));
                 }
             } else {
-                let lower = pixel(offsets.get(v).and_then(|r| r.get(u)).copied().flatten());
+                let lower = pixel(offsets.get(v).and_then(|r| r.get(u)).copied());
                 match (upper.is_empty(), lower.is_empty()) {
                     (false, false) => upper
                         .iter()

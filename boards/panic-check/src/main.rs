@@ -57,7 +57,10 @@ fn main() -> ! {
             let mut bases = [Base::N; L];
             let structure = result
                 .and_then(|n| encode(text, &mut bases).map(|_| n))
-                .and_then(|n| decode::<L>(buffers.probs, &bases[..n], DEFAULT_THRESHOLD));
+                .and_then(|n| {
+                    let bases = bases.get(..n).unwrap_or(&[]);
+                    decode::<L>(buffers.probs, bases, DEFAULT_THRESHOLD)
+                });
             black_box(&structure);
             if let (Some(arena), Some(scratch)) = (F32_ARENA.try_take(), F32_SCRATCH.try_take()) {
                 let mut buffers = Buffers {

@@ -127,47 +127,76 @@ pub fn serve<U: Read + Write, C: Counter>(
             }
         });
         let count = counter.now() - start;
-        let mut bases = [Base::N; L];
-        let structure = result
-            .and_then(|len| encode(text, &mut bases).map(|_| len))
-            .and_then(|len| decode::<L>(buffers.probs, &bases[..len], DEFAULT_THRESHOLD));
+        // The stack of predicting (the serve loop's own frame included); decoding follows.
         let stack_bytes = stack::used();
-        let structure = match structure {
-            Ok(s) => s,
+        let len = match result {
+            Ok(len) => len,
             Err(e) => {
                 send_error(uart, e).map_err(Stop::Link)?;
                 continue;
             }
         };
-        defmt::info!(
-            "predicted {} nt: {} {}, stack {} B",
-            len,
+        let measured = Measured {
             count,
-            C::UNIT.name(),
-            stack_bytes
-        );
-
-        let mut header = [0u8; wire::OK_HEADER_LEN];
-        header[0] = wire::OK;
-        header[1..3].copy_from_slice(&(len as u16).to_le_bytes());
-        header[3..11].copy_from_slice(&count.to_le_bytes());
-        header[11..15].copy_from_slice(&(stack_bytes as u32).to_le_bytes());
-        uart.write_all(&header).map_err(Stop::Link)?;
-        for i in 0..len {
-            let row = tri_index(L, i, i);
-            let bytes: &[i8] = &logits[row..row + (len - i)];
-            // int8 logits go out as their two's-complement bytes.
-            for &q in bytes {
-                uart.write_all(&[q as u8]).map_err(Stop::Link)?;
-            }
-        }
-        for i in 0..len {
-            let row = tri_index(L, i, i);
-            for p in &buffers.probs[row..row + (len - i)] {
-                uart.write_all(&p.to_le_bytes()).map_err(Stop::Link)?;
-            }
-        }
-        uart.write_all(&structure.dot_bracket).map_err(Stop::Link)?;
-        uart.flush().map_err(Stop::Link)?;
+            stack_bytes,
+            unit: C::UNIT.name(),
+        };
+        reply(uart, text, len, &buffers.probs[..], &logits[..], measured).map_err(Stop::Link)?;
     }
+}
+
+/// What one prediction cost.
+struct Measured {
+    count: u64,
+    stack_bytes: usize,
+    unit: &'static str,
+}
+
+/// Decodes the structure and sends the reply: header, int8 logits, f32 probabilities and the
+/// dot-bracket. Out of line, so the structure's buffers are not in the serve loop's frame
+/// while the model runs.
+#[inline(never)]
+fn reply<U: Write>(
+    uart: &mut U,
+    text: &[u8],
+    len: usize,
+    probs: &[f32],
+    logits: &[i8],
+    measured: Measured,
+) -> Result<(), U::Error> {
+    let mut bases = [Base::N; L];
+    let structure = encode(text, &mut bases)
+        .and_then(|n| decode::<L>(probs, bases.get(..n).unwrap_or(&[]), DEFAULT_THRESHOLD));
+    let structure = match structure {
+        Ok(s) => s,
+        Err(e) => return send_error(uart, e),
+    };
+    defmt::info!(
+        "predicted {} nt: {} {}, stack {} B",
+        len,
+        measured.count,
+        measured.unit,
+        measured.stack_bytes
+    );
+    let mut header = [0u8; wire::OK_HEADER_LEN];
+    header[0] = wire::OK;
+    header[1..3].copy_from_slice(&(len as u16).to_le_bytes());
+    header[3..11].copy_from_slice(&measured.count.to_le_bytes());
+    header[11..15].copy_from_slice(&(measured.stack_bytes as u32).to_le_bytes());
+    uart.write_all(&header)?;
+    for i in 0..len {
+        let row = tri_index(L, i, i);
+        // int8 logits go out as their two's-complement bytes.
+        for &q in &logits[row..row + (len - i)] {
+            uart.write_all(&[q as u8])?;
+        }
+    }
+    for i in 0..len {
+        let row = tri_index(L, i, i);
+        for p in &probs[row..row + (len - i)] {
+            uart.write_all(&p.to_le_bytes())?;
+        }
+    }
+    uart.write_all(&structure.dot_bracket)?;
+    uart.flush()
 }
