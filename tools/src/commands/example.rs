@@ -195,16 +195,6 @@ pub fn hairpins(rng: &mut Rng, max_len: usize) -> (String, String) {
     (seq, db)
 }
 
-pub fn fasta(seed: u64, count: usize, prefix: &str) -> String {
-    let mut rng = Rng(seed);
-    let mut text = String::new();
-    for n in 0..count {
-        let (seq, db) = hairpins(&mut rng, 100);
-        text.push_str(&format!(">{prefix}_{n:03}\n{seq}\n{db}\n"));
-    }
-    text
-}
-
 /// Sequences of the golden file: a few examples and the edge cases (length 1, all N,
 /// lower case, T for U).
 fn golden_sequences(examples: &str) -> Result<Vec<(String, String)>> {
