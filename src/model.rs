@@ -42,7 +42,18 @@ pub struct LayerI8<'a> {
     pub add: Option<(AddQuant, f32)>,
 }
 
-impl LayerI8<'_> {
+impl<'a> LayerI8<'a> {
+    /// Requantization and clamp of the conv's output, as the int8 conv takes them.
+    pub fn conv_quant(&self) -> OutputQuant<'a> {
+        OutputQuant {
+            multipliers: self.multipliers,
+            shifts: self.shifts,
+            zero_point: self.conv_zero_point,
+            act_min: self.conv_range.0,
+            act_max: self.conv_range.1,
+        }
+    }
+
     /// Scale and zero point of the layer's output (after the residual add, if any).
     pub fn output_quant(&self) -> (f32, i32) {
         match self.add {
@@ -283,13 +294,7 @@ fn parse_layer<'a, 'i>(
         Precision::Int8 => {
             let mut p = parse_i8_params(params_raw, out_channels, residual.is_some())?;
             p.weights = bytemuck::cast_slice(weight_raw);
-            let quant = OutputQuant {
-                multipliers: p.multipliers,
-                shifts: p.shifts,
-                zero_point: p.conv_zero_point,
-                act_min: p.conv_range.0,
-                act_max: p.conv_range.1,
-            };
+            let quant = p.conv_quant();
             ConvI8::new(geom, p.weights, p.bias, quant)?;
             LayerParams::I8(p)
         }
@@ -687,13 +692,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 return Err(Error::BadPrecision);
             };
             let geom = self.geom(t, &layer)?;
-            let quant = OutputQuant {
-                multipliers: p.multipliers,
-                shifts: p.shifts,
-                zero_point: p.conv_zero_point,
-                act_min: p.conv_range.0,
-                act_max: p.conv_range.1,
-            };
+            let quant = p.conv_quant();
             let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
             let step = schedule.next(layer.residual);
             let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
@@ -837,13 +836,7 @@ impl<'a, const L: usize> Model<'a, L> {
                 let LayerParams::I8(p) = layer.params else {
                     return Err(Error::BadPrecision);
                 };
-                let quant = OutputQuant {
-                    multipliers: p.multipliers,
-                    shifts: p.shifts,
-                    zero_point: p.conv_zero_point,
-                    act_min: p.conv_range.0,
-                    act_max: p.conv_range.1,
-                };
+                let quant = p.conv_quant();
                 let conv = ConvI8::new(self.geom(t, &layer)?, p.weights, p.bias, quant)?;
                 let (Some(&begin), Some(&end)) = (start.get(t), start.get(t + 1)) else {
                     return Err(Error::BadLayerCount);
