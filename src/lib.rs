@@ -92,7 +92,9 @@ pub mod stream;
 pub mod tri;
 pub mod wire;
 
-pub use conv::{ConvF32, ConvGeom, ConvI8, DenseConvI8, OutputQuant, PairSource, QuantMap};
+pub use conv::{
+    ConvF32, ConvGeom, ConvI8, DenseConvI8, OutputQuant, PairSource, PatchOrder, QuantMap,
+};
 pub use error::Error;
 pub use involution::{Involution, Segment};
 pub use model::{Buffers, Model};

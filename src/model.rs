@@ -492,7 +492,12 @@ impl<'a, const L: usize> Model<'a, L> {
                 *slot = (layer.out_channels, zero_point);
             }
             max_channels = max_channels.max(layer.out_channels);
-            max_scratch = max_scratch.max(geom.patch_len());
+            // int8 layers also widen their weights into scratch for the SMLAD kernel.
+            let scratch = match layer.params {
+                LayerParams::I8(_) => geom.scratch_len_i8(),
+                LayerParams::F32(_) => geom.patch_len(),
+            };
+            max_scratch = max_scratch.max(scratch);
             last_zero_point = Some((layer.out_channels, zero_point));
         }
         let Some((head_channels, head_zero_point)) = last_zero_point else {
@@ -612,7 +617,8 @@ impl<'a, const L: usize> Model<'a, L> {
         crate::plan::model_arena_len(L, self.feature_dim, self.max_channels, self.slots)
     }
 
-    /// Scratch values [`Buffers::scratch`] needs.
+    /// Scratch values [`Buffers::scratch`] needs: the widest layer's patch, and for int8 models
+    /// its weights widened for the SMLAD kernel.
     pub fn scratch_len(&self) -> usize {
         self.max_scratch
     }

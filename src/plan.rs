@@ -3,11 +3,39 @@
 
 use crate::tri::{map_len, tri_len};
 
-/// Scratch values a conv with `in_channels` inputs and kernel size `kernel` needs, for any
-/// involution (a symmetric kernel packs `k(k+1)/2` values a channel, a transposed pair `k²`
+/// Patch values a conv with `in_channels` inputs and kernel size `kernel` gathers per pair
+/// (all the scratch a float conv needs), for any involution (a symmetric kernel packs `k(k+1)/2` values a channel, a transposed pair `k²`
 /// values for two channels, which is never more).
 pub const fn conv_scratch_len(in_channels: usize, kernel: usize) -> usize {
     in_channels * tri_len(kernel)
+}
+
+/// int16 values an int8 conv's weights take once widened for the SMLAD kernel: the output
+/// channels rounded up to a group of four, each row of `patch_len` weights rounded up to
+/// whole words. Part of every int8 conv's scratch, in every build (see
+/// [`conv_i8_scratch_len`]).
+pub const fn widened_weight_len(patch_len: usize, out_channels: usize) -> usize {
+    out_channels.div_ceil(4) * 4 * patch_len.div_ceil(2) * 2
+}
+
+/// Scratch values of an int8 conv whose patch holds `patch_len` values: the patch, then its
+/// weights widened for the SMLAD kernel ([`widened_weight_len`]), plus one value of slack to
+/// start them on a word boundary (the kernel loads them with `LDM`, which faults on
+/// unaligned addresses).
+pub const fn conv_i8_scratch_len_for(patch_len: usize, out_channels: usize) -> usize {
+    patch_len + widened_weight_len(patch_len, out_channels) + 1
+}
+
+/// Scratch values an int8 symmetric conv with `in_channels` inputs, `out_channels` outputs
+/// and kernel size `kernel` needs, for any involution.
+pub const fn conv_i8_scratch_len(in_channels: usize, out_channels: usize, kernel: usize) -> usize {
+    conv_i8_scratch_len_for(conv_scratch_len(in_channels, kernel), out_channels)
+}
+
+/// Scratch values of the plain int8 conv ([`DenseConvI8`](crate::conv::DenseConvI8)) of
+/// the same shape: a `k·k·C` patch and its widened weights.
+pub const fn dense_i8_scratch_len(in_channels: usize, out_channels: usize, kernel: usize) -> usize {
+    conv_i8_scratch_len_for(in_channels * kernel * kernel, out_channels)
 }
 
 /// Packed weights of a symmetry-preserving conv (identity involution).

@@ -6,7 +6,7 @@
 //! layer `t`'s output needs a ring of `2·R_{t+1} + 1` rows (more if a later layer adds it as a
 //! skip connection). Peak activation memory grows with `L·k·C·depth` instead of `L²·C`.
 
-use crate::conv::{gather_identity, ConvGeom, PairSource};
+use crate::conv::{gather_identity, ConvGeom, PairSource, PatchOrder};
 use crate::involution::Involution;
 use crate::quant::check_zero_point;
 use crate::Error;
@@ -126,12 +126,26 @@ impl<const L: usize> PairSource for RowWindowI8<'_, L> {
     }
 
     #[inline]
-    fn gather_fast(&self, geom: &ConvGeom<'_>, i: usize, j: usize, patch: &mut [i16]) -> bool {
+    fn gather_fast(
+        &self,
+        geom: &ConvGeom<'_>,
+        i: usize,
+        j: usize,
+        patch: &mut [i16],
+        order: PatchOrder,
+    ) -> bool {
         let zero_point = self.zero_point as i16;
         let offset = |a, b| self.offset(a, b);
-        gather_identity(self.data, offset, geom, (i, j), self.len, patch, |q| {
-            q as i16 - zero_point
-        });
+        gather_identity(
+            self.data,
+            offset,
+            geom,
+            (i, j),
+            self.len,
+            patch,
+            order,
+            |q| q as i16 - zero_point,
+        );
         true
     }
 }

@@ -325,7 +325,11 @@ fn check_i8_map<const L: usize>(shape: &Shape, runs: &[Run]) {
     let map =
         TriMap::<i8, L>::with_involution(&packed, partners.len(), shape.len, involution).unwrap();
     let input = QuantMap::new(map, in_zp).unwrap();
-    let mut scratch = vec![0i16; scnn::plan::conv_scratch_len(partners.len(), shape.kernel)];
+    let mut scratch =
+        vec![
+            0i16;
+            scnn::plan::conv_i8_scratch_len(partners.len(), shape.out_channels, shape.kernel)
+        ];
     let mut out = vec![0x55i8; scnn::tri::map_len(L, shape.out_channels)];
     conv.run::<_, L>(&input, &mut scratch, &mut out).unwrap();
 
@@ -429,7 +433,11 @@ fn check_i8_generating<const L: usize>(shape: &Shape, dim: usize, runs: &[Run]) 
     };
     let conv = ConvI8::new(geom, &weights, &bias, quant).unwrap();
     let source = PairFeaturesI8::new(&features, dim, shape.len, &segments, zp, product).unwrap();
-    let mut scratch = vec![0i16; scnn::plan::conv_scratch_len(partners.len(), shape.kernel)];
+    let mut scratch =
+        vec![
+            0i16;
+            scnn::plan::conv_i8_scratch_len(partners.len(), shape.out_channels, shape.kernel)
+        ];
     let mut from_features = vec![0x55i8; scnn::tri::map_len(L, shape.out_channels)];
     conv.run::<_, L>(&source, &mut scratch, &mut from_features)
         .unwrap();
@@ -555,7 +563,7 @@ fn check_identity<const L: usize>(shape: &Shape, channels: usize) {
         .unwrap();
         let conv = ConvI8::new(geom, &weights, &bias, quant).unwrap();
         let map = TriMap::<i8, L>::new(&packed, channels, shape.len).unwrap();
-        let mut scratch = vec![0i16; geom.patch_len()];
+        let mut scratch = vec![0i16; geom.scratch_len_i8()];
         let mut out = vec![0i8; scnn::tri::map_len(L, shape.out_channels)];
         conv.run::<_, L>(&QuantMap::new(map, 3).unwrap(), &mut scratch, &mut out)
             .unwrap();

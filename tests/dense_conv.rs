@@ -71,7 +71,7 @@ fn case<const L: usize>(seed: u64, c_in: usize, c_out: usize, k: usize, d: usize
     let geom = ConvGeom::new(c_in, c_out, k, d, Involution::Identity).unwrap();
     let sym = ConvI8::new(geom, &packed, &bias, quant).unwrap();
     let map = QuantMap::new(TriMap::<i8, L>::new(&input, c_in, len).unwrap(), in_zp).unwrap();
-    let mut scratch = vec![0i16; k * k * c_in];
+    let mut scratch = vec![0i16; scnn::plan::dense_i8_scratch_len(c_in, c_out, k)];
     let mut sym_out = vec![0i8; tri_len(L) * c_out];
     sym.run::<_, L>(&map, &mut scratch, &mut sym_out).unwrap();
 
@@ -117,12 +117,19 @@ fn dense_baseline_rejects_bad_shapes() {
     assert!(DenseConvI8::new(1, 1, 3, 1, &w[..8], &b, q).is_err());
     assert!(DenseConvI8::new(1, 1, 4, 1, &w, &b, q).is_err());
     let conv = DenseConvI8::new(1, 1, 3, 1, &w, &b, q).unwrap();
-    let mut scratch = [0i16; 9];
+    let mut scratch = [0i16; scnn::plan::dense_i8_scratch_len(1, 1, 3)];
+    assert_eq!(scratch.len(), conv.scratch_len());
     let mut out = [0i8; 16];
+    conv.run::<4>(&[0; 16], 4, 0, &mut scratch, &mut out)
+        .unwrap();
     assert!(conv
         .run::<4>(&[0; 15], 4, 0, &mut scratch, &mut out)
         .is_err());
     assert!(conv
         .run::<4>(&[0; 16], 5, 0, &mut scratch, &mut out)
+        .is_err());
+    // The patch alone is not enough: every build needs room for the widened weights.
+    assert!(conv
+        .run::<4>(&[0; 16], 4, 0, &mut scratch[..9], &mut out)
         .is_err());
 }

@@ -156,7 +156,7 @@ mod tests {
             let conv = ConvI8::new(geom, &weights, &bias, quant).unwrap();
             let map = TriMap::<i8, L>::with_involution(&packed, C_IN, LEN, involution).unwrap();
             let input = QuantMap::new(map, ZP_IN).unwrap();
-            let mut scratch = [0i16; scnn::plan::conv_scratch_len(C_IN, K)];
+            let mut scratch = [0i16; scnn::plan::conv_i8_scratch_len(C_IN, C_OUT, K)];
             let mut out = [0i8; map_len(L, C_OUT)];
             conv.run::<_, L>(&input, &mut scratch, &mut out).unwrap();
 
@@ -189,7 +189,8 @@ mod tests {
         let mut bias = [0i32; MAX_C];
         let mut mult = [0i32; MAX_C];
         let mut shift = [0i32; MAX_C];
-        let mut scratch = [0i16; MAX_C * 25];
+        // One spare value: every case also runs on scratch that starts mid-word.
+        let mut scratch = [0i16; scnn::plan::dense_i8_scratch_len(MAX_C, MAX_C, 5) + 1];
         let mut fast = [0i8; L2 * L2 * MAX_C];
         let mut reference = [0i8; L2 * L2 * MAX_C];
         for (c_in, c_out, k, d, len) in [
@@ -219,16 +220,19 @@ mod tests {
             let conv = ConvI8::new(geom, &weights[..geom.weight_len()], &bias[..c_out], quant).unwrap();
             let map = TriMap::<i8, L2>::new(&input[..map_len(L2, c_in)], c_in, len).unwrap();
             let source = QuantMap::new(map, -7).unwrap();
-            conv.run::<_, L2>(&source, &mut scratch, &mut fast).unwrap();
-            conv.run_portable::<_, L2>(&source, &mut scratch, &mut reference).unwrap();
-            assert_eq!(fast[..map_len(L2, c_out)], reference[..map_len(L2, c_out)]);
-
             let n = c_out * k * k * c_in;
             let dense = DenseConvI8::new(c_in, c_out, k, d, &weights[..n], &bias[..c_out], quant).unwrap();
             let pixels = L2 * L2 * c_in;
-            dense.run::<L2>(&input[..pixels], len, -7, &mut scratch, &mut fast).unwrap();
-            dense.run_portable::<L2>(&input[..pixels], len, -7, &mut scratch, &mut reference).unwrap();
-            assert_eq!(fast[..L2 * L2 * c_out], reference[..L2 * L2 * c_out]);
+            for skip in [0, 1] {
+                let scratch = &mut scratch[skip..];
+                conv.run::<_, L2>(&source, scratch, &mut fast).unwrap();
+                conv.run_portable::<_, L2>(&source, scratch, &mut reference).unwrap();
+                assert_eq!(fast[..map_len(L2, c_out)], reference[..map_len(L2, c_out)]);
+
+                dense.run::<L2>(&input[..pixels], len, -7, scratch, &mut fast).unwrap();
+                dense.run_portable::<L2>(&input[..pixels], len, -7, scratch, &mut reference).unwrap();
+                assert_eq!(fast[..L2 * L2 * c_out], reference[..L2 * L2 * c_out]);
+            }
         }
     }
 
@@ -275,7 +279,7 @@ mod tests {
         let bias = [10, -20, 30];
         let quant = OutputQuant { multipliers: &MULT, shifts: &SHIFT, zero_point: ZP_OUT, act_min: -100, act_max: 100 };
         let conv = ConvI8::new(geom, weights, &bias, quant).unwrap();
-        let mut scratch = [0i16; scnn::plan::conv_scratch_len(CH, K)];
+        let mut scratch = [0i16; scnn::plan::conv_i8_scratch_len(CH, C_OUT, K)];
         let mut from_features = [0i8; map_len(L, C_OUT)];
         conv.run::<_, L>(&source, &mut scratch, &mut from_features).unwrap();
         let map = TriMap::<i8, L>::with_involution(&packed, CH, LEN, involution).unwrap();

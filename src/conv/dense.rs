@@ -2,7 +2,7 @@
 //! against. Same arithmetic and the same inner loop as [`ConvI8`](super::ConvI8), no symmetry:
 //! every output pair, all `k×k` taps, nothing pre-added.
 
-use super::int8::{dot_requant, dot_requant_fast, DotRequant, OutputQuant};
+use super::int8::{Kernel, OutputQuant};
 use super::MAX_KERNEL;
 use crate::quant::{check_zero_point, clamp_i8};
 use crate::Error;
@@ -63,6 +63,12 @@ impl<'a> DenseConvI8<'a> {
         self.kernel * self.kernel * self.in_channels
     }
 
+    /// Scratch values [`run`](Self::run) needs: the patch and the weights widened for the
+    /// SMLAD kernel ([`plan::dense_i8_scratch_len`](crate::plan::dense_i8_scratch_len)).
+    pub fn scratch_len(&self) -> usize {
+        crate::plan::conv_i8_scratch_len_for(self.patch_len(), self.out_channels)
+    }
+
     /// Runs over the `len×len` top-left of dense `[L][L][C]` `input` (zero point
     /// `input_zero_point`) into dense `[L][L][O]` `output`; pixels outside `len×len` get the
     /// output zero point.
@@ -74,14 +80,7 @@ impl<'a> DenseConvI8<'a> {
         scratch: &mut [i16],
         output: &mut [i8],
     ) -> Result<(), Error> {
-        self.run_with::<L>(
-            input,
-            len,
-            input_zero_point,
-            scratch,
-            output,
-            dot_requant_fast,
-        )
+        self.run_with::<L>(input, len, input_zero_point, scratch, output, true)
     }
 
     /// [`run`](Self::run) with the portable inner loop, whatever the build.
@@ -93,7 +92,7 @@ impl<'a> DenseConvI8<'a> {
         scratch: &mut [i16],
         output: &mut [i8],
     ) -> Result<(), Error> {
-        self.run_with::<L>(input, len, input_zero_point, scratch, output, dot_requant)
+        self.run_with::<L>(input, len, input_zero_point, scratch, output, false)
     }
 
     fn run_with<const L: usize>(
@@ -103,7 +102,7 @@ impl<'a> DenseConvI8<'a> {
         input_zero_point: i32,
         scratch: &mut [i16],
         output: &mut [i8],
-        kernel: impl DotRequant,
+        fast: bool,
     ) -> Result<(), Error> {
         check_zero_point(input_zero_point)?;
         if len == 0 || len > L {
@@ -114,9 +113,15 @@ impl<'a> DenseConvI8<'a> {
         let output = output
             .get_mut(..L * L * self.out_channels)
             .ok_or(Error::BufferTooSmall)?;
-        let patch = scratch
-            .get_mut(..self.patch_len())
-            .ok_or(Error::BufferTooSmall)?;
+        // The dense patch is already in weight order, channels contiguous.
+        let (patch, kernel, _) = Kernel::prepare(
+            self.weights,
+            self.patch_len(),
+            self.out_channels,
+            scratch,
+            fast,
+            None,
+        )?;
         let masked = clamp_i8(self.quant.zero_point, i8::MIN, i8::MAX);
         let (k, d, r) = (self.kernel, self.dilation, self.kernel / 2);
         let mut pixels = output.chunks_exact_mut(self.out_channels.max(1));
@@ -145,7 +150,7 @@ impl<'a> DenseConvI8<'a> {
                             }
                         }
                     }
-                    kernel(self.weights, self.bias, &self.quant, patch, out);
+                    kernel.dot_requant(self.bias, &self.quant, patch, out);
                     continue;
                 }
                 let mut slots = patch.iter_mut();
@@ -165,7 +170,7 @@ impl<'a> DenseConvI8<'a> {
                         }
                     }
                 }
-                kernel(self.weights, self.bias, &self.quant, patch, out);
+                kernel.dot_requant(self.bias, &self.quant, patch, out);
             }
         }
         Ok(())

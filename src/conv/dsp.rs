@@ -1,194 +1,180 @@
 //! The int8 dot products on cores with the DSP extension (Cortex-M4, M7, M33, M55): SMLAD
-//! does two 16×16 multiply-accumulates an instruction, SXTB16 widens two int8 weights at once.
+//! does two 16×16 multiply-accumulates an instruction.
 //!
-//! The weights stay int8 in flash; a word of four, `w0 w1 w2 w3`, widens to `(w0, w2)` and
-//! `(w1, w3)`. So the patch is put in the matching order once per pair (`x0 x2 x1 x3` in each
-//! group of four) and every output channel reuses it. Accumulators wrap exactly as in the
-//! portable kernel (SMLAD is modulo 2³²), so the results are equal bit for bit.
+//! The weights stay int8 in flash. Before a layer (or a streamed row of it) runs, they are
+//! widened once into scratch as int16, four output channels side by side
+//! ([`WideWeights`]), so the inner loop is one patch word, one `LDM` of the four channels'
+//! matching weight words and four SMLADs: nothing is widened per pair. Accumulators wrap
+//! exactly as in the portable kernel (SMLAD is modulo 2³²), so the results are equal bit for
+//! bit.
 #![allow(unsafe_code)]
 
 use super::int8::OutputQuant;
+use crate::plan::widened_weight_len;
 use crate::quant::{clamp_i8, requantize};
 
-/// `acc + lo(a)·lo(b) + hi(a)·hi(b)` on signed halfwords, wrapping.
-#[inline(always)]
-fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    let out: i32;
-    // SAFETY: SMLAD only reads three registers and writes one; it touches no memory or stack.
-    unsafe {
-        core::arch::asm!(
-            "smlad {out}, {a}, {b}, {acc}",
-            out = lateout(reg) out, a = in(reg) a, b = in(reg) b, acc = in(reg) acc,
-            options(pure, nomem, nostack),
-        );
-    }
-    out
+/// Output channels one pass of the inner loop computes (the 4 of [`widened_weight_len`]).
+const GROUP: usize = 4;
+
+/// A layer's int8 weights widened to int16 in the inner loop's order: for each group of four
+/// output channels, for each patch word `t` (inputs `2t`, `2t + 1`), the four channels' words
+/// `(w[o][2t], w[o][2t + 1])`. Missing channels and the pad after an odd row are zero.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WideWeights<'w> {
+    values: &'w [i16],
+    words: usize,
 }
 
-/// Bytes 0 and 2 of `x`, sign-extended to halfwords.
-#[inline(always)]
-fn sxtb16(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only instruction.
-    unsafe {
-        core::arch::asm!(
-            "sxtb16 {out}, {x}",
-            out = lateout(reg) out, x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
-
-/// Bytes 1 and 3 of `x`, sign-extended to halfwords.
-#[inline(always)]
-fn sxtb16_ror8(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only instruction.
-    unsafe {
-        core::arch::asm!(
-            "sxtb16 {out}, {x}, ror #8",
-            out = lateout(reg) out, x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
-
-/// Two halfwords as one word, `lo` in the low half.
-#[inline(always)]
-fn pack(lo: i16, hi: i16) -> u32 {
-    (lo as u16 as u32) | ((hi as u16 as u32) << 16)
-}
-
-/// Reorders each full group of four patch values to `x0 x2 x1 x3`.
-#[inline]
-fn interleave(patch: &mut [i16]) {
-    for group in patch.chunks_exact_mut(4) {
-        group.swap(1, 2);
-    }
-}
-
-/// Four int8 weights as one word, `w0` in the low byte.
-#[inline(always)]
-fn word(w: &[i8]) -> u32 {
-    match w {
-        [w0, w1, w2, w3] => u32::from_le_bytes([*w0 as u8, *w1 as u8, *w2 as u8, *w3 as u8]),
-        _ => 0,
-    }
-}
-
-/// The dot products of two int8 weight rows with the interleaved patch, plus `acc`: each
-/// patch word is loaded once for both rows.
-#[inline(always)]
-fn dot2(a: &[i8], b: &[i8], patch: &[i16], acc: (i32, i32)) -> (i32, i32) {
-    let groups = patch.len() / 4;
-    let (mut acc_a, mut acc_b) = acc;
-    if groups > 0 && a.len() >= 4 * groups && b.len() >= 4 * groups {
-        // SAFETY: the loop reads `groups` words from each of `a` and `b` and `2·groups` words
-        // from `patch`, all within the lengths checked above (unaligned word loads are allowed
-        // on the cores this module is built for). It writes only its register operands.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "ldr {wa}, [{pa}], #4",
-                "ldr {wb}, [{pb}], #4",
-                "ldr {even}, [{px}], #4",
-                "ldr {odd}, [{px}], #4",
-                "sxtb16 {t}, {wa}",
-                "smlad {acc_a}, {t}, {even}, {acc_a}",
-                "sxtb16 {t}, {wa}, ror #8",
-                "smlad {acc_a}, {t}, {odd}, {acc_a}",
-                "sxtb16 {t}, {wb}",
-                "smlad {acc_b}, {t}, {even}, {acc_b}",
-                "sxtb16 {t}, {wb}, ror #8",
-                "smlad {acc_b}, {t}, {odd}, {acc_b}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                pa = inout(reg) a.as_ptr() => _,
-                pb = inout(reg) b.as_ptr() => _,
-                px = inout(reg) patch.as_ptr() => _,
-                n = inout(reg) groups => _,
-                acc_a = inout(reg) acc_a,
-                acc_b = inout(reg) acc_b,
-                wa = out(reg) _,
-                wb = out(reg) _,
-                even = out(reg) _,
-                odd = out(reg) _,
-                t = out(reg) _,
-                options(nostack, readonly),
-            );
+impl<'w> WideWeights<'w> {
+    /// Widens `weights` (`out_channels` rows of `patch_len`, in packed order) into `buffer`
+    /// in the order the patch will be in: packed, or with `tap_major = Some((taps,
+    /// channels))` tap by tap ([`PatchOrder::TapMajor`](super::PatchOrder::TapMajor)), from
+    /// the first word boundary. `None` if `buffer` is shorter than [`widened_weight_len`] plus
+    /// that alignment, or `weights` than the rows.
+    pub(crate) fn new(
+        weights: &[i8],
+        patch_len: usize,
+        out_channels: usize,
+        buffer: &'w mut [i16],
+        tap_major: Option<(usize, usize)>,
+    ) -> Option<Self> {
+        let words = patch_len.div_ceil(2);
+        // LDM needs word-aligned addresses: skip one value if `buffer` starts mid-word (it
+        // is an i16 slice, so it is at least 2-aligned). Scratch has room for the skip.
+        let skip = (buffer.as_ptr() as usize / 2) % 2;
+        let len = widened_weight_len(patch_len, out_channels);
+        let values = buffer.get_mut(skip..skip + len)?;
+        if weights.len() < patch_len * out_channels {
+            return None;
         }
+        // Where patch value `p` takes its weight from in a packed row.
+        let source = |p: usize| match tap_major {
+            // p = t·C + c reads weight c·T + t.
+            Some((taps, channels)) if channels > 0 => (p % channels) * taps + p / channels,
+            _ => p,
+        };
+        // One block of four channels × two inputs per word of the row; max(1): visibly no
+        // zero-sized chunks.
+        let block = 2 * GROUP;
+        let groups = values.chunks_exact_mut((words * block).max(1));
+        for (g, group) in groups.enumerate() {
+            for (t, lanes) in group.chunks_exact_mut(block).enumerate() {
+                for (lane, pair) in lanes.chunks_exact_mut(2).enumerate() {
+                    let o = g * GROUP + lane;
+                    for (h, slot) in pair.iter_mut().enumerate() {
+                        let p = 2 * t + h;
+                        *slot = if o < out_channels && p < patch_len {
+                            let at = o * patch_len + source(p);
+                            weights.get(at).map_or(0, |&w| w as i16)
+                        } else {
+                            0
+                        };
+                    }
+                }
+            }
+        }
+        Some(Self { values, words })
     }
-    // The tail (fewer than four values) is in natural order.
-    let start = 4 * groups;
-    let tail = patch.get(start..).unwrap_or(&[]);
-    let (ta, tb) = (a.get(start..).unwrap_or(&[]), b.get(start..).unwrap_or(&[]));
-    for ((&wa, &wb), &x) in ta.iter().zip(tb).zip(tail) {
-        acc_a = acc_a.wrapping_add(wa as i32 * x as i32);
-        acc_b = acc_b.wrapping_add(wb as i32 * x as i32);
-    }
-    (acc_a, acc_b)
 }
 
-/// The dot product of one int8 weight row with the interleaved patch, plus `acc`.
+/// The four accumulators of one channel group over the whole patch: `patch` holds
+/// `2 · words − 1` or `2 · words` values, `weights` the group's `GROUP · words` words.
 #[inline(always)]
-fn dot(weights: &[i8], patch: &[i16], mut acc: i32) -> i32 {
-    let mut w4 = weights.chunks_exact(4);
-    let mut x4 = patch.chunks_exact(4);
-    for (w, x) in (&mut w4).zip(&mut x4) {
-        if let [x0, x2, x1, x3] = x {
-            let w = word(w);
-            acc = smlad(sxtb16(w), pack(*x0, *x2), acc);
-            acc = smlad(sxtb16_ror8(w), pack(*x1, *x3), acc);
-        }
+fn dot4(weights: &[i16], patch: &[i16], words: usize, mut acc: [i32; GROUP]) -> [i32; GROUP] {
+    // Whole patch words; an odd last value is done below.
+    let full = patch.len() / 2;
+    if full > words || weights.len() < 2 * GROUP * words {
+        return acc;
     }
-    for (&w, &x) in w4.remainder().iter().zip(x4.remainder()) {
-        acc = acc.wrapping_add(w as i32 * x as i32);
+    let [a0, a1, a2, a3] = &mut acc;
+    // SAFETY: the asm reads `full` words from `patch` (2·full <= patch.len()) with LDR, which
+    // allows the 2-byte alignment of an i16 slice on these cores, and `GROUP·full` words from
+    // `weights` (full <= words, and the length is checked above) with LDM, which needs
+    // 4-byte alignment: `WideWeights::new` starts them on a word boundary and every group is
+    // a whole number of words. It writes only its register operands: r0–r3 are declared
+    // clobbered, the pointers and count are discarded.
+    unsafe {
+        core::arch::asm!(
+            // n = full / 2 iterations of two words; an odd word first.
+            "lsrs {n}, {n}, #1",
+            "bcc 3f",
+            "ldr {x}, [{px}], #4",
+            "ldm {pw}!, {{r0, r1, r2, r3}}",
+            "smlad {a0}, r0, {x}, {a0}",
+            "smlad {a1}, r1, {x}, {a1}",
+            "smlad {a2}, r2, {x}, {a2}",
+            "smlad {a3}, r3, {x}, {a3}",
+            // Z still holds n == 0 from the LSRS (loads and SMLAD leave it alone).
+            "3:",
+            "beq 4f",
+            "2:",
+            "ldr {x}, [{px}], #4",
+            "ldm {pw}!, {{r0, r1, r2, r3}}",
+            "smlad {a0}, r0, {x}, {a0}",
+            "smlad {a1}, r1, {x}, {a1}",
+            "smlad {a2}, r2, {x}, {a2}",
+            "smlad {a3}, r3, {x}, {a3}",
+            "ldr {x}, [{px}], #4",
+            "ldm {pw}!, {{r0, r1, r2, r3}}",
+            "smlad {a0}, r0, {x}, {a0}",
+            "smlad {a1}, r1, {x}, {a1}",
+            "smlad {a2}, r2, {x}, {a2}",
+            "smlad {a3}, r3, {x}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "4:",
+            px = inout(reg) patch.as_ptr() => _,
+            pw = inout(reg) weights.as_ptr() => _,
+            n = inout(reg) full => _,
+            x = out(reg) _,
+            a0 = inout(reg) *a0,
+            a1 = inout(reg) *a1,
+            a2 = inout(reg) *a2,
+            a3 = inout(reg) *a3,
+            out("r0") _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            options(nostack, readonly),
+        );
+    }
+    if patch.len() % 2 == 1 {
+        // The odd last value: its weights are the low halves of the group's last word.
+        let x = patch.get(2 * full).map_or(0, |&x| x as i32);
+        let last = weights.get(2 * GROUP * full..).unwrap_or(&[]);
+        for (a, w) in acc.iter_mut().zip(last.chunks_exact(2)) {
+            *a = a.wrapping_add(w.first().map_or(0, |&w| w as i32) * x);
+        }
     }
     acc
 }
 
-/// [`super::int8::dot_requant`] with SMLAD: same contract, same results.
+/// [`super::int8::dot_requant`] with SMLAD on widened weights: the patch in the order the
+/// weights were widened for, same results.
 #[inline]
 pub(crate) fn dot_requant(
-    weights: &[i8],
+    weights: &WideWeights<'_>,
     bias: &[i32],
     q: &OutputQuant<'_>,
-    patch: &mut [i16],
+    patch: &[i16],
     out: &mut [i8],
 ) {
-    interleave(patch);
-    let row = patch.len();
-    let requant = |acc: i32, o: usize| {
-        let (Some(&multiplier), Some(&shift)) = (q.multipliers.get(o), q.shifts.get(o)) else {
-            return q.act_min;
-        };
-        let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
-        clamp_i8(value, q.act_min, q.act_max)
-    };
-    // Output channels two at a time (each patch word loaded once for both), then the last.
-    let mut pairs = out.chunks_exact_mut(2);
-    let mut o = 0;
-    for y in &mut pairs {
-        let (Some(a), Some(b), Some(&[bias_a, bias_b]), [ya, yb]) = (
-            weights.get(o * row..(o + 1) * row),
-            weights.get((o + 1) * row..(o + 2) * row),
-            bias.get(o..o + 2),
-            y,
-        ) else {
+    let words = weights.words;
+    let group_len = (2 * GROUP * words).max(1);
+    let groups = weights.values.chunks_exact(group_len);
+    let mut biases = bias.chunks(GROUP);
+    let mut factors = q.multipliers.chunks(GROUP).zip(q.shifts.chunks(GROUP));
+    for (w, y) in groups.zip(out.chunks_mut(GROUP)) {
+        let (Some(bias), Some((multipliers, shifts))) = (biases.next(), factors.next()) else {
             return;
         };
-        let (acc_a, acc_b) = dot2(a, b, patch, (bias_a, bias_b));
-        *ya = requant(acc_a, o);
-        *yb = requant(acc_b, o + 1);
-        o += 2;
-    }
-    if let ([y], Some(a), Some(&bias)) = (
-        pairs.into_remainder(),
-        weights.get(o * row..(o + 1) * row),
-        bias.get(o),
-    ) {
-        *y = requant(dot(a, patch, bias), o);
+        // Missing channels of the last group start at 0 and are not written.
+        let at = |k: usize| bias.get(k).copied().unwrap_or(0);
+        let acc = dot4(w, patch, words, [at(0), at(1), at(2), at(3)]);
+        let lanes = y.iter_mut().zip(acc).zip(multipliers.iter().zip(shifts));
+        for ((y, acc), (&multiplier, &shift)) in lanes {
+            let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
+            *y = clamp_i8(value, q.act_min, q.act_max);
+        }
     }
 }

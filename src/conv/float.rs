@@ -1,6 +1,6 @@
 //! The f32 symmetric conv, for cores with an FPU and for the host.
 
-use super::{run_triangle, ConvGeom, PairSource};
+use super::{run_triangle, ConvGeom, PairSource, PatchOrder};
 use crate::quant::Activation;
 use crate::tri::TriMap;
 use crate::Error;
@@ -51,12 +51,20 @@ impl<'a> ConvF32<'a> {
         output: &mut [f32],
     ) -> Result<(), Error> {
         let rows = || self.weights.chunks_exact(self.geom.patch_len().max(1));
-        run_triangle::<S, f32, L>(&self.geom, input, scratch, output, 0.0, |patch, out| {
-            for ((y, w), b) in out.iter_mut().zip(rows()).zip(self.bias) {
-                let dot: f32 = w.iter().zip(patch.iter()).map(|(w, x)| w * x).sum();
-                *y = self.activation.apply_f32(dot + b);
-            }
-        })
+        run_triangle::<S, f32, L>(
+            &self.geom,
+            input,
+            scratch,
+            output,
+            0.0,
+            PatchOrder::Packed,
+            |patch, out| {
+                for ((y, w), b) in out.iter_mut().zip(rows()).zip(self.bias) {
+                    let dot: f32 = w.iter().zip(patch.iter()).map(|(w, x)| w * x).sum();
+                    *y = self.activation.apply_f32(dot + b);
+                }
+            },
+        )
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! This portable kernel is the reference every optimized int8 kernel must equal bit for bit.
 
-use super::{gather_identity, run_triangle, ConvGeom, PairSource};
+use super::{gather_identity, run_triangle, ConvGeom, PairSource, PatchOrder};
 use crate::involution::Involution;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Requant};
 use crate::tri::TriMap;
@@ -57,14 +57,21 @@ impl<const L: usize> PairSource for QuantMap<'_, L> {
     }
 
     #[inline]
-    fn gather_fast(&self, geom: &ConvGeom<'_>, i: usize, j: usize, patch: &mut [i16]) -> bool {
+    fn gather_fast(
+        &self,
+        geom: &ConvGeom<'_>,
+        i: usize,
+        j: usize,
+        patch: &mut [i16],
+        order: PatchOrder,
+    ) -> bool {
         if !matches!(geom.involution(), Involution::Identity) {
             return false;
         }
         let zero_point = self.zero_point as i16;
         let (data, len, ch) = (self.map.as_slice(), self.map.len(), self.map.channels());
         let offset = |a, b| crate::tri::tri_index(L, a, b) * ch;
-        gather_identity(data, offset, geom, (i, j), len, patch, |q| {
+        gather_identity(data, offset, geom, (i, j), len, patch, order, |q| {
             q as i16 - zero_point
         });
         true
@@ -151,8 +158,8 @@ impl<'a> ConvI8<'a> {
 
     /// Runs the layer over `input` into the packed `L`×`L` int8 map `output`
     /// ([`map_len`](crate::tri::map_len)`(L, out_channels)` values), using `scratch` (at least
-    /// `geom().patch_len()` values). Pairs outside the input's active length are written as
-    /// the output zero point.
+    /// `geom().scratch_len_i8()` values: the patch, and the weights widened for the SMLAD
+    /// kernel). Pairs outside the input's active length are written as the output zero point.
     ///
     /// Accumulation is int32 and wraps on overflow like the C kernels; a converter keeps
     /// biases in range so it never does.
@@ -162,7 +169,7 @@ impl<'a> ConvI8<'a> {
         scratch: &mut [i16],
         output: &mut [i8],
     ) -> Result<(), Error> {
-        self.run_with::<S, L>(input, scratch, output, dot_requant_fast)
+        self.run_with::<S, L>(input, scratch, output, true)
     }
 
     /// Output row `i` only (pairs `(i, j)`, `j = i..L`, `(L − i)·O` values) into `row`: the
@@ -176,10 +183,19 @@ impl<'a> ConvI8<'a> {
     ) -> Result<(), Error> {
         let q = &self.quant;
         let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
-        let mut compute = |patch: &mut [i16], out: &mut [i8]| {
-            dot_requant_fast(self.weights, self.bias, q, patch, out)
-        };
-        super::run_row::<S, i8, L>(&self.geom, input, i, scratch, row, masked, &mut compute)
+        let (patch, kernel, order) = self.prepare(scratch, true)?;
+        let mut compute =
+            |patch: &mut [i16], out: &mut [i8]| kernel.dot_requant(self.bias, q, patch, out);
+        super::run_row::<S, i8, L>(
+            &self.geom,
+            input,
+            i,
+            patch,
+            row,
+            masked,
+            order,
+            &mut compute,
+        )
     }
 
     /// [`run`](Self::run) with the portable inner loop, whatever the build: the reference an
@@ -190,7 +206,27 @@ impl<'a> ConvI8<'a> {
         scratch: &mut [i16],
         output: &mut [i8],
     ) -> Result<(), Error> {
-        self.run_with::<S, L>(input, scratch, output, dot_requant)
+        self.run_with::<S, L>(input, scratch, output, false)
+    }
+
+    fn prepare<'s>(
+        &'s self,
+        scratch: &'s mut [i16],
+        fast: bool,
+    ) -> Result<(&'s mut [i16], Kernel<'s>, PatchOrder), Error> {
+        let geom = &self.geom;
+        // Tap-major patches (contiguous copies from the map) wherever the order is ours to
+        // choose: identity involution, and a kernel that widens its weights anyway.
+        let tap_major = matches!(geom.involution(), Involution::Identity)
+            .then(|| (crate::tri::tri_len(geom.kernel()), geom.in_channels()));
+        Kernel::prepare(
+            self.weights,
+            geom.patch_len(),
+            geom.out_channels(),
+            scratch,
+            fast,
+            tap_major,
+        )
     }
 
     fn run_with<S: PairSource<Sample = i16>, const L: usize>(
@@ -198,38 +234,86 @@ impl<'a> ConvI8<'a> {
         input: &S,
         scratch: &mut [i16],
         output: &mut [i8],
-        kernel: impl DotRequant,
+        fast: bool,
     ) -> Result<(), Error> {
         let q = &self.quant;
         let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
-        run_triangle::<S, i8, L>(&self.geom, input, scratch, output, masked, |patch, out| {
-            kernel(self.weights, self.bias, q, patch, out)
-        })
+        let (patch, kernel, order) = self.prepare(scratch, fast)?;
+        run_triangle::<S, i8, L>(
+            &self.geom,
+            input,
+            patch,
+            output,
+            masked,
+            order,
+            |patch, out| kernel.dot_requant(self.bias, q, patch, out),
+        )
     }
 }
 
-/// The inner loop of the int8 convs: weights (one row of `patch.len()` values per output
-/// channel), bias, output quantization, patch (which it may reorder), outputs.
-pub(crate) trait DotRequant:
-    Fn(&[i8], &[i32], &OutputQuant<'_>, &mut [i16], &mut [i8])
-{
+/// The weights of an int8 conv as its inner loop reads them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kernel<'w> {
+    /// Packed int8 rows, one per output channel: the portable loop.
+    Portable(&'w [i8]),
+    /// Widened to int16 in scratch for the SMLAD loop.
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    Smlad(super::dsp::WideWeights<'w>),
 }
 
-impl<F> DotRequant for F where F: Fn(&[i8], &[i32], &OutputQuant<'_>, &mut [i16], &mut [i8]) {}
+impl<'w> Kernel<'w> {
+    /// Splits `scratch` into the patch (`patch_len` values) and the rest, and picks the inner
+    /// loop: SMLAD on weights widened into the rest when the build has it and `fast` is set,
+    /// else the portable loop. Returns the patch order the kernel reads: `tap_major`
+    /// (`(taps, channels)`, identity involution) is taken by the SMLAD kernel, which widens its
+    /// weights in that order; the portable kernel reads [`PatchOrder::Packed`]. `scratch` must hold
+    /// [`plan::conv_i8_scratch_len_for`](crate::plan::conv_i8_scratch_len_for) values in every
+    /// build, so a buffer that fits on the host fits on the target.
+    pub(crate) fn prepare(
+        weights: &'w [i8],
+        patch_len: usize,
+        out_channels: usize,
+        scratch: &'w mut [i16],
+        fast: bool,
+        tap_major: Option<(usize, usize)>,
+    ) -> Result<(&'w mut [i16], Self, PatchOrder), Error> {
+        let needed = crate::plan::conv_i8_scratch_len_for(patch_len, out_channels);
+        if scratch.len() < needed {
+            return Err(Error::BufferTooSmall);
+        }
+        let (patch, rest) = scratch
+            .split_at_mut_checked(patch_len)
+            .ok_or(Error::BufferTooSmall)?;
+        #[cfg(all(feature = "dsp", target_arch = "arm"))]
+        if fast {
+            let wide =
+                super::dsp::WideWeights::new(weights, patch_len, out_channels, rest, tap_major)
+                    .ok_or(Error::BufferTooSmall)?;
+            let order = match tap_major {
+                Some(_) => PatchOrder::TapMajor,
+                None => PatchOrder::Packed,
+            };
+            return Ok((patch, Kernel::Smlad(wide), order));
+        }
+        let _ = (rest, fast, tap_major);
+        Ok((patch, Kernel::Portable(weights), PatchOrder::Packed))
+    }
 
-/// The fastest inner loop this build has: SMLAD with the `dsp` feature on Arm, else portable.
-#[inline]
-pub(crate) fn dot_requant_fast(
-    weights: &[i8],
-    bias: &[i32],
-    q: &OutputQuant<'_>,
-    patch: &mut [i16],
-    out: &mut [i8],
-) {
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    super::dsp::dot_requant(weights, bias, q, patch, out);
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
-    dot_requant(weights, bias, q, patch, out);
+    /// One output pixel from its patch: see [`dot_requant`].
+    #[inline]
+    pub(crate) fn dot_requant(
+        &self,
+        bias: &[i32],
+        q: &OutputQuant<'_>,
+        patch: &[i16],
+        out: &mut [i8],
+    ) {
+        match self {
+            Kernel::Portable(weights) => dot_requant(weights, bias, q, patch, out),
+            #[cfg(all(feature = "dsp", target_arch = "arm"))]
+            Kernel::Smlad(wide) => super::dsp::dot_requant(wide, bias, q, patch, out),
+        }
+    }
 }
 
 /// One output pixel: for each output channel, the dot product of its weight row with the
@@ -239,7 +323,7 @@ pub(crate) fn dot_requant(
     weights: &[i8],
     bias: &[i32],
     q: &OutputQuant<'_>,
-    patch: &mut [i16],
+    patch: &[i16],
     out: &mut [i8],
 ) {
     let rows = weights.chunks_exact(patch.len().max(1));

@@ -61,6 +61,20 @@ impl Sample for i16 {
     }
 }
 
+/// The order of the values in a pair's pre-added input patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PatchOrder {
+    /// The packed weight order: channel by channel, each channel's taps (see the module
+    /// docs). The portable kernel reads the weights as stored.
+    Packed,
+    /// Tap by tap, each tap's channels contiguous: `(u, v)`, `u <= v`, numbered `t` in
+    /// packed order, of channel `c` at `t·C + c`. Identity involution only. The SMLAD kernel
+    /// asks for it (and widens its weights to match) because the channels of a pair are
+    /// contiguous in a packed map, so each tap is a straight copy.
+    TapMajor,
+}
+
 /// Anything a symmetric conv can read: a packed map, or pair features built on the fly from
 /// per-position features ([`crate::generate`]).
 #[allow(clippy::len_without_is_empty)] // a source always has at least one position
@@ -75,9 +89,9 @@ pub trait PairSource {
     fn involution(&self) -> Involution<'_>;
     /// Value at `(i, j, c)`, `i, j < len` in either order, `c < channels`.
     fn at(&self, i: usize, j: usize, c: usize) -> Self::Sample;
-    /// Fills `patch` for output pair `(i, j)` exactly as the generic gather would, but only
-    /// when the source has a faster way for this pair; returns whether it did. Packed maps
-    /// answer for interior pairs, whose window neither leaves the map nor crosses the diagonal.
+    /// Fills `patch` for output pair `(i, j)` in `order` exactly as the generic gather
+    /// would, but only when the source has a faster way for this pair; returns whether it
+    /// did. Packed int8 maps with the identity involution answer for every pair.
     #[inline]
     fn gather_fast(
         &self,
@@ -85,22 +99,29 @@ pub trait PairSource {
         i: usize,
         j: usize,
         patch: &mut [Self::Sample],
+        order: PatchOrder,
     ) -> bool {
-        let _ = (geom, i, j, patch);
+        let _ = (geom, i, j, patch, order);
         false
     }
 }
 
 /// Fills `patch` for output pair `(i, j)` of a map whose involution is the identity: `data`
 /// holds `channels` values a pair, the pair `(a, b)`, `a <= b`, starting at `pair_offset(a,
-/// b)`, for an active length `len`; `value` centres one stored value. Same order and values as
-/// [`gather`].
+/// b)`, for an active length `len`; `value` centres one stored value. Same values as
+/// [`gather`], in `order`.
 ///
 /// Where a tap lands (a pair index, mirrored or not, or padding) is worked out once per tap
 /// rather than once per tap and channel; then each pre-added tap runs along the channels,
-/// which are contiguous in the map, writing with a stride of `tri_len(k)` (the patch is
-/// channel-major).
+/// which are contiguous in the map, writing contiguously ([`PatchOrder::TapMajor`]) or with
+/// a stride of `tri_len(k)` ([`PatchOrder::Packed`]). A packed row must be contiguous:
+/// `pair_offset(a, b + 1) = pair_offset(a, b) + channels`.
+///
+/// Interior pairs, whose window neither leaves the active map nor crosses the diagonal, take
+/// a shorter way in tap-major order: one offset per window row, every tap a fixed step from
+/// it, no padding and no mirroring to check.
 #[inline]
+#[allow(clippy::too_many_arguments)] // one call per source type; a struct would only rename them
 pub(crate) fn gather_identity<T: Copy, S: Sample>(
     data: &[T],
     pair_offset: impl Fn(usize, usize) -> usize,
@@ -108,9 +129,15 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
     (i, j): (usize, usize),
     len: usize,
     patch: &mut [S],
+    order: PatchOrder,
     value: impl Fn(T) -> S,
 ) {
     let (k, d, ch) = (geom.kernel, geom.dilation, geom.in_channels);
+    let reach = d * (k / 2);
+    if order == PatchOrder::TapMajor && i >= reach && i + 2 * reach <= j && j + reach < len {
+        gather_interior(data, pair_offset, geom, (i, j), patch, value);
+        return;
+    }
     let rows = taps(i, k, d, len);
     let cols = taps(j, k, d, len);
     // Offset of channel 0 of the pair tap (u, v) reads, or PADDING. u32 keeps the table
@@ -138,37 +165,93 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
         let row_u = offsets.get(u).copied().unwrap_or([PADDING; MAX_KERNEL]);
         for v in u..k {
             let upper = pixel(row_u.get(v).copied());
-            let slots = patch.iter_mut().skip(t).step_by(stride).take(ch);
-            if u == v {
-                if upper.is_empty() {
-                    slots.for_each(|slot| *slot = S::ZERO);
-                } else {
-                    upper
-                        .iter()
-                        .zip(slots)
-                        .for_each(|(&x, slot)| *slot = value(x));
-                }
+            let lower = if u == v {
+                &[]
             } else {
-                let lower = pixel(offsets.get(v).and_then(|r| r.get(u)).copied());
-                match (upper.is_empty(), lower.is_empty()) {
-                    (false, false) => upper
-                        .iter()
-                        .zip(lower)
-                        .zip(slots)
-                        .for_each(|((&x, &y), slot)| *slot = value(x).pre_add(value(y))),
-                    (false, true) => upper
-                        .iter()
-                        .zip(slots)
-                        .for_each(|(&x, slot)| *slot = value(x)),
-                    (true, false) => lower
-                        .iter()
-                        .zip(slots)
-                        .for_each(|(&y, slot)| *slot = value(y)),
-                    (true, true) => slots.for_each(|slot| *slot = S::ZERO),
+                pixel(offsets.get(v).and_then(|r| r.get(u)).copied())
+            };
+            match order {
+                PatchOrder::TapMajor => {
+                    let slots = patch.get_mut(t * ch..).unwrap_or(&mut []);
+                    fill_tap(upper, lower, slots.iter_mut().take(ch), &value);
+                }
+                PatchOrder::Packed => {
+                    let slots = patch.iter_mut().skip(t).step_by(stride).take(ch);
+                    fill_tap(upper, lower, slots, &value);
                 }
             }
             t += 1;
         }
+    }
+}
+
+/// [`gather_identity`] for an interior pair in tap-major order: window rows `a_u = i + d(u −
+/// r)`, columns `b_v = j + d(v − r)`, all active, `a_u <= b_0`.
+#[inline(always)]
+fn gather_interior<T: Copy, S: Sample>(
+    data: &[T],
+    pair_offset: impl Fn(usize, usize) -> usize,
+    geom: &ConvGeom<'_>,
+    (i, j): (usize, usize),
+    patch: &mut [S],
+    value: impl Fn(T) -> S,
+) {
+    let (k, d, ch) = (geom.kernel, geom.dilation, geom.in_channels);
+    let reach = d * (k / 2);
+    // Offset of (a_u, b_0); tap (u, v) then reads (a_u, b_v) at row[u] + v·d·ch.
+    let mut row = [0usize; MAX_KERNEL];
+    for (u, slot) in row.iter_mut().enumerate().take(k) {
+        *slot = pair_offset(i + d * u - reach, j - reach);
+    }
+    let step = d * ch;
+    let mut slots = patch.chunks_exact_mut(ch.max(1));
+    for u in 0..k {
+        let row_u = row.get(u).copied().unwrap_or(0);
+        for v in u..k {
+            let Some(dst) = slots.next() else {
+                return;
+            };
+            let upper = data.get(row_u + v * step..).unwrap_or(&[]);
+            if u == v {
+                for (slot, &x) in dst.iter_mut().zip(upper) {
+                    *slot = value(x);
+                }
+            } else {
+                // The mirrored tap (v, u) reads (a_v, b_u): still above the diagonal.
+                let row_v = row.get(v).copied().unwrap_or(0);
+                let lower = data.get(row_v + u * step..).unwrap_or(&[]);
+                for ((slot, &x), &y) in dst.iter_mut().zip(upper).zip(lower) {
+                    *slot = value(x).pre_add(value(y));
+                }
+            }
+        }
+    }
+}
+
+/// One tap of [`gather_identity`]: the pre-added `upper` and `lower` channels (either may be
+/// empty: padding, or the diagonal tap's missing partner) into `slots`.
+#[inline(always)]
+fn fill_tap<'p, T: Copy, S: Sample + 'p>(
+    upper: &[T],
+    lower: &[T],
+    slots: impl Iterator<Item = &'p mut S>,
+    value: &impl Fn(T) -> S,
+) {
+    match (upper.is_empty(), lower.is_empty()) {
+        (false, false) => upper
+            .iter()
+            .zip(lower)
+            .zip(slots)
+            .for_each(|((&x, &y), slot)| *slot = value(x).pre_add(value(y))),
+        (false, true) => upper
+            .iter()
+            .zip(slots)
+            .for_each(|(&x, slot)| *slot = value(x)),
+        (true, false) => lower
+            .iter()
+            .zip(slots)
+            .for_each(|(&y, slot)| *slot = value(y)),
+        (true, true) => slots.for_each(|slot| *slot = S::ZERO),
     }
 }
 
@@ -249,6 +332,12 @@ impl<'a> ConvGeom<'a> {
         self.patch_len
     }
 
+    /// Scratch values the int8 conv of this shape needs: the patch and the weights widened
+    /// for the SMLAD kernel ([`crate::plan::conv_i8_scratch_len_for`]).
+    pub fn scratch_len_i8(&self) -> usize {
+        crate::plan::conv_i8_scratch_len_for(self.patch_len, self.out_channels)
+    }
+
     /// Packed weights of the whole layer.
     pub fn weight_len(&self) -> usize {
         self.out_channels * self.patch_len
@@ -305,8 +394,10 @@ fn gather<S: PairSource>(
     i: usize,
     j: usize,
     patch: &mut [S::Sample],
+    order: PatchOrder,
 ) {
     let k = geom.kernel;
+    let channels = geom.in_channels;
     let len = source.len();
     let rows = taps(i, k, geom.dilation, len);
     let cols = taps(j, k, geom.dilation, len);
@@ -319,7 +410,20 @@ fn gather<S: PairSource>(
         _ => S::Sample::ZERO,
     };
     let mut slots = patch.iter_mut();
-    for c in 0..geom.in_channels {
+    if order == PatchOrder::TapMajor {
+        // Identity involution only (the kernel asks for this order only then).
+        for u in 0..k {
+            for v in u..k {
+                let tap = slots.by_ref().take(channels);
+                for (c, slot) in tap.enumerate() {
+                    let x = read(u, v, c);
+                    *slot = if u == v { x } else { x.pre_add(read(v, u, c)) };
+                }
+            }
+        }
+        return;
+    }
+    for c in 0..channels {
         let p = geom.involution.partner(c);
         if p == c {
             for u in 0..k {
@@ -353,6 +457,7 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
     scratch: &mut [S::Sample],
     output: &mut [T],
     masked: T,
+    order: PatchOrder,
     mut compute: impl FnMut(&mut [S::Sample], &mut [T]),
 ) -> Result<(), Error> {
     let out_channels = geom.out_channels();
@@ -363,7 +468,7 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
         let (row, tail) = rest
             .split_at_mut_checked((L - i) * out_channels)
             .ok_or(Error::BufferTooSmall)?;
-        run_row::<S, T, L>(geom, input, i, scratch, row, masked, &mut compute)?;
+        run_row::<S, T, L>(geom, input, i, scratch, row, masked, order, &mut compute)?;
         rest = tail;
     }
     Ok(())
@@ -371,6 +476,7 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
 
 /// Output row `i` of the triangle, pairs `(i, j)` for `j = i..L`, into `row` (`(L − i)·O`
 /// values): the unit both the full-map and the row-streaming execution are made of.
+#[allow(clippy::too_many_arguments)] // private; the callers pass their layer's parts through
 fn run_row<S: PairSource, T: Copy, const L: usize>(
     geom: &ConvGeom<'_>,
     input: &S,
@@ -378,6 +484,7 @@ fn run_row<S: PairSource, T: Copy, const L: usize>(
     scratch: &mut [S::Sample],
     row: &mut [T],
     masked: T,
+    order: PatchOrder,
     compute: &mut impl FnMut(&mut [S::Sample], &mut [T]),
 ) -> Result<(), Error> {
     geom.check_source::<S, L>(input)?;
@@ -395,10 +502,79 @@ fn run_row<S: PairSource, T: Copy, const L: usize>(
             out.fill(masked);
             continue;
         }
-        if !input.gather_fast(geom, i, j, patch) {
-            gather(input, geom, i, j, patch);
+        if !input.gather_fast(geom, i, j, patch, order) {
+            gather(input, geom, i, j, patch, order);
         }
         compute(patch, out);
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // a test's failures are panics
+mod tests {
+    //! The patch orders on the host: the SMLAD kernel's tap-major patches only ever run on
+    //! Arm, so their gathers are checked here against the packed order the portable kernel
+    //! reads (the on-target tests then check whole layers).
+    use super::*;
+    use crate::tri::{map_len, TriMap};
+    use crate::QuantMap;
+
+    const L: usize = 13;
+
+    #[test]
+    fn tap_major_patches_are_the_packed_patches_transposed() {
+        let mut state = 0x2545_f491_u32;
+        let mut data = [0i8; map_len(L, 5)];
+        for q in data.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *q = (state >> 24) as i8;
+        }
+        let mut interior = 0;
+        for (channels, kernel, dilation, len) in [
+            (5, 3, 1, 13),
+            (3, 5, 1, 12),
+            (4, 3, 2, 13),
+            (2, 7, 1, 9),
+            (1, 1, 1, 4),
+        ] {
+            let geom = ConvGeom::new(channels, 2, kernel, dilation, Involution::Identity).unwrap();
+            let map = TriMap::<i8, L>::new(&data[..map_len(L, channels)], channels, len).unwrap();
+            let source = QuantMap::new(map, -9).unwrap();
+            let (taps, n) = (tri_len(kernel), geom.patch_len());
+            let reach = dilation * (kernel / 2);
+            for i in 0..len {
+                for j in i..len {
+                    let mut packed = [0i16; 5 * 28];
+                    let mut tap_major = [0i16; 5 * 28];
+                    let mut fast = [0i16; 5 * 28];
+                    gather(&source, &geom, i, j, &mut packed[..n], PatchOrder::Packed);
+                    gather(
+                        &source,
+                        &geom,
+                        i,
+                        j,
+                        &mut tap_major[..n],
+                        PatchOrder::TapMajor,
+                    );
+                    for t in 0..taps {
+                        for c in 0..channels {
+                            assert_eq!(tap_major[t * channels + c], packed[c * taps + t]);
+                        }
+                    }
+                    assert!(source.gather_fast(&geom, i, j, &mut fast[..n], PatchOrder::TapMajor));
+                    assert_eq!(fast[..n], tap_major[..n], "tap-major ({i}, {j})");
+                    assert!(source.gather_fast(&geom, i, j, &mut fast[..n], PatchOrder::Packed));
+                    assert_eq!(fast[..n], packed[..n], "packed ({i}, {j})");
+                    if i >= reach && i + 2 * reach <= j && j + reach < len {
+                        interior += 1;
+                    }
+                }
+            }
+        }
+        // The interior shortcut was taken, not only the band path.
+        assert!(interior > 50, "{interior} interior pairs");
+    }
 }

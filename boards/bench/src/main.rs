@@ -120,6 +120,11 @@ fn reference<const L: usize>(
 /// Room for the dense reference layers (two 64×64×16 maps) and the whole-map model arena.
 const BIG_LEN: usize = 200 * 1024;
 static BIG: ConstStaticCell<[i8; BIG_LEN]> = ConstStaticCell::new([0; BIG_LEN]);
+/// Scratch of the reference layers: a dense patch and its widened weights (static, so it is
+/// not counted in the model's stack).
+const REF_SCRATCH_LEN: usize = scnn::plan::dense_i8_scratch_len(MAX_C, MAX_C, K);
+static REF_SCRATCH: ConstStaticCell<[i16; REF_SCRATCH_LEN]> =
+    ConstStaticCell::new([0; REF_SCRATCH_LEN]);
 
 fn report(key: &str, value: u64) {
     semihosting::println!("bench {} {}", key, value);
@@ -132,12 +137,12 @@ fn run() -> Option<()> {
     let arena = example::ARENA.try_take()?;
     let scratch = example::SCRATCH.try_take()?;
     let probs = example::PROBS.try_take()?;
-    let mut ref_scratch = [0i16; MAX_C * K * K];
+    let ref_scratch = REF_SCRATCH.try_take()?;
 
-    let (sym, dense) = reference::<64>(16, &mut big[..], &mut ref_scratch, &mut counter)?;
+    let (sym, dense) = reference::<64>(16, &mut big[..], ref_scratch, &mut counter)?;
     report("ref64.sym_instructions", sym);
     report("ref64.dense_instructions", dense);
-    let (sym, dense) = reference::<32>(8, &mut big[..], &mut ref_scratch, &mut counter)?;
+    let (sym, dense) = reference::<32>(8, &mut big[..], ref_scratch, &mut counter)?;
     report("ref32.sym_instructions", sym);
     report("ref32.dense_instructions", dense);
 

@@ -13,13 +13,13 @@ pub static BLOB: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!(concat!(
 )));
 
 /// The example's dimensions, as `scnn inspect` reports them: feature dim 4, rings of
-/// `Σ rows · channels = 225` for row-streaming execution, widest conv 8 channels of 5×5
-/// (scratch of 120 values).
+/// `Σ rows · channels = 225` for row-streaming execution, widest conv 8→8 channels of 5×5
+/// (scratch of 120 patch values and 960 widened weights).
 pub const RING_LEN: usize = 225;
 /// The streaming activation arena: per-position features and every layer's ring of rows.
 pub const ARENA_LEN: usize = plan::stream_arena_len(L, 4, RING_LEN);
 /// Scratch values of the widest conv.
-pub const SCRATCH_LEN: usize = plan::conv_scratch_len(8, 5);
+pub const SCRATCH_LEN: usize = plan::conv_i8_scratch_len(8, 8, 5);
 /// Pair probabilities.
 pub const PROBS_LEN: usize = plan::model_probs_len(L);
 
