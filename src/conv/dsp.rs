@@ -95,6 +95,11 @@ fn dot4(weights: &[i16], patch: &[i16], words: usize, mut acc: [i32; GROUP]) -> 
     // clobbered, the pointers and count are discarded.
     unsafe {
         core::arch::asm!(
+            // Armv8-M Mainline targets (M33, M55) leave the DSP extension out of their
+            // baseline, so the assembler is told the instructions exist (the directive holds
+            // for this block only); the crate's `dsp` feature is the promise that the core
+            // has them. Every instruction here encodes the same in v7E-M and v8-M Mainline.
+            ".arch armv7e-m",
             // n = full / 2 iterations of two words; an odd word first.
             "lsrs {n}, {n}, #1",
             "bcc 3f",
