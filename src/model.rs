@@ -6,7 +6,7 @@ use crate::blob::{
     LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_CONCAT, SEGMENT_OUTER,
     SEGMENT_RECORD_LEN,
 };
-use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, QuantMap};
+use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, PairSource, QuantMap};
 use crate::generate::{PairFeaturesF32, PairFeaturesI8};
 use crate::involution::{Involution, Segment};
 use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8, AddQuant};
@@ -660,14 +660,13 @@ impl<'a, const L: usize> Model<'a, L> {
         bases.get(..len).ok_or(Error::SequenceTooLong)
     }
 
-    /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
-    /// returns the sequence length. `observe(layer, map)` sees each layer's packed output.
-    pub fn predict_i8_with(
-        &self,
+    /// The start of both int8 paths: encodes `sequence`, embeds it into `features` and
+    /// returns the pair features the first layer reads, with their zero point.
+    fn pair_features_i8<'f>(
+        &'f self,
         sequence: &[u8],
-        buffers: &mut Buffers<'_, i8, i16>,
-        mut observe: impl FnMut(usize, &[i8]),
-    ) -> Result<usize, Error> {
+        features: &'f mut [i8],
+    ) -> Result<(PairFeaturesI8<'f>, i32), Error> {
         let EmbeddingTable::I8 {
             table,
             zero_point,
@@ -679,17 +678,32 @@ impl<'a, const L: usize> Model<'a, L> {
         };
         let mut bases = [Base::N; L];
         let bases = self.encode(sequence, &mut bases)?;
-        let len = bases.len();
-        let (features, mut slots, scratch, probs) = self.split(buffers)?;
         Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
-        let input = PairFeaturesI8::new(
+        let pairs = PairFeaturesI8::new(
             features,
             self.feature_dim,
-            len,
+            bases.len(),
             &self.segments,
             zero_point,
             product,
         )?;
+        Ok((pairs, zero_point))
+    }
+
+    /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
+    /// returns the sequence length. `observe(layer, map)` sees each layer's packed output.
+    pub fn predict_i8_with(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, i8, i16>,
+        mut observe: impl FnMut(usize, &[i8]),
+    ) -> Result<usize, Error> {
+        if self.precision != Precision::Int8 {
+            return Err(Error::BadPrecision);
+        }
+        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        let (input, zero_point) = self.pair_features_i8(sequence, features)?;
+        let len = input.len();
 
         let mut schedule = Schedule::default();
         let mut in_zero_point = zero_point;
@@ -775,18 +789,9 @@ impl<'a, const L: usize> Model<'a, L> {
         buffers: &mut Buffers<'_, i8, i16>,
         mut observe: impl FnMut(usize, usize, &[i8]),
     ) -> Result<usize, Error> {
-        let EmbeddingTable::I8 {
-            table,
-            zero_point,
-            product,
-            ..
-        } = self.embedding
-        else {
+        if self.precision != Precision::Int8 {
             return Err(Error::BadPrecision);
-        };
-        let mut bases = [Base::N; L];
-        let bases = self.encode(sequence, &mut bases)?;
-        let len = bases.len();
+        }
         let mut rings = [LayerRing::default(); crate::MAX_LAYERS];
         self.stream_rings(&mut rings)?;
         if buffers.arena.len() < self.stream_arena_len()?
@@ -799,15 +804,8 @@ impl<'a, const L: usize> Model<'a, L> {
             .arena
             .split_at_mut_checked(L * self.feature_dim)
             .ok_or(Error::BufferTooSmall)?;
-        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
-        let pairs = PairFeaturesI8::new(
-            features,
-            self.feature_dim,
-            len,
-            &self.segments,
-            zero_point,
-            product,
-        )?;
+        let (pairs, _) = self.pair_features_i8(sequence, features)?;
+        let len = pairs.len();
         // Output zero point and ring offset of every layer.
         let mut out_zero_point = [0i8; crate::MAX_LAYERS];
         let mut start = [0usize; crate::MAX_LAYERS + 1];
