@@ -144,6 +144,22 @@ pub const fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
     )
 }
 
+/// [`requantize`] for parameters that passed [`Requant::check`] (`multiplier >= 0`, `shift`
+/// in [-31, 30]): the same value for every `acc`, without the branches only out-of-range
+/// parameters need (the saturating `i32::MIN · i32::MIN` case and the exponent clamp). The
+/// optimized kernels requantize with this; the portable kernel keeps [`requantize`].
+#[inline]
+pub const fn requantize_checked(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = if shift > 0 { shift } else { 0 };
+    let right = (left - shift) as u32 & 31;
+    let x = ((acc.wrapping_shl(left as u32) as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
+    // Round to nearest, ties away from zero: the remainder against half the divisor, one
+    // more for negative values.
+    let mask = ((1u32 << right) - 1) as i32;
+    let threshold = (mask >> 1) + (x < 0) as i32;
+    (x >> right) + ((x & mask) > threshold) as i32
+}
+
 /// Clamps an int32 to an int8 range `[min, max]`.
 #[inline]
 pub const fn clamp_i8(x: i32, min: i8, max: i8) -> i8 {

@@ -5,7 +5,8 @@ mod reference;
 
 use proptest::prelude::*;
 use scnn::quant::{
-    clamp_i8, requantize, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Activation,
+    clamp_i8, requantize, requantize_checked, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul, Activation,
 };
 use scnn::Requant;
 
@@ -52,6 +53,32 @@ fn divide_by_power_of_two_rounds_half_away_from_zero() {
     assert_eq!(rounding_divide_by_pot(123, 0), 123);
     assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
     assert_eq!(rounding_divide_by_pot(i32::MAX, 31), 1);
+}
+
+#[test]
+fn checked_requantize_equals_requantize_at_the_edges() {
+    for acc in [
+        i32::MIN,
+        i32::MIN + 1,
+        -1 << 30,
+        -3,
+        -1,
+        0,
+        1,
+        3,
+        1 << 30,
+        i32::MAX,
+    ] {
+        for multiplier in [0, 1, 1 << 30, (1 << 30) + 1, i32::MAX - 1, i32::MAX] {
+            for shift in [-31, -30, -17, -1, 0, 1, 2, 17, 29, 30] {
+                assert_eq!(
+                    requantize_checked(acc, multiplier, shift),
+                    requantize(acc, multiplier, shift),
+                    "acc {acc}, multiplier {multiplier}, shift {shift}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -172,6 +199,11 @@ proptest! {
     #[test]
     fn requantize_matches_reference(acc in any::<i32>(), multiplier in 0i32..=i32::MAX, shift in -31i32..=30) {
         prop_assert_eq!(requantize(acc, multiplier, shift), reference::requant(acc, multiplier, shift));
+    }
+
+    #[test]
+    fn checked_requantize_equals_requantize(acc in any::<i32>(), multiplier in 0i32..=i32::MAX, shift in -31i32..=30) {
+        prop_assert_eq!(requantize_checked(acc, multiplier, shift), requantize(acc, multiplier, shift));
     }
 
     #[test]

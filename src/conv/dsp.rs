@@ -11,7 +11,7 @@
 
 use super::int8::OutputQuant;
 use crate::plan::widened_weight_len;
-use crate::quant::{clamp_i8, requantize};
+use crate::quant::requantize_checked;
 
 /// Output channels one pass of the inner loop computes (the 4 of [`widened_weight_len`]).
 const GROUP: usize = 4;
@@ -47,28 +47,31 @@ impl<'w> WideWeights<'w> {
         if weights.len() < patch_len * out_channels {
             return None;
         }
-        // Where patch value `p` takes its weight from in a packed row.
-        let source = |p: usize| match tap_major {
-            // p = t·C + c reads weight c·T + t.
-            Some((taps, channels)) if channels > 0 => (p % channels) * taps + p / channels,
-            _ => p,
-        };
-        // One block of four channels × two inputs per word of the row; max(1): visibly no
-        // zero-sized chunks.
-        let block = 2 * GROUP;
-        let groups = values.chunks_exact_mut((words * block).max(1));
-        for (g, group) in groups.enumerate() {
-            for (t, lanes) in group.chunks_exact_mut(block).enumerate() {
-                for (lane, pair) in lanes.chunks_exact_mut(2).enumerate() {
-                    let o = g * GROUP + lane;
-                    for (h, slot) in pair.iter_mut().enumerate() {
-                        let p = 2 * t + h;
-                        *slot = if o < out_channels && p < patch_len {
-                            let at = o * patch_len + source(p);
-                            weights.get(at).map_or(0, |&w| w as i16)
-                        } else {
-                            0
-                        };
+        // Padding (missing channels, the half word after an odd row) stays zero.
+        values.fill(0);
+        let stride = 2 * GROUP;
+        for o in 0..out_channels {
+            let row = weights.get(o * patch_len..(o + 1) * patch_len)?;
+            let lane = values.get_mut(o / GROUP * words * stride + 2 * (o % GROUP)..)?;
+            // Patch value p of this channel goes to lane[p / 2 · stride + p % 2].
+            let mut put = |p: usize, w: i8| {
+                if let Some(slot) = lane.get_mut(p / 2 * stride + p % 2) {
+                    *slot = i16::from(w);
+                }
+            };
+            match tap_major {
+                // The packed row is channel by channel, `taps` each: weight (c, t) is patch
+                // value t·channels + c.
+                Some((taps, channels)) if taps * channels == patch_len => {
+                    for (c, kernel) in row.chunks_exact(taps.max(1)).enumerate() {
+                        for (t, &w) in kernel.iter().enumerate() {
+                            put(t * channels + c, w);
+                        }
+                    }
+                }
+                _ => {
+                    for (p, &w) in row.iter().enumerate() {
+                        put(p, w);
                     }
                 }
             }
@@ -165,21 +168,34 @@ pub(crate) fn dot_requant(
     out: &mut [i8],
 ) {
     let words = weights.words;
-    let group_len = (2 * GROUP * words).max(1);
-    let groups = weights.values.chunks_exact(group_len);
-    let mut biases = bias.chunks(GROUP);
-    let mut factors = q.multipliers.chunks(GROUP).zip(q.shifts.chunks(GROUP));
-    for (w, y) in groups.zip(out.chunks_mut(GROUP)) {
-        let (Some(bias), Some((multipliers, shifts))) = (biases.next(), factors.next()) else {
+    let group_len = 2 * GROUP * words;
+    let (zero_point, min, max) = (q.zero_point, i32::from(q.act_min), i32::from(q.act_max));
+    // The lengths were checked against the layer when it was built; the shortest wins here.
+    let channels = out
+        .len()
+        .min(bias.len())
+        .min(q.multipliers.len())
+        .min(q.shifts.len());
+    let mut o = 0;
+    while o < channels {
+        let (Some(w), Some(y)) = (
+            weights.values.get(o / GROUP * group_len..),
+            out.get_mut(o..channels),
+        ) else {
             return;
         };
         // Missing channels of the last group start at 0 and are not written.
-        let at = |k: usize| bias.get(k).copied().unwrap_or(0);
+        let at = |k: usize| bias.get(o + k).copied().unwrap_or(0);
         let acc = dot4(w, patch, words, [at(0), at(1), at(2), at(3)]);
-        let lanes = y.iter_mut().zip(acc).zip(multipliers.iter().zip(shifts));
-        for ((y, acc), (&multiplier, &shift)) in lanes {
-            let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
-            *y = clamp_i8(value, q.act_min, q.act_max);
+        for (k, (y, acc)) in y.iter_mut().zip(acc).enumerate() {
+            let (Some(&multiplier), Some(&shift)) = (q.multipliers.get(o + k), q.shifts.get(o + k))
+            else {
+                return;
+            };
+            // OutputQuant::check ran on these (ConvI8::new, DenseConvI8::new).
+            let value = requantize_checked(acc, multiplier, shift).wrapping_add(zero_point);
+            *y = value.max(min).min(max) as i8;
         }
+        o += GROUP;
     }
 }
