@@ -80,6 +80,21 @@ impl<'w> WideWeights<'w> {
     }
 }
 
+/// One patch word into the four accumulators: load the word, `LDM` the four channels'
+/// matching weight words, four SMLADs. A macro so the loop can repeat it in one asm block.
+macro_rules! word_step {
+    () => {
+        concat!(
+            "ldr {x}, [{px}], #4\n",
+            "ldm {pw}!, {{r0, r1, r2, r3}}\n",
+            "smlad {a0}, r0, {x}, {a0}\n",
+            "smlad {a1}, r1, {x}, {a1}\n",
+            "smlad {a2}, r2, {x}, {a2}\n",
+            "smlad {a3}, r3, {x}, {a3}",
+        )
+    };
+}
+
 /// The four accumulators of one channel group over the whole patch: `patch` holds
 /// `2 · words − 1` or `2 · words` values, `weights` the group's `GROUP · words` words.
 #[inline(always)]
@@ -106,28 +121,13 @@ fn dot4(weights: &[i16], patch: &[i16], words: usize, mut acc: [i32; GROUP]) -> 
             // n = full / 2 iterations of two words; an odd word first.
             "lsrs {n}, {n}, #1",
             "bcc 3f",
-            "ldr {x}, [{px}], #4",
-            "ldm {pw}!, {{r0, r1, r2, r3}}",
-            "smlad {a0}, r0, {x}, {a0}",
-            "smlad {a1}, r1, {x}, {a1}",
-            "smlad {a2}, r2, {x}, {a2}",
-            "smlad {a3}, r3, {x}, {a3}",
+            word_step!(),
             // Z still holds n == 0 from the LSRS (loads and SMLAD leave it alone).
             "3:",
             "beq 4f",
             "2:",
-            "ldr {x}, [{px}], #4",
-            "ldm {pw}!, {{r0, r1, r2, r3}}",
-            "smlad {a0}, r0, {x}, {a0}",
-            "smlad {a1}, r1, {x}, {a1}",
-            "smlad {a2}, r2, {x}, {a2}",
-            "smlad {a3}, r3, {x}, {a3}",
-            "ldr {x}, [{px}], #4",
-            "ldm {pw}!, {{r0, r1, r2, r3}}",
-            "smlad {a0}, r0, {x}, {a0}",
-            "smlad {a1}, r1, {x}, {a1}",
-            "smlad {a2}, r2, {x}, {a2}",
-            "smlad {a3}, r3, {x}, {a3}",
+            word_step!(),
+            word_step!(),
             "subs {n}, {n}, #1",
             "bne 2b",
             "4:",
