@@ -577,4 +577,49 @@ mod tests {
         // The interior shortcut was taken, not only the band path.
         assert!(interior > 50, "{interior} interior pairs");
     }
+
+    #[test]
+    fn generated_pair_features_take_the_short_way_for_1x1_kernels() {
+        use crate::generate::PairFeaturesI8;
+        use crate::involution::Segment;
+        use crate::quant::Requant;
+        let mut state = 0x9e37_79b9_u32;
+        let mut features = [0i8; L * 4];
+        for q in features.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *q = (state >> 24) as i8;
+        }
+        // A product factor large enough that some products clamp at ±127.
+        let product = Requant {
+            multiplier: 1 << 30,
+            shift: -4,
+        };
+        for (dim, layout) in [
+            (4, &[Segment::SwapHalves(4), Segment::Transpose(4)][..]),
+            (3, &[Segment::Transpose(3)][..]),
+            (2, &[Segment::SwapHalves(2)][..]),
+            (1, &[Segment::Transpose(1), Segment::SwapHalves(1)][..]),
+        ] {
+            let len = L - dim;
+            let source =
+                PairFeaturesI8::new(&features[..L * dim], dim, len, layout, 5, product).unwrap();
+            let involution = source.involution();
+            let channels = source.channels();
+            let geom = ConvGeom::new(channels, 3, 1, 1, involution).unwrap();
+            let n = geom.patch_len();
+            for i in 0..len {
+                for j in i..len {
+                    let (mut generic, mut fast) = ([0i16; 32], [0i16; 32]);
+                    gather(&source, &geom, i, j, &mut generic[..n], PatchOrder::Packed);
+                    assert!(source.gather_fast(&geom, i, j, &mut fast[..n], PatchOrder::Packed));
+                    assert_eq!(fast[..n], generic[..n], "dim {dim}, pair ({i}, {j})");
+                }
+            }
+            // Wider kernels keep the generic gather.
+            let wide = ConvGeom::new(channels, 3, 3, 1, involution).unwrap();
+            assert!(!source.gather_fast(&wide, 0, 1, &mut [0; 300], PatchOrder::Packed));
+        }
+    }
 }
