@@ -185,7 +185,7 @@ impl<'a> ConvI8<'a> {
         let masked = clamp_i8(q.zero_point, i8::MIN, i8::MAX);
         let (patch, kernel, order) = self.prepare(scratch, true)?;
         let mut compute =
-            |patch: &mut [i16], out: &mut [i8]| kernel.dot_requant(self.bias, q, patch, out);
+            |patch: &[i16], out: &mut [i8]| kernel.dot_requant(self.bias, q, patch, out);
         super::run_row::<S, i8, L>(
             &self.geom,
             input,

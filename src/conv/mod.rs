@@ -458,7 +458,7 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
     output: &mut [T],
     masked: T,
     order: PatchOrder,
-    mut compute: impl FnMut(&mut [S::Sample], &mut [T]),
+    mut compute: impl FnMut(&[S::Sample], &mut [T]),
 ) -> Result<(), Error> {
     let out_channels = geom.out_channels();
     let mut rest = output
@@ -485,7 +485,7 @@ fn run_row<S: PairSource, T: Copy, const L: usize>(
     row: &mut [T],
     masked: T,
     order: PatchOrder,
-    compute: &mut impl FnMut(&mut [S::Sample], &mut [T]),
+    compute: &mut impl FnMut(&[S::Sample], &mut [T]),
 ) -> Result<(), Error> {
     geom.check_source::<S, L>(input)?;
     let patch = scratch
