@@ -19,6 +19,7 @@ const GROUP: usize = 4;
 /// A layer's int8 weights widened to int16 in the inner loop's order: for each group of four
 /// output channels, for each patch word `t` (inputs `2t`, `2t + 1`), the four channels' words
 /// `(w[o][2t], w[o][2t + 1])`. Missing channels and the pad after an odd row are zero.
+/// `values` starts on a word boundary, as `LDM` needs; only [`WideWeights::new`] builds one.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WideWeights<'w> {
     values: &'w [i16],
@@ -47,6 +48,10 @@ impl<'w> WideWeights<'w> {
         if weights.len() < patch_len * out_channels {
             return None;
         }
+        // Tap-major only where every channel has the same taps (identity involution).
+        if tap_major.is_some_and(|(taps, channels)| taps * channels != patch_len) {
+            return None;
+        }
         // Padding (missing channels, the half word after an odd row) stays zero.
         values.fill(0);
         let stride = 2 * GROUP;
@@ -62,14 +67,14 @@ impl<'w> WideWeights<'w> {
             match tap_major {
                 // The packed row is channel by channel, `taps` each: weight (c, t) is patch
                 // value t·channels + c.
-                Some((taps, channels)) if taps * channels == patch_len => {
+                Some((taps, channels)) => {
                     for (c, kernel) in row.chunks_exact(taps.max(1)).enumerate() {
                         for (t, &w) in kernel.iter().enumerate() {
                             put(t * channels + c, w);
                         }
                     }
                 }
-                _ => {
+                None => {
                     for (p, &w) in row.iter().enumerate() {
                         put(p, w);
                     }
