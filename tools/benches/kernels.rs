@@ -44,7 +44,7 @@ fn reference<const L: usize>(c: &mut Criterion, name: &str, ch: usize) {
     };
     let input: Vec<i8> = (0..L * L * ch).map(|_| rng.i8()).collect();
     let mut output = vec![0i8; L * L * ch];
-    let mut scratch = vec![0i16; 9 * ch];
+    let mut scratch = vec![0i16; scnn::plan::dense_i8_scratch_len(ch, ch, 3)];
 
     let geom = ConvGeom::new(ch, ch, 3, 1, Involution::Identity).unwrap();
     let sym = ConvI8::new(geom, &sym_weights, &bias, quant).unwrap();
