@@ -327,7 +327,8 @@ impl<'a> ConvGeom<'a> {
     }
 
     /// Packed weights per output channel, which is also the length of the pre-added input
-    /// patch a kernel needs as scratch (at most [`crate::plan::conv_scratch_len`]).
+    /// patch (at most [`crate::plan::conv_scratch_len`]): all the scratch a float conv
+    /// needs; an int8 conv needs [`scratch_len_i8`](Self::scratch_len_i8).
     pub fn patch_len(&self) -> usize {
         self.patch_len
     }
