@@ -88,9 +88,12 @@ pub enum Error {
     NonFinite,
 }
 
-impl core::fmt::Display for Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let text = match self {
+impl Error {
+    /// What went wrong, in a few words (the [`Display`](core::fmt::Display) text without the
+    /// numbers some variants carry). A `const fn`, so a blob rejected at compile time by
+    /// [`ModelInfo::parse`](crate::model::ModelInfo::parse) fails the build with it.
+    pub const fn message(&self) -> &'static str {
+        match self {
             Error::UnsupportedKernelSize => "kernel size must be 1, 3, 5 or 7",
             Error::UnsupportedDilation => "dilation must be 1, 2 or 4",
             Error::BadChannelCount => "channel count is zero or too large",
@@ -106,18 +109,11 @@ impl core::fmt::Display for Error {
             Error::BufferTooSmall => "buffer is smaller than its const fn size",
             Error::SequenceTooLong => "sequence is longer than the pair length L",
             Error::EmptySequence => "sequence is empty",
-            Error::InvalidBase { position } => {
-                return write!(f, "invalid base at position {position} (allowed: ACGUTN)");
-            }
+            Error::InvalidBase { .. } => "invalid base (allowed: ACGUTN)",
             Error::UnsupportedPairFeature => "pair-feature segment unsupported for this input",
             Error::ShapeMismatch => "operands have different shapes",
             Error::BadMagic => "not an scnn blob (bad magic)",
-            Error::UnsupportedVersion { found } => {
-                return write!(
-                    f,
-                    "unsupported blob format version {found} (this runtime reads 1)"
-                );
-            }
+            Error::UnsupportedVersion { .. } => "unsupported blob format version",
             Error::BadLength => "blob length disagrees with its header (truncated?)",
             Error::BadChecksum => "blob CRC-32 mismatch (corrupted)",
             Error::BadPrecision => "blob precision field is invalid",
@@ -132,8 +128,23 @@ impl core::fmt::Display for Error {
             Error::BadHead => "blob's last layer must have one output channel",
             Error::NonZeroReserved => "blob reserved field is not zero",
             Error::NonFinite => "blob holds a NaN, infinite or non-positive scale or weight",
-        };
-        f.write_str(text)
+        }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::InvalidBase { position } => {
+                write!(f, "invalid base at position {position} (allowed: ACGUTN)")
+            }
+            Error::UnsupportedVersion { found } => write!(
+                f,
+                "unsupported blob format version {found} (this runtime reads {})",
+                crate::blob::FORMAT_VERSION
+            ),
+            other => f.write_str(other.message()),
+        }
     }
 }
 

@@ -36,6 +36,20 @@ impl Segment {
         }
     }
 
+    /// Channels that mirror to themselves and pairs of channels `c < π(c)` in the segment:
+    /// a conv stores a symmetric `k(k+1)/2` kernel for each of the first and one full `k²`
+    /// kernel for each of the second.
+    pub const fn fixed_and_pairs(self) -> (usize, usize) {
+        match self {
+            Segment::Fixed(n) => (n as usize, 0),
+            Segment::SwapHalves(d) => (0, d as usize),
+            Segment::Transpose(d) => {
+                let d = d as usize;
+                (d, d * d.saturating_sub(1) / 2)
+            }
+        }
+    }
+
     /// Partner of channel `c` (relative to the segment start, `c < channels()`).
     #[inline]
     pub const fn partner(self, c: usize) -> usize {

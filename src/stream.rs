@@ -24,9 +24,15 @@ pub struct LayerRing {
 
 /// Ring sizes and leads for layers with the given reaches (`d·(k/2)`) and skip sources
 /// (`residual[t] = Some(s)`: layer `t` adds layer `s`'s output). Writes `rings[..n]`.
-pub fn plan_rings(
-    reach: &[u8],
-    residual: &[Option<u8>],
+///
+/// A `const fn`, so that [`ModelInfo`](crate::model::ModelInfo) sizes the streaming arena at
+/// compile time with the same rule the runtime uses.
+// Indexing: every index is compared with the slice's length just before it is used (the
+// link-time panic check proves no bounds-check panic remains); iterators are not const.
+#[allow(clippy::indexing_slicing)]
+pub const fn plan_rings(
+    reach: &[u16],
+    residual: &[Option<u16>],
     rings: &mut [LayerRing],
 ) -> Result<(), Error> {
     let n = reach.len();
@@ -34,25 +40,38 @@ pub fn plan_rings(
         return Err(Error::BadLayerCount);
     }
     let mut lead: u16 = 0;
-    for t in (0..n).rev() {
-        let ring = rings.get_mut(t).ok_or(Error::BadLayerCount)?;
-        ring.lead = lead;
+    let mut t = n;
+    while t > 0 {
+        t -= 1;
         // Read by layer t + 1 over rows i − R … i + R; the last layer's rows go straight out.
-        ring.rows = reach.get(t + 1).map_or(1, |&r| 2 * u16::from(r) + 1);
-        lead = lead.saturating_add(reach.get(t).map_or(0, |&r| u16::from(r)));
+        let rows = if t + 1 < n {
+            match reach[t + 1].checked_mul(2) {
+                Some(r) => r.saturating_add(1),
+                None => return Err(Error::UnsupportedDilation),
+            }
+        } else {
+            1
+        };
+        rings[t] = LayerRing { lead, rows };
+        lead = lead.saturating_add(reach[t]);
     }
-    for (t, source) in residual.iter().enumerate() {
-        if let Some(s) = *source {
-            let reader = rings.get(t).copied().ok_or(Error::BadResidual)?;
-            let ring = rings.get_mut(usize::from(s)).ok_or(Error::BadResidual)?;
+    let mut t = 0;
+    while t < n {
+        if let Some(s) = residual[t] {
+            let s = s as usize;
+            if s >= n {
+                return Err(Error::BadResidual);
+            }
             // Layer t adds row i of layer s while layer s has written up to its lead.
-            let span = ring
-                .lead
-                .checked_sub(reader.lead)
-                .ok_or(Error::BadResidual)?
-                + 1;
-            ring.rows = ring.rows.max(span);
+            let span = match rings[s].lead.checked_sub(rings[t].lead) {
+                Some(span) => span.saturating_add(1),
+                None => return Err(Error::BadResidual),
+            };
+            if span > rings[s].rows {
+                rings[s].rows = span;
+            }
         }
+        t += 1;
     }
     Ok(())
 }

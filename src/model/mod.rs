@@ -1,20 +1,24 @@
 //! A validated model read in place from a blob, and inference over caller-owned buffers.
 
 use crate::blob::{
-    self, activation_from_code, f32_at, header as h, i32_at, layer as lr, u16_at, u32_at, u8_at,
-    Precision, ALIGN, CRC_LEN, FORMAT_VERSION, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS,
-    LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_CONCAT, SEGMENT_OUTER,
-    SEGMENT_RECORD_LEN,
+    activation_from_code, f32_at, header as h, i32_at, layer as lr, u16_at, u32_at, u8_at,
+    Precision, ALIGN, CRC_LEN, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV,
+    LAYER_RECORD_LEN, NO_RESIDUAL, SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN,
 };
-use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, PairSource, QuantMap};
-use crate::generate::{PairFeaturesF32, PairFeaturesI8};
+use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant};
+use crate::generate::PairFeaturesI8;
 use crate::involution::{Involution, Segment};
-use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8, AddQuant};
+use crate::layers::AddQuant;
 use crate::quant::{check_zero_point, Activation, Requant};
 use crate::seq::{encode, Base, Embedding};
-use crate::stream::{plan_rings, LayerRing, RowWindowI8};
-use crate::tri::{map_len, tri_index, tri_len, TriMap};
+use crate::tri::{map_len, tri_len};
 use crate::{Error, MAX_LAYERS};
+
+mod info;
+mod map;
+mod streaming;
+
+pub use info::ModelInfo;
 
 /// Largest per-position feature dimension a blob may declare.
 pub const MAX_FEATURE_DIM: usize = 16;
@@ -144,9 +148,7 @@ pub struct Model<'a, const L: usize> {
     layers_offset: usize,
     layer_count: usize,
     logit_quant: (f32, i32),
-    slots: usize,
-    max_channels: usize,
-    max_scratch: usize,
+    info: ModelInfo,
 }
 
 /// A section of the blob: offset and length, checked to lie inside the payload.
@@ -320,6 +322,12 @@ fn parse_layer<'a, 'i>(
     Ok((layer, geom))
 }
 
+/// Output channels of layer record `t` (the records were checked by [`ModelInfo`]).
+fn parse_out_channels(bytes: &[u8], layers_offset: usize, t: usize) -> Result<usize, Error> {
+    let at = layers_offset + t * LAYER_RECORD_LEN;
+    Ok(u16_at(bytes, at + lr::OUT_CHANNELS)? as usize)
+}
+
 impl<'a, const L: usize> Model<'a, L> {
     /// Validates `bytes` completely (magic, version, length, CRC, every field, offset, size,
     /// channel count and quantization parameter) and reads the model in place.
@@ -330,52 +338,19 @@ impl<'a, const L: usize> Model<'a, L> {
     // Not inlined: its large locals then never add to the caller's stack frame.
     #[inline(never)]
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
-        // Identity and integrity first, so that the most telling error wins.
-        if bytes.get(..4) != Some(&MAGIC[..]) {
-            return Err(Error::BadMagic);
-        }
-        let version = u16_at(bytes, h::VERSION)?;
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version });
-        }
-        if bytes.len() < HEADER_LEN + CRC_LEN
-            || u32_at(bytes, h::TOTAL_LEN)? as usize != bytes.len()
-            || u16_at(bytes, h::HEADER_LEN)? as usize != HEADER_LEN
-        {
-            return Err(Error::BadLength);
-        }
-        let payload_end = bytes.len() - CRC_LEN;
-        let (payload, stored) = bytes
-            .split_at_checked(payload_end)
-            .ok_or(Error::BadLength)?;
-        if blob::checksum(payload) != u32::from_le_bytes(blob::bytes_at(stored, 0)?) {
-            return Err(Error::BadChecksum);
-        }
-
-        let precision = Precision::from_code(u8_at(bytes, h::PRECISION)?)?;
-        let layer_count = u8_at(bytes, h::LAYER_COUNT)? as usize;
-        if layer_count == 0 || layer_count > MAX_LAYERS {
-            return Err(Error::BadLayerCount);
-        }
-        let dim = u8_at(bytes, h::FEATURE_DIM)? as usize;
-        if dim == 0 || dim > MAX_FEATURE_DIM {
-            return Err(Error::BadFeatureDim);
-        }
-        let segment_count = u8_at(bytes, h::SEGMENT_COUNT)? as usize;
-        let pair_len = u16_at(bytes, h::PAIR_LEN)? as usize;
-        if pair_len == 0 || pair_len > L {
+        // Identity, integrity and structure (the rules `ModelInfo` checks at compile time);
+        // the values follow.
+        let info = ModelInfo::try_parse(bytes)?;
+        if info.pair_len() > L {
             return Err(Error::PairLenTooLarge);
         }
-        if u16_at(bytes, h::RESERVED_A)? != 0
-            || blob::bytes_at::<8>(bytes, h::RESERVED_B)? != [0; 8]
-        {
-            return Err(Error::NonZeroReserved);
-        }
+        let payload_end = bytes.len() - CRC_LEN;
 
-        // Pair-feature segments.
-        if segment_count == 0 || segment_count > MAX_SEGMENTS {
-            return Err(Error::BadSegment);
-        }
+        let precision = info.precision();
+        let layer_count = info.layer_count();
+        let dim = info.feature_dim();
+        let pair_len = info.pair_len();
+        let segment_count = u8_at(bytes, h::SEGMENT_COUNT)? as usize;
         let records = section(
             bytes,
             u32_at(bytes, h::SEGMENTS_OFFSET)?,
@@ -385,9 +360,6 @@ impl<'a, const L: usize> Model<'a, L> {
         let mut segments = heapless::Vec::new();
         for record in records.chunks_exact(SEGMENT_RECORD_LEN) {
             let d = u16_at(record, 2)?;
-            if d as usize != dim || u8_at(record, 1)? != 0 {
-                return Err(Error::BadSegment);
-            }
             let segment = match u8_at(record, 0)? {
                 SEGMENT_CONCAT => Segment::SwapHalves(d),
                 SEGMENT_OUTER => Segment::Transpose(d),
@@ -395,7 +367,7 @@ impl<'a, const L: usize> Model<'a, L> {
             };
             segments.push(segment).map_err(|_| Error::BadSegment)?;
         }
-        let pair_channels: usize = segments.iter().map(|s| s.channels()).sum();
+        let pair_channels = info.pair_channels();
 
         // Embedding and input quantization.
         let embedding_offset = u32_at(bytes, h::EMBEDDING_OFFSET)?;
@@ -439,21 +411,19 @@ impl<'a, const L: usize> Model<'a, L> {
             layer_count * LAYER_RECORD_LEN,
             payload_end,
         )?;
-        let mut outputs = [(0usize, 0i32); MAX_LAYERS];
-        let mut is_skip_source = [false; MAX_LAYERS];
-        let mut live_skip_until: Option<usize> = None;
-        let mut max_channels = 0;
-        let mut max_scratch = 0;
+        // Structure (channel chain, skip rules) is settled: check each layer's values, and
+        // that each residual add's second zero point is its source's output zero point.
+        let mut zero_points = [0i32; MAX_LAYERS];
         let mut last_zero_point = None;
         for t in 0..layer_count {
             let (expected_in, involution) = match t.checked_sub(1) {
                 None => (pair_channels, Involution::Segments(&segments)),
                 Some(previous) => (
-                    outputs.get(previous).map_or(0, |o| o.0),
+                    parse_out_channels(bytes, layers_offset as usize, previous)?,
                     Involution::Identity,
                 ),
             };
-            let (layer, geom) = parse_layer(
+            let (layer, _) = parse_layer(
                 bytes,
                 layers_offset as usize + t * LAYER_RECORD_LEN,
                 precision,
@@ -461,43 +431,21 @@ impl<'a, const L: usize> Model<'a, L> {
                 expected_in,
                 involution,
             )?;
-            if let Some(s) = layer.residual {
-                let source = outputs.get(s).filter(|_| s < t).ok_or(Error::BadResidual)?;
-                // One live skip at a time: it must start at or after the previous one ended.
-                let starts_after_previous = live_skip_until.is_none_or(|end| s >= end);
-                let taken = is_skip_source.get(s).copied().unwrap_or(true);
-                if source.0 != layer.out_channels || taken || !starts_after_previous {
-                    return Err(Error::BadResidual);
-                }
-                if let Some(flag) = is_skip_source.get_mut(s) {
-                    *flag = true;
-                }
-                live_skip_until = Some(t);
-                // The add's second input is the skip layer's output.
-                if let LayerParams::I8(LayerI8 {
-                    add: Some((add, _)),
-                    ..
-                }) = layer.params
-                {
-                    if add.b_zero_point != source.1 {
-                        return Err(Error::BadQuantRange);
-                    }
-                }
-            }
             let zero_point = match layer.params {
-                LayerParams::I8(p) => p.output_quant().1,
+                LayerParams::I8(p) => {
+                    if let (Some((add, _)), Some(s)) = (p.add, layer.residual) {
+                        let source = zero_points.get(s).ok_or(Error::BadResidual)?;
+                        if add.b_zero_point != *source {
+                            return Err(Error::BadQuantRange);
+                        }
+                    }
+                    p.output_quant().1
+                }
                 LayerParams::F32(_) => 0,
             };
-            if let Some(slot) = outputs.get_mut(t) {
-                *slot = (layer.out_channels, zero_point);
+            if let Some(slot) = zero_points.get_mut(t) {
+                *slot = zero_point;
             }
-            max_channels = max_channels.max(layer.out_channels);
-            // int8 layers also widen their weights into scratch for the SMLAD kernel.
-            let scratch = match layer.params {
-                LayerParams::I8(_) => geom.scratch_len_i8(),
-                LayerParams::F32(_) => geom.patch_len(),
-            };
-            max_scratch = max_scratch.max(scratch);
             last_zero_point = Some((layer.out_channels, zero_point));
         }
         let Some((head_channels, head_zero_point)) = last_zero_point else {
@@ -515,7 +463,6 @@ impl<'a, const L: usize> Model<'a, L> {
             }
             Precision::F32 => (1.0, 0),
         };
-        let slots = if live_skip_until.is_some() { 3 } else { 2 };
         Ok(Self {
             precision,
             pair_len,
@@ -526,9 +473,7 @@ impl<'a, const L: usize> Model<'a, L> {
             layers_offset: layers_offset as usize,
             layer_count,
             logit_quant,
-            slots,
-            max_channels,
-            max_scratch,
+            info,
         })
     }
 
@@ -604,23 +549,23 @@ impl<'a, const L: usize> Model<'a, L> {
 
     /// Activation maps alive at once: 2, or 3 with skip connections.
     pub fn slots(&self) -> usize {
-        self.slots
+        self.info.slots()
     }
 
     /// Widest layer output.
     pub fn max_channels(&self) -> usize {
-        self.max_channels
+        self.info.max_channels()
     }
 
     /// Arena values [`Buffers::arena`] needs: the features, then `slots` packed maps.
     pub fn arena_len(&self) -> usize {
-        crate::plan::model_arena_len(L, self.feature_dim, self.max_channels, self.slots)
+        crate::plan::model_arena_len(L, self.feature_dim, self.max_channels(), self.slots())
     }
 
     /// Scratch values [`Buffers::scratch`] needs: the widest layer's patch, and for int8 models
     /// its weights widened for the SMLAD kernel.
     pub fn scratch_len(&self) -> usize {
-        self.max_scratch
+        self.info.scratch_len()
     }
 
     /// Splits the arena into features and slots, checking every buffer.
@@ -635,7 +580,7 @@ impl<'a, const L: usize> Model<'a, L> {
         {
             return Err(Error::BufferTooSmall);
         }
-        let map = map_len(L, self.max_channels);
+        let map = map_len(L, self.max_channels());
         let too_small = Error::BufferTooSmall;
         let (features, maps) = buffers
             .arena
@@ -643,7 +588,7 @@ impl<'a, const L: usize> Model<'a, L> {
             .ok_or(too_small)?;
         let (a, rest) = maps.split_at_mut_checked(map).ok_or(too_small)?;
         let (b, rest) = rest.split_at_mut_checked(map).ok_or(too_small)?;
-        let c = if self.slots == 3 {
+        let c = if self.slots() == 3 {
             rest.get_mut(..map).ok_or(Error::BufferTooSmall)?
         } else {
             &mut []
@@ -690,265 +635,6 @@ impl<'a, const L: usize> Model<'a, L> {
         Ok((pairs, zero_point))
     }
 
-    /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
-    /// returns the sequence length. `observe(layer, map)` sees each layer's packed output.
-    pub fn predict_i8_with(
-        &self,
-        sequence: &[u8],
-        buffers: &mut Buffers<'_, i8, i16>,
-        mut observe: impl FnMut(usize, &[i8]),
-    ) -> Result<usize, Error> {
-        if self.precision != Precision::Int8 {
-            return Err(Error::BadPrecision);
-        }
-        let (features, mut slots, scratch, probs) = self.split(buffers)?;
-        let (input, zero_point) = self.pair_features_i8(sequence, features)?;
-        let len = input.len();
-
-        let mut schedule = Schedule::default();
-        let mut in_zero_point = zero_point;
-        for (t, layer) in self.layers().enumerate() {
-            let LayerParams::I8(p) = layer.params else {
-                return Err(Error::BadPrecision);
-            };
-            let geom = self.geom(t, &layer)?;
-            let quant = p.conv_quant();
-            let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
-            let step = schedule.next(layer.residual);
-            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
-            match previous {
-                None => conv.run::<_, L>(&input, scratch, out)?,
-                Some(map) => {
-                    let map = TriMap::<i8, L>::new(map, layer.in_channels, len)?;
-                    conv.run::<_, L>(&QuantMap::new(map, in_zero_point)?, scratch, out)?
-                }
-            }
-            if let Some((add, _)) = p.add {
-                residual_add_i8(out, skip.ok_or(Error::BadResidual)?, &add)?;
-            }
-            observe(t, out);
-            in_zero_point = p.output_quant().1;
-            schedule.finish(step, self.is_skip_source(t));
-        }
-        let logits = schedule.logits::<_, L>(&slots)?;
-        let (scale, zero_point) = self.logit_quant;
-        sigmoid_map_i8(logits, scale, zero_point, probs)?;
-        mask_probs::<L>(probs, len);
-        Ok(len)
-    }
-
-    /// The ring of every layer for row-streaming execution, in `rings[..layer_count()]`.
-    pub fn stream_rings(&self, rings: &mut [LayerRing; crate::MAX_LAYERS]) -> Result<(), Error> {
-        let mut reach = [0u8; crate::MAX_LAYERS];
-        let mut residual = [None; crate::MAX_LAYERS];
-        for (t, layer) in self.layers().enumerate() {
-            if let (Some(r), Some(s)) = (reach.get_mut(t), residual.get_mut(t)) {
-                *r = (layer.dilation * (layer.kernel / 2)) as u8;
-                *s = layer.residual.map(|s| s as u8);
-            }
-        }
-        let n = self.layer_count;
-        let (Some(reach), Some(residual)) = (reach.get(..n), residual.get(..n)) else {
-            return Err(Error::BadLayerCount);
-        };
-        plan_rings(reach, residual, rings)
-    }
-
-    /// `Σ rows · channels` over the layers' rings: the streaming arena is
-    /// [`plan::stream_arena_len`](crate::plan::stream_arena_len)`(L, feature_dim, this)`.
-    pub fn stream_ring_len(&self) -> Result<usize, Error> {
-        let mut rings = [LayerRing::default(); crate::MAX_LAYERS];
-        self.stream_rings(&mut rings)?;
-        Ok(self
-            .layers()
-            .zip(rings.iter())
-            .map(|(layer, ring)| usize::from(ring.rows) * layer.out_channels)
-            .sum())
-    }
-
-    /// Arena values of row-streaming execution.
-    pub fn stream_arena_len(&self) -> Result<usize, Error> {
-        Ok(crate::plan::stream_arena_len(
-            L,
-            self.feature_dim,
-            self.stream_ring_len()?,
-        ))
-    }
-
-    /// [`predict_i8_with`](Self::predict_i8_with) with row streaming: every layer keeps a
-    /// ring of its latest output rows instead of a whole map, so `buffers.arena` needs only
-    /// [`stream_arena_len`](Self::stream_arena_len) values. Bit-identical results.
-    /// `observe(layer, i, row)` sees each output row `i` (pairs `(i, j)`, `j = i..L`) as it
-    /// is made; rows at or past the sequence length are not made.
-    // Kept out of line: inlined into a caller, its buffers would add to the caller's frame
-    // for the caller's whole lifetime, decoding included.
-    #[inline(never)]
-    pub fn predict_i8_streaming(
-        &self,
-        sequence: &[u8],
-        buffers: &mut Buffers<'_, i8, i16>,
-        mut observe: impl FnMut(usize, usize, &[i8]),
-    ) -> Result<usize, Error> {
-        if self.precision != Precision::Int8 {
-            return Err(Error::BadPrecision);
-        }
-        let mut rings = [LayerRing::default(); crate::MAX_LAYERS];
-        self.stream_rings(&mut rings)?;
-        if buffers.arena.len() < self.stream_arena_len()?
-            || buffers.scratch.len() < self.scratch_len()
-            || buffers.probs.len() < tri_len(L)
-        {
-            return Err(Error::BufferTooSmall);
-        }
-        let (features, maps) = buffers
-            .arena
-            .split_at_mut_checked(L * self.feature_dim)
-            .ok_or(Error::BufferTooSmall)?;
-        let (pairs, _) = self.pair_features_i8(sequence, features)?;
-        let len = pairs.len();
-        // Output zero point and ring offset of every layer.
-        let mut out_zero_point = [0i8; crate::MAX_LAYERS];
-        let mut start = [0usize; crate::MAX_LAYERS + 1];
-        for (t, layer) in self.layers().enumerate() {
-            let LayerParams::I8(p) = layer.params else {
-                return Err(Error::BadPrecision);
-            };
-            let ring = rings.get(t).copied().unwrap_or_default();
-            let size = usize::from(ring.rows) * L * layer.out_channels;
-            if let (Some(zp), Some(&begin)) = (out_zero_point.get_mut(t), start.get(t)) {
-                *zp = p.output_quant().1 as i8;
-                if let Some(end) = start.get_mut(t + 1) {
-                    *end = begin + size;
-                }
-            }
-        }
-        let last = self.layer_count.saturating_sub(1);
-        let lead0 = usize::from(rings.first().map_or(0, |r| r.lead));
-        for step in 0..len + lead0 {
-            for t in 0..self.layer_count {
-                let ring = rings.get(t).copied().unwrap_or_default();
-                // Layer t runs lead(t) rows ahead of the last layer: at this step it makes
-                // row step − (lead(0) − lead(t)), after the rows it reads were made.
-                let lag = lead0 - usize::from(ring.lead);
-                let Some(i) = step.checked_sub(lag) else {
-                    continue;
-                };
-                if i >= len {
-                    continue;
-                }
-                let layer = self.layer(t)?;
-                let LayerParams::I8(p) = layer.params else {
-                    return Err(Error::BadPrecision);
-                };
-                let quant = p.conv_quant();
-                let conv = ConvI8::new(self.geom(t, &layer)?, p.weights, p.bias, quant)?;
-                let (Some(&begin), Some(&end)) = (start.get(t), start.get(t + 1)) else {
-                    return Err(Error::BadLayerCount);
-                };
-                // Earlier layers' rings are read, this layer's is written.
-                let (before, rest) = maps
-                    .split_at_mut_checked(begin)
-                    .ok_or(Error::BufferTooSmall)?;
-                let own = rest.get_mut(..end - begin).ok_or(Error::BufferTooSmall)?;
-                let slot_len = L * layer.out_channels;
-                let slot = (i % usize::from(ring.rows.max(1))) * slot_len;
-                let row_len = (L - i) * layer.out_channels;
-                let row = own
-                    .get_mut(slot..slot + row_len)
-                    .ok_or(Error::BufferTooSmall)?;
-                let ring_of = |s: usize| -> Result<(&[i8], usize), Error> {
-                    let (Some(&b), Some(&e), Some(r)) =
-                        (start.get(s), start.get(s + 1), rings.get(s))
-                    else {
-                        return Err(Error::BadLayerCount);
-                    };
-                    let data = before.get(b..e).ok_or(Error::BufferTooSmall)?;
-                    Ok((data, usize::from(r.rows)))
-                };
-                if t == 0 {
-                    conv.run_row::<_, L>(&pairs, i, buffers.scratch, row)?;
-                } else {
-                    let (data, rows) = ring_of(t - 1)?;
-                    let zp = i32::from(out_zero_point.get(t - 1).copied().unwrap_or(0));
-                    let window = RowWindowI8::<L>::new(data, rows, layer.in_channels, len, zp)?;
-                    conv.run_row::<_, L>(&window, i, buffers.scratch, row)?;
-                }
-                if let Some((add, _)) = p.add {
-                    let s = layer.residual.ok_or(Error::BadResidual)?;
-                    let (data, rows) = ring_of(s)?;
-                    let source_slot = (i % rows.max(1)) * slot_len;
-                    let skip = data
-                        .get(source_slot..source_slot + row_len)
-                        .ok_or(Error::BufferTooSmall)?;
-                    residual_add_i8(row, skip, &add)?;
-                }
-                if t == last {
-                    let (scale, zero_point) = self.logit_quant;
-                    let at = tri_index(L, i, i);
-                    let probs = buffers
-                        .probs
-                        .get_mut(at..at + (L - i))
-                        .ok_or(Error::BufferTooSmall)?;
-                    sigmoid_map_i8(row, scale, zero_point, probs)?;
-                }
-                observe(t, i, row);
-            }
-        }
-        mask_probs::<L>(buffers.probs, len);
-        Ok(len)
-    }
-
-    /// Runs an f32 model on `sequence`; see [`Model::predict_i8_with`].
-    pub fn predict_f32_with(
-        &self,
-        sequence: &[u8],
-        buffers: &mut Buffers<'_, f32, f32>,
-        mut observe: impl FnMut(usize, &[f32]),
-    ) -> Result<usize, Error> {
-        let EmbeddingTable::F32(table) = self.embedding else {
-            return Err(Error::BadPrecision);
-        };
-        let mut bases = [Base::N; L];
-        let bases = self.encode(sequence, &mut bases)?;
-        let len = bases.len();
-        let (features, mut slots, scratch, probs) = self.split(buffers)?;
-        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
-        let input = PairFeaturesF32::new(features, self.feature_dim, len, &self.segments)?;
-
-        let mut schedule = Schedule::default();
-        for (t, layer) in self.layers().enumerate() {
-            let LayerParams::F32(p) = layer.params else {
-                return Err(Error::BadPrecision);
-            };
-            let geom = self.geom(t, &layer)?;
-            // With a skip connection the activation follows the add.
-            let conv_activation = if layer.residual.is_some() {
-                Activation::None
-            } else {
-                layer.activation
-            };
-            let conv = ConvF32::new(geom, p.weights, p.bias, conv_activation)?;
-            let step = schedule.next(layer.residual);
-            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
-            match previous {
-                None => conv.run::<_, L>(&input, scratch, out)?,
-                Some(map) => {
-                    let map = TriMap::<f32, L>::new(map, layer.in_channels, len)?;
-                    conv.run::<_, L>(&map, scratch, out)?
-                }
-            }
-            if layer.residual.is_some() {
-                residual_add_f32(out, skip.ok_or(Error::BadResidual)?, layer.activation)?;
-            }
-            observe(t, out);
-            schedule.finish(step, self.is_skip_source(t));
-        }
-        let logits = schedule.logits::<_, L>(&slots)?;
-        sigmoid_map_f32(logits, probs)?;
-        mask_probs::<L>(probs, len);
-        Ok(len)
-    }
-
     /// The conv geometry of layer `t`: layer 0 reads the pair features' involution.
     fn geom(&self, t: usize, layer: &Layer<'_>) -> Result<ConvGeom<'_>, Error> {
         let involution = if t == 0 {
@@ -982,85 +668,5 @@ fn mask_probs<const L: usize>(probs: &mut [f32], len: usize) {
             }
             index += 1;
         }
-    }
-}
-
-/// Which slot each layer reads, writes and adds from.
-#[derive(Clone, Copy, Debug, Default)]
-struct Step {
-    input: Option<usize>,
-    output: usize,
-    skip: Option<usize>,
-}
-
-impl Step {
-    /// The layer's output (its first `out_len` values), its input map (`None`: the pair
-    /// features) and its skip map (as long as the output), from the slots.
-    #[allow(clippy::type_complexity)]
-    fn views<'s, T>(
-        &self,
-        slots: &'s mut [&mut [T]; 3],
-        out_len: usize,
-    ) -> Result<(&'s mut [T], Option<&'s [T]>, Option<&'s [T]>), Error> {
-        let (out, others) = borrow_slots(slots, self.output);
-        let out = out.get_mut(..out_len).ok_or(Error::BufferTooSmall)?;
-        let read = |slot: Option<usize>| slot.and_then(|i| others.get(i).copied().flatten());
-        let skip = read(self.skip).and_then(|m| m.get(..out_len));
-        Ok((out, read(self.input), skip))
-    }
-}
-
-/// Assigns activation slots: a layer writes to the first slot that holds neither its input
-/// nor a skip map still to be added.
-#[derive(Clone, Copy, Debug, Default)]
-struct Schedule {
-    input: Option<usize>,
-    skip: Option<usize>,
-    last_output: usize,
-}
-
-impl Schedule {
-    fn next(&self, residual: Option<usize>) -> Step {
-        let output = (0..3)
-            .find(|&s| Some(s) != self.input && Some(s) != self.skip)
-            .unwrap_or(0);
-        Step {
-            input: self.input,
-            output,
-            skip: residual.and(self.skip),
-        }
-    }
-
-    /// The last layer's output: one channel of logits over the packed triangle.
-    fn logits<'s, T, const L: usize>(&self, slots: &'s [&mut [T]; 3]) -> Result<&'s [T], Error> {
-        slots
-            .get(self.last_output)
-            .and_then(|s| s.get(..tri_len(L)))
-            .ok_or(Error::BufferTooSmall)
-    }
-
-    fn finish(&mut self, step: Step, is_skip_source: bool) {
-        if step.skip.is_some() {
-            self.skip = None;
-        }
-        if is_skip_source {
-            self.skip = Some(step.output);
-        }
-        self.input = Some(step.output);
-        self.last_output = step.output;
-    }
-}
-
-/// The output slot mutably and the other two shared, by slot index.
-#[allow(clippy::type_complexity)]
-fn borrow_slots<'s, T>(
-    slots: &'s mut [&mut [T]; 3],
-    output: usize,
-) -> (&'s mut [T], [Option<&'s [T]>; 3]) {
-    let [a, b, c] = slots;
-    match output {
-        0 => (&mut **a, [None, Some(&**b), Some(&**c)]),
-        1 => (&mut **b, [Some(&**a), None, Some(&**c)]),
-        _ => (&mut **c, [Some(&**a), Some(&**b), None]),
     }
 }

@@ -1,0 +1,492 @@
+//! The model checked at compile time: a `const fn` reading of a blob's header and structure
+//! (magic, version, length, CRC, every record and section) that gives the buffer sizes of
+//! inference as constants.
+//!
+//! ```
+//! use scnn::blob::AlignedBlob;
+//! use scnn::model::ModelInfo;
+//!
+//! static BLOB: &AlignedBlob<[u8]> =
+//!     &AlignedBlob(*include_bytes!("../../tools/models/example.scnn"));
+//! // A corrupted blob stops the build here, with the reason.
+//! const INFO: ModelInfo = ModelInfo::parse(&BLOB.0);
+//! const L: usize = INFO.pair_len();
+//!
+//! let mut arena = [0i8; INFO.stream_arena_len()];
+//! let mut scratch = [0i16; INFO.scratch_len()];
+//! let mut logits = [0i8; INFO.logits_len()];
+//! let model = scnn::Model::<L>::from_bytes(&BLOB.0)?;
+//! let last = model.layer_count() - 1;
+//! let len = model.predict_i8_rows(b"GGGGAAACCCC", &mut arena, &mut scratch, |t, i, row| {
+//!     if t == last {
+//!         let at = scnn::tri::tri_index(L, i, i);
+//!         logits[at..at + row.len()].copy_from_slice(row);
+//!     }
+//! })?;
+//! assert_eq!(len, 11);
+//! # Ok::<(), scnn::Error>(())
+//! ```
+//!
+//! Values (weights, quantization parameters, NaNs) are not looked at here: the firmware's
+//! [`Model::from_bytes`](crate::Model::from_bytes) checks them at start, and a build script
+//! can run that same check on the host (the boards' build scripts do).
+
+use crate::blob::{
+    header as h, layer as lr, Precision, ALIGN, CRC32, CRC_LEN, FORMAT_VERSION, HEADER_LEN,
+    I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL,
+    SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN,
+};
+use crate::involution::Segment;
+use crate::model::{MAX_FEATURE_DIM, MAX_SEGMENTS};
+use crate::plan;
+use crate::stream::{plan_rings, LayerRing};
+use crate::tri::tri_len;
+use crate::{Error, MAX_CHANNELS, MAX_LAYERS};
+
+/// `?` for `const fn`s, where the `Try` trait cannot be used.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        }
+    };
+}
+
+/// A blob's dimensions and the sizes of every buffer inference needs, read by a `const fn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    format_version: u16,
+    precision: Precision,
+    pair_len: usize,
+    feature_dim: usize,
+    layer_count: usize,
+    pair_channels: usize,
+    max_channels: usize,
+    slots: usize,
+    scratch_len: usize,
+    ring_len: usize,
+    stored_crc: u32,
+    rings: [LayerRing; MAX_LAYERS],
+}
+
+const fn byte(bytes: &[u8], at: usize) -> Result<u8, Error> {
+    if at < bytes.len() {
+        // Bounds checked on the line above.
+        #[allow(clippy::indexing_slicing)]
+        Ok(bytes[at])
+    } else {
+        Err(Error::BadLength)
+    }
+}
+
+const fn u16_at(bytes: &[u8], at: usize) -> Result<u16, Error> {
+    let lo = tri!(byte(bytes, at));
+    let hi = tri!(byte(bytes, at + 1));
+    Ok(u16::from_le_bytes([lo, hi]))
+}
+
+const fn u32_at(bytes: &[u8], at: usize) -> Result<u32, Error> {
+    let lo = tri!(u16_at(bytes, at));
+    let hi = tri!(u16_at(bytes, at + 2));
+    Ok(lo as u32 | (hi as u32) << 16)
+}
+
+/// Checks that `len` bytes at `offset` lie in the payload (after the header, before the CRC)
+/// and start on a word boundary; returns the offset.
+const fn section(offset: u32, len: usize, payload_end: usize) -> Result<usize, Error> {
+    let offset = offset as usize;
+    if !offset.is_multiple_of(ALIGN) || offset < HEADER_LEN {
+        return Err(Error::BadOffset);
+    }
+    match offset.checked_add(len) {
+        Some(end) if end <= payload_end => Ok(offset),
+        _ => Err(Error::BadOffset),
+    }
+}
+
+/// The CRC-32 of everything before the stored one, compared with it.
+const fn check_crc(bytes: &[u8]) -> Result<u32, Error> {
+    let Some((payload, stored)) = bytes.split_at_checked(bytes.len().saturating_sub(CRC_LEN))
+    else {
+        return Err(Error::BadLength);
+    };
+    let stored = tri!(u32_at(stored, 0));
+    if CRC32.checksum(payload) != stored {
+        return Err(Error::BadChecksum);
+    }
+    Ok(stored)
+}
+
+/// One layer record's structure: what [`ModelInfo`] needs of it.
+struct LayerShape {
+    out_channels: usize,
+    reach: u16,
+    residual: Option<u16>,
+    scratch_len: usize,
+}
+
+/// Reads layer record `t`, checking its fields and sections.
+const fn layer_shape(
+    bytes: &[u8],
+    at: usize,
+    precision: Precision,
+    payload_end: usize,
+    expected_in: usize,
+    patch_counts: (usize, usize),
+) -> Result<LayerShape, Error> {
+    if tri!(byte(bytes, at + lr::KIND)) != LAYER_CONV {
+        return Err(Error::BadLayerKind);
+    }
+    if tri!(u16_at(bytes, at + lr::RESERVED_A)) != 0
+        || tri!(u32_at(bytes, at + lr::RESERVED_B)) != 0
+    {
+        return Err(Error::NonZeroReserved);
+    }
+    if tri!(byte(bytes, at + lr::ACTIVATION)) > 2 {
+        return Err(Error::BadActivation);
+    }
+    let kernel = tri!(byte(bytes, at + lr::KERNEL)) as usize;
+    let dilation = tri!(byte(bytes, at + lr::DILATION)) as usize;
+    let in_channels = tri!(u16_at(bytes, at + lr::IN_CHANNELS)) as usize;
+    let out_channels = tri!(u16_at(bytes, at + lr::OUT_CHANNELS)) as usize;
+    if in_channels != expected_in {
+        return Err(Error::ChannelMismatch);
+    }
+    if !matches!(kernel, 1 | 3 | 5 | 7) {
+        return Err(Error::UnsupportedKernelSize);
+    }
+    if !matches!(dilation, 1 | 2 | 4) {
+        return Err(Error::UnsupportedDilation);
+    }
+    if in_channels == 0
+        || in_channels > MAX_CHANNELS
+        || out_channels == 0
+        || out_channels > MAX_CHANNELS
+    {
+        return Err(Error::BadChannelCount);
+    }
+    let residual = match tri!(u16_at(bytes, at + lr::RESIDUAL)) {
+        NO_RESIDUAL => None,
+        s => Some(s),
+    };
+    // The patch: a symmetric kernel's triangle per self-mirrored channel, a full kernel per
+    // pair of mirrored channels (the layer's packed weights per output channel).
+    let (fixed, pairs) = patch_counts;
+    let patch_len = fixed * tri_len(kernel) + pairs * kernel * kernel;
+    let (elem, scratch_len, params_len) = match precision {
+        Precision::Int8 => {
+            let add = if residual.is_some() { I8_ADD_WORDS } else { 0 };
+            let words = 3 * out_channels + I8_CONV_TAIL_WORDS + add;
+            let scratch = plan::conv_i8_scratch_len_for(patch_len, out_channels);
+            (1, scratch, 4 * words)
+        }
+        Precision::F32 => (4, patch_len, 4 * out_channels),
+    };
+    let weight_bytes = out_channels * patch_len * elem;
+    if tri!(u32_at(bytes, at + lr::WEIGHTS_LEN)) as usize != weight_bytes
+        || tri!(u32_at(bytes, at + lr::PARAMS_LEN)) as usize != params_len
+    {
+        return Err(Error::BadOffset);
+    }
+    tri!(section(
+        tri!(u32_at(bytes, at + lr::WEIGHTS_OFFSET)),
+        weight_bytes,
+        payload_end
+    ));
+    tri!(section(
+        tri!(u32_at(bytes, at + lr::PARAMS_OFFSET)),
+        params_len,
+        payload_end
+    ));
+    Ok(LayerShape {
+        out_channels,
+        reach: (dilation * (kernel / 2)) as u16,
+        residual,
+        scratch_len,
+    })
+}
+
+/// The pair-feature segments: their channel count and the conv patch counts of layer 0.
+const fn segments(
+    bytes: &[u8],
+    count: usize,
+    dim: usize,
+    payload_end: usize,
+) -> Result<(usize, (usize, usize)), Error> {
+    if count == 0 || count > MAX_SEGMENTS {
+        return Err(Error::BadSegment);
+    }
+    let start = tri!(section(
+        tri!(u32_at(bytes, h::SEGMENTS_OFFSET)),
+        count * SEGMENT_RECORD_LEN,
+        payload_end
+    ));
+    let (mut channels, mut fixed, mut pairs) = (0, 0, 0);
+    let mut n = 0;
+    while n < count {
+        let at = start + n * SEGMENT_RECORD_LEN;
+        let d = tri!(u16_at(bytes, at + 2));
+        if d as usize != dim || tri!(byte(bytes, at + 1)) != 0 {
+            return Err(Error::BadSegment);
+        }
+        let segment = match tri!(byte(bytes, at)) {
+            SEGMENT_CONCAT => Segment::SwapHalves(d),
+            SEGMENT_OUTER => Segment::Transpose(d),
+            _ => return Err(Error::BadSegment),
+        };
+        let (f, p) = segment.fixed_and_pairs();
+        channels += segment.channels();
+        fixed += f;
+        pairs += p;
+        n += 1;
+    }
+    Ok((channels, (fixed, pairs)))
+}
+
+impl ModelInfo {
+    /// Reads `bytes` as a blob and returns its dimensions and buffer sizes; panics, naming
+    /// the problem, on a blob that [`try_parse`](Self::try_parse) rejects. Meant for a
+    /// `const` item, where the panic is a build error:
+    /// `const INFO: ModelInfo = ModelInfo::parse(&BLOB.0);`.
+    // The panic is the point: in a `const` item it stops the build with the message. Code
+    // that runs on the device calls `try_parse` (or `Model::from_bytes`) instead.
+    #[allow(clippy::panic)]
+    pub const fn parse(bytes: &[u8]) -> ModelInfo {
+        match Self::try_parse(bytes) {
+            Ok(info) => info,
+            Err(e) => panic!("{}", e.message()),
+        }
+    }
+
+    /// Reads `bytes` as a blob: magic, version, length, CRC-32, header fields, the segment
+    /// and layer records, their sections, and the rules that tie the layers together
+    /// (channel chain, skip connections, a one-channel head).
+    // Indexing of the fixed-size arrays below uses `t < layer_count <= MAX_LAYERS`.
+    #[allow(clippy::indexing_slicing)]
+    pub const fn try_parse(bytes: &[u8]) -> Result<ModelInfo, Error> {
+        // Identity and integrity first, so that the most telling error wins.
+        let (Some(magic), _) = (bytes.first_chunk::<4>(), ()) else {
+            return Err(Error::BadMagic);
+        };
+        if u32::from_le_bytes(*magic) != u32::from_le_bytes(MAGIC) {
+            return Err(Error::BadMagic);
+        }
+        let format_version = tri!(u16_at(bytes, h::VERSION));
+        if format_version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: format_version,
+            });
+        }
+        if bytes.len() < HEADER_LEN + CRC_LEN
+            || tri!(u32_at(bytes, h::TOTAL_LEN)) as usize != bytes.len()
+            || tri!(u16_at(bytes, h::HEADER_LEN)) as usize != HEADER_LEN
+        {
+            return Err(Error::BadLength);
+        }
+        let stored_crc = tri!(check_crc(bytes));
+        let payload_end = bytes.len() - CRC_LEN;
+
+        let precision = tri!(Precision::from_code(tri!(byte(bytes, h::PRECISION))));
+        let layer_count = tri!(byte(bytes, h::LAYER_COUNT)) as usize;
+        if layer_count == 0 || layer_count > MAX_LAYERS {
+            return Err(Error::BadLayerCount);
+        }
+        let feature_dim = tri!(byte(bytes, h::FEATURE_DIM)) as usize;
+        if feature_dim == 0 || feature_dim > MAX_FEATURE_DIM {
+            return Err(Error::BadFeatureDim);
+        }
+        let segment_count = tri!(byte(bytes, h::SEGMENT_COUNT)) as usize;
+        let pair_len = tri!(u16_at(bytes, h::PAIR_LEN)) as usize;
+        if pair_len == 0 {
+            return Err(Error::PairLenTooLarge);
+        }
+        if tri!(u16_at(bytes, h::RESERVED_A)) != 0
+            || tri!(u32_at(bytes, h::RESERVED_B)) != 0
+            || tri!(u32_at(bytes, h::RESERVED_B + 4)) != 0
+        {
+            return Err(Error::NonZeroReserved);
+        }
+        let (pair_channels, patch_counts) =
+            tri!(segments(bytes, segment_count, feature_dim, payload_end));
+        let elem = match precision {
+            Precision::Int8 => 1,
+            Precision::F32 => 4,
+        };
+        tri!(section(
+            tri!(u32_at(bytes, h::EMBEDDING_OFFSET)),
+            crate::seq::Base::COUNT * feature_dim * elem,
+            payload_end
+        ));
+
+        let layers = tri!(section(
+            tri!(u32_at(bytes, h::LAYERS_OFFSET)),
+            layer_count * LAYER_RECORD_LEN,
+            payload_end
+        ));
+        let mut out_channels = [0usize; MAX_LAYERS];
+        let mut reach = [0u16; MAX_LAYERS];
+        let mut residual = [None; MAX_LAYERS];
+        let mut is_skip_source = [false; MAX_LAYERS];
+        let mut live_skip_until: Option<usize> = None;
+        let (mut max_channels, mut scratch_len) = (0, 0);
+        let mut t = 0;
+        while t < layer_count {
+            // Layer 0 reads the pair features with their involution, later layers the
+            // previous output (every channel mirrors to itself).
+            let (expected_in, counts) = if t == 0 {
+                (pair_channels, patch_counts)
+            } else {
+                (out_channels[t - 1], (out_channels[t - 1], 0))
+            };
+            let at = layers + t * LAYER_RECORD_LEN;
+            let shape = tri!(layer_shape(
+                bytes,
+                at,
+                precision,
+                payload_end,
+                expected_in,
+                counts
+            ));
+            if let Some(s) = shape.residual {
+                let s = s as usize;
+                // One live skip at a time: it must start at or after the previous one ended.
+                let starts_after_previous = match live_skip_until {
+                    Some(end) => s >= end,
+                    None => true,
+                };
+                if s >= t
+                    || out_channels[s] != shape.out_channels
+                    || is_skip_source[s]
+                    || !starts_after_previous
+                {
+                    return Err(Error::BadResidual);
+                }
+                is_skip_source[s] = true;
+                live_skip_until = Some(t);
+            }
+            out_channels[t] = shape.out_channels;
+            reach[t] = shape.reach;
+            residual[t] = shape.residual;
+            if shape.out_channels > max_channels {
+                max_channels = shape.out_channels;
+            }
+            if shape.scratch_len > scratch_len {
+                scratch_len = shape.scratch_len;
+            }
+            t += 1;
+        }
+        if out_channels[layer_count - 1] != 1 {
+            return Err(Error::BadHead);
+        }
+
+        let mut rings = [LayerRing { lead: 0, rows: 0 }; MAX_LAYERS];
+        let (reach, _) = reach.split_at(layer_count);
+        let (residual, _) = residual.split_at(layer_count);
+        tri!(plan_rings(reach, residual, &mut rings));
+        let mut ring_len = 0;
+        let mut t = 0;
+        while t < layer_count {
+            ring_len += rings[t].rows as usize * out_channels[t];
+            t += 1;
+        }
+        Ok(ModelInfo {
+            format_version,
+            precision,
+            pair_len,
+            feature_dim,
+            layer_count,
+            pair_channels,
+            max_channels,
+            slots: if live_skip_until.is_some() { 3 } else { 2 },
+            scratch_len,
+            ring_len,
+            stored_crc,
+            rings,
+        })
+    }
+
+    /// The blob's `format_version`.
+    pub const fn format_version(&self) -> u16 {
+        self.format_version
+    }
+
+    /// Number type of weights and activations.
+    pub const fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The pair length `L` the model was built for: the longest sequence it takes, and the
+    /// `L` to run it with.
+    pub const fn pair_len(&self) -> usize {
+        self.pair_len
+    }
+
+    /// Per-position feature dimension.
+    pub const fn feature_dim(&self) -> usize {
+        self.feature_dim
+    }
+
+    /// Channels of the pair features the first layer reads.
+    pub const fn pair_channels(&self) -> usize {
+        self.pair_channels
+    }
+
+    /// Number of layers.
+    pub const fn layer_count(&self) -> usize {
+        self.layer_count
+    }
+
+    /// Widest layer output.
+    pub const fn max_channels(&self) -> usize {
+        self.max_channels
+    }
+
+    /// Activation maps alive at once on the whole-map path: 2, or 3 with skip connections.
+    pub const fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// The CRC-32 stored in the blob's last four bytes: different for different models, so a
+    /// firmware can tell a host which model it embeds.
+    pub const fn stored_crc(&self) -> u32 {
+        self.stored_crc
+    }
+
+    /// Ring of each layer for row streaming, `rings()[..layer_count()]`.
+    pub const fn rings(&self) -> &[LayerRing; MAX_LAYERS] {
+        &self.rings
+    }
+
+    /// `Σ rows · channels` over the layers' rings.
+    pub const fn stream_ring_len(&self) -> usize {
+        self.ring_len
+    }
+
+    /// Arena values of row-streaming execution at `L = pair_len()`
+    /// ([`Model::stream_arena_len`](crate::Model::stream_arena_len)).
+    pub const fn stream_arena_len(&self) -> usize {
+        plan::stream_arena_len(self.pair_len, self.feature_dim, self.ring_len)
+    }
+
+    /// Arena values of whole-map execution at `L = pair_len()`
+    /// ([`Model::arena_len`](crate::Model::arena_len)).
+    pub const fn arena_len(&self) -> usize {
+        plan::model_arena_len(
+            self.pair_len,
+            self.feature_dim,
+            self.max_channels,
+            self.slots,
+        )
+    }
+
+    /// Scratch values of the widest layer ([`Model::scratch_len`](crate::Model::scratch_len)).
+    pub const fn scratch_len(&self) -> usize {
+        self.scratch_len
+    }
+
+    /// Values of the packed `L×L` logit (or probability) triangle at `L = pair_len()`.
+    pub const fn logits_len(&self) -> usize {
+        tri_len(self.pair_len)
+    }
+}

@@ -1,0 +1,192 @@
+//! Whole-map execution: every layer's output is a packed map in one of the arena's slots.
+
+use super::{mask_probs, Buffers, EmbeddingTable, LayerParams, Model};
+use crate::blob::Precision;
+use crate::conv::PairSource;
+use crate::conv::{ConvF32, ConvI8, QuantMap};
+use crate::generate::PairFeaturesF32;
+use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8};
+use crate::quant::Activation;
+use crate::seq::{Base, Embedding};
+use crate::tri::{map_len, tri_len, TriMap};
+use crate::Error;
+
+impl<const L: usize> Model<'_, L> {
+    /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
+    /// returns the sequence length. `observe(layer, map)` sees each layer's packed output.
+    pub fn predict_i8_with(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, i8, i16>,
+        mut observe: impl FnMut(usize, &[i8]),
+    ) -> Result<usize, Error> {
+        if self.precision != Precision::Int8 {
+            return Err(Error::BadPrecision);
+        }
+        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        let (input, zero_point) = self.pair_features_i8(sequence, features)?;
+        let len = input.len();
+
+        let mut schedule = Schedule::default();
+        let mut in_zero_point = zero_point;
+        for (t, layer) in self.layers().enumerate() {
+            let LayerParams::I8(p) = layer.params else {
+                return Err(Error::BadPrecision);
+            };
+            let geom = self.geom(t, &layer)?;
+            let quant = p.conv_quant();
+            let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
+            let step = schedule.next(layer.residual);
+            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
+            match previous {
+                None => conv.run::<_, L>(&input, scratch, out)?,
+                Some(map) => {
+                    let map = TriMap::<i8, L>::new(map, layer.in_channels, len)?;
+                    conv.run::<_, L>(&QuantMap::new(map, in_zero_point)?, scratch, out)?
+                }
+            }
+            if let Some((add, _)) = p.add {
+                residual_add_i8(out, skip.ok_or(Error::BadResidual)?, &add)?;
+            }
+            observe(t, out);
+            in_zero_point = p.output_quant().1;
+            schedule.finish(step, self.is_skip_source(t));
+        }
+        let logits = schedule.logits::<_, L>(&slots)?;
+        let (scale, zero_point) = self.logit_quant;
+        sigmoid_map_i8(logits, scale, zero_point, probs)?;
+        mask_probs::<L>(probs, len);
+        Ok(len)
+    }
+
+    /// Runs an f32 model on `sequence`; see [`Model::predict_i8_with`].
+    pub fn predict_f32_with(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, f32, f32>,
+        mut observe: impl FnMut(usize, &[f32]),
+    ) -> Result<usize, Error> {
+        let EmbeddingTable::F32(table) = self.embedding else {
+            return Err(Error::BadPrecision);
+        };
+        let mut bases = [Base::N; L];
+        let bases = self.encode(sequence, &mut bases)?;
+        let len = bases.len();
+        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
+        let input = PairFeaturesF32::new(features, self.feature_dim, len, &self.segments)?;
+
+        let mut schedule = Schedule::default();
+        for (t, layer) in self.layers().enumerate() {
+            let LayerParams::F32(p) = layer.params else {
+                return Err(Error::BadPrecision);
+            };
+            let geom = self.geom(t, &layer)?;
+            // With a skip connection the activation follows the add.
+            let conv_activation = if layer.residual.is_some() {
+                Activation::None
+            } else {
+                layer.activation
+            };
+            let conv = ConvF32::new(geom, p.weights, p.bias, conv_activation)?;
+            let step = schedule.next(layer.residual);
+            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
+            match previous {
+                None => conv.run::<_, L>(&input, scratch, out)?,
+                Some(map) => {
+                    let map = TriMap::<f32, L>::new(map, layer.in_channels, len)?;
+                    conv.run::<_, L>(&map, scratch, out)?
+                }
+            }
+            if layer.residual.is_some() {
+                residual_add_f32(out, skip.ok_or(Error::BadResidual)?, layer.activation)?;
+            }
+            observe(t, out);
+            schedule.finish(step, self.is_skip_source(t));
+        }
+        let logits = schedule.logits::<_, L>(&slots)?;
+        sigmoid_map_f32(logits, probs)?;
+        mask_probs::<L>(probs, len);
+        Ok(len)
+    }
+}
+
+/// Which slot each layer reads, writes and adds from.
+#[derive(Clone, Copy, Debug, Default)]
+struct Step {
+    input: Option<usize>,
+    output: usize,
+    skip: Option<usize>,
+}
+
+impl Step {
+    /// The layer's output (its first `out_len` values), its input map (`None`: the pair
+    /// features) and its skip map (as long as the output), from the slots.
+    #[allow(clippy::type_complexity)]
+    fn views<'s, T>(
+        &self,
+        slots: &'s mut [&mut [T]; 3],
+        out_len: usize,
+    ) -> Result<(&'s mut [T], Option<&'s [T]>, Option<&'s [T]>), Error> {
+        let (out, others) = borrow_slots(slots, self.output);
+        let out = out.get_mut(..out_len).ok_or(Error::BufferTooSmall)?;
+        let read = |slot: Option<usize>| slot.and_then(|i| others.get(i).copied().flatten());
+        let skip = read(self.skip).and_then(|m| m.get(..out_len));
+        Ok((out, read(self.input), skip))
+    }
+}
+
+/// Assigns activation slots: a layer writes to the first slot that holds neither its input
+/// nor a skip map still to be added.
+#[derive(Clone, Copy, Debug, Default)]
+struct Schedule {
+    input: Option<usize>,
+    skip: Option<usize>,
+    last_output: usize,
+}
+
+impl Schedule {
+    fn next(&self, residual: Option<usize>) -> Step {
+        let output = (0..3)
+            .find(|&s| Some(s) != self.input && Some(s) != self.skip)
+            .unwrap_or(0);
+        Step {
+            input: self.input,
+            output,
+            skip: residual.and(self.skip),
+        }
+    }
+
+    /// The last layer's output: one channel of logits over the packed triangle.
+    fn logits<'s, T, const L: usize>(&self, slots: &'s [&mut [T]; 3]) -> Result<&'s [T], Error> {
+        slots
+            .get(self.last_output)
+            .and_then(|s| s.get(..tri_len(L)))
+            .ok_or(Error::BufferTooSmall)
+    }
+
+    fn finish(&mut self, step: Step, is_skip_source: bool) {
+        if step.skip.is_some() {
+            self.skip = None;
+        }
+        if is_skip_source {
+            self.skip = Some(step.output);
+        }
+        self.input = Some(step.output);
+        self.last_output = step.output;
+    }
+}
+
+/// The output slot mutably and the other two shared, by slot index.
+#[allow(clippy::type_complexity)]
+fn borrow_slots<'s, T>(
+    slots: &'s mut [&mut [T]; 3],
+    output: usize,
+) -> (&'s mut [T], [Option<&'s [T]>; 3]) {
+    let [a, b, c] = slots;
+    match output {
+        0 => (&mut **a, [None, Some(&**b), Some(&**c)]),
+        1 => (&mut **b, [Some(&**a), None, Some(&**c)]),
+        _ => (&mut **c, [Some(&**a), Some(&**b), None]),
+    }
+}

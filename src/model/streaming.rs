@@ -1,0 +1,186 @@
+//! Row-streaming execution: each layer keeps a ring of its latest output rows (see
+//! [`crate::stream`]), so the arena grows with `L` instead of `L²`.
+
+use super::{mask_probs, Buffers, LayerParams, Model};
+use crate::blob::Precision;
+use crate::conv::ConvI8;
+use crate::conv::PairSource;
+use crate::layers::{residual_add_i8, sigmoid_map_i8};
+use crate::stream::{LayerRing, RowWindowI8};
+use crate::tri::{tri_index, tri_len};
+use crate::Error;
+
+impl<const L: usize> Model<'_, L> {
+    /// The ring of every layer for row-streaming execution, in `rings[..layer_count()]`
+    /// (planned once, when the blob was read).
+    pub fn stream_rings(&self, rings: &mut [LayerRing; crate::MAX_LAYERS]) -> Result<(), Error> {
+        *rings = *self.info.rings();
+        Ok(())
+    }
+
+    /// `Σ rows · channels` over the layers' rings: the streaming arena is
+    /// [`plan::stream_arena_len`](crate::plan::stream_arena_len)`(L, feature_dim, this)`.
+    pub fn stream_ring_len(&self) -> Result<usize, Error> {
+        Ok(self.info.stream_ring_len())
+    }
+
+    /// Arena values of row-streaming execution.
+    pub fn stream_arena_len(&self) -> Result<usize, Error> {
+        Ok(crate::plan::stream_arena_len(
+            L,
+            self.feature_dim,
+            self.info.stream_ring_len(),
+        ))
+    }
+
+    /// [`predict_i8_with`](Self::predict_i8_with) with row streaming: every layer keeps a
+    /// ring of its latest output rows instead of a whole map, so `buffers.arena` needs only
+    /// [`stream_arena_len`](Self::stream_arena_len) values. Bit-identical results.
+    /// `observe(layer, i, row)` sees each output row `i` (pairs `(i, j)`, `j = i..L`) as it
+    /// is made; rows at or past the sequence length are not made. The probabilities are
+    /// written to `buffers.probs`; [`predict_i8_rows`](Self::predict_i8_rows) does without.
+    pub fn predict_i8_streaming(
+        &self,
+        sequence: &[u8],
+        buffers: &mut Buffers<'_, i8, i16>,
+        mut observe: impl FnMut(usize, usize, &[i8]),
+    ) -> Result<usize, Error> {
+        if buffers.probs.len() < tri_len(L) {
+            return Err(Error::BufferTooSmall);
+        }
+        let Buffers {
+            arena,
+            scratch,
+            probs,
+        } = buffers;
+        let (scale, zero_point) = self.logit_quant;
+        let last = self.layer_count.saturating_sub(1);
+        let mut failed = None;
+        let len = self.predict_i8_rows(sequence, arena, scratch, |t, i, row| {
+            if t == last {
+                let at = tri_index(L, i, i);
+                let written = probs
+                    .get_mut(at..at + row.len())
+                    .ok_or(Error::BufferTooSmall)
+                    .and_then(|p| sigmoid_map_i8(row, scale, zero_point, p));
+                if let Err(e) = written {
+                    failed = Some(e);
+                }
+            }
+            observe(t, i, row);
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        mask_probs::<L>(probs, len);
+        Ok(len)
+    }
+
+    /// Row-streaming execution with no output map: the last layer's int8 logits reach only
+    /// `observe(layer, i, row)`, row by row, so a firmware keeps what its decoder needs (the
+    /// logits of an RNA structure, a bounded top-K of contacts) instead of an `L×L` f32
+    /// map. `arena` and `scratch` need [`stream_arena_len`](Self::stream_arena_len) and
+    /// [`scratch_len`](Self::scratch_len) values (or [`ModelInfo`](super::ModelInfo)'s).
+    // Kept out of line: inlined into a caller, its buffers would add to the caller's frame
+    // for the caller's whole lifetime, decoding included.
+    #[inline(never)]
+    pub fn predict_i8_rows(
+        &self,
+        sequence: &[u8],
+        arena: &mut [i8],
+        scratch: &mut [i16],
+        mut observe: impl FnMut(usize, usize, &[i8]),
+    ) -> Result<usize, Error> {
+        if self.precision != Precision::Int8 {
+            return Err(Error::BadPrecision);
+        }
+        let rings = self.info.rings();
+        if arena.len() < self.stream_arena_len()? || scratch.len() < self.scratch_len() {
+            return Err(Error::BufferTooSmall);
+        }
+        let (features, maps) = arena
+            .split_at_mut_checked(L * self.feature_dim)
+            .ok_or(Error::BufferTooSmall)?;
+        let (pairs, _) = self.pair_features_i8(sequence, features)?;
+        let len = pairs.len();
+        // Output zero point and ring offset of every layer.
+        let mut out_zero_point = [0i8; crate::MAX_LAYERS];
+        let mut start = [0usize; crate::MAX_LAYERS + 1];
+        for (t, layer) in self.layers().enumerate() {
+            let LayerParams::I8(p) = layer.params else {
+                return Err(Error::BadPrecision);
+            };
+            let ring = rings.get(t).copied().unwrap_or_default();
+            let size = usize::from(ring.rows) * L * layer.out_channels;
+            if let (Some(zp), Some(&begin)) = (out_zero_point.get_mut(t), start.get(t)) {
+                *zp = p.output_quant().1 as i8;
+                if let Some(end) = start.get_mut(t + 1) {
+                    *end = begin + size;
+                }
+            }
+        }
+        let lead0 = usize::from(rings.first().map_or(0, |r| r.lead));
+        for step in 0..len + lead0 {
+            for t in 0..self.layer_count {
+                let ring = rings.get(t).copied().unwrap_or_default();
+                // Layer t runs lead(t) rows ahead of the last layer: at this step it makes
+                // row step − (lead(0) − lead(t)), after the rows it reads were made.
+                let lag = lead0 - usize::from(ring.lead);
+                let Some(i) = step.checked_sub(lag) else {
+                    continue;
+                };
+                if i >= len {
+                    continue;
+                }
+                let layer = self.layer(t)?;
+                let LayerParams::I8(p) = layer.params else {
+                    return Err(Error::BadPrecision);
+                };
+                let quant = p.conv_quant();
+                let conv = ConvI8::new(self.geom(t, &layer)?, p.weights, p.bias, quant)?;
+                let (Some(&begin), Some(&end)) = (start.get(t), start.get(t + 1)) else {
+                    return Err(Error::BadLayerCount);
+                };
+                // Earlier layers' rings are read, this layer's is written.
+                let (before, rest) = maps
+                    .split_at_mut_checked(begin)
+                    .ok_or(Error::BufferTooSmall)?;
+                let own = rest.get_mut(..end - begin).ok_or(Error::BufferTooSmall)?;
+                let slot_len = L * layer.out_channels;
+                let slot = (i % usize::from(ring.rows.max(1))) * slot_len;
+                let row_len = (L - i) * layer.out_channels;
+                let row = own
+                    .get_mut(slot..slot + row_len)
+                    .ok_or(Error::BufferTooSmall)?;
+                let ring_of = |s: usize| -> Result<(&[i8], usize), Error> {
+                    let (Some(&b), Some(&e), Some(r)) =
+                        (start.get(s), start.get(s + 1), rings.get(s))
+                    else {
+                        return Err(Error::BadLayerCount);
+                    };
+                    let data = before.get(b..e).ok_or(Error::BufferTooSmall)?;
+                    Ok((data, usize::from(r.rows)))
+                };
+                if t == 0 {
+                    conv.run_row::<_, L>(&pairs, i, scratch, row)?;
+                } else {
+                    let (data, rows) = ring_of(t - 1)?;
+                    let zp = i32::from(out_zero_point.get(t - 1).copied().unwrap_or(0));
+                    let window = RowWindowI8::<L>::new(data, rows, layer.in_channels, len, zp)?;
+                    conv.run_row::<_, L>(&window, i, scratch, row)?;
+                }
+                if let Some((add, _)) = p.add {
+                    let s = layer.residual.ok_or(Error::BadResidual)?;
+                    let (data, rows) = ring_of(s)?;
+                    let source_slot = (i % rows.max(1)) * slot_len;
+                    let skip = data
+                        .get(source_slot..source_slot + row_len)
+                        .ok_or(Error::BufferTooSmall)?;
+                    residual_add_i8(row, skip, &add)?;
+                }
+                observe(t, i, row);
+            }
+        }
+        Ok(len)
+    }
+}
