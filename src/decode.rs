@@ -1,9 +1,11 @@
-//! Pair probabilities to an RNA secondary structure: base pairs and dot-bracket.
+//! Pair scores to an RNA secondary structure: base pairs and dot-bracket.
 //!
 //! Rules: only canonical pairs (AU, GC, GU, either order) with `j − i >= 4` and probability
 //! above the threshold; each base has at most one partner. Pairs are taken greedily by
-//! descending probability (ties: the first in row order), which every target computes
-//! identically. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
+//! descending score (ties: the first in row order), which every target computes
+//! identically. The scores are f32 probabilities ([`decode`]) or, for int8 models, the int8
+//! logits themselves ([`decode_logits`]): the probability is a non-decreasing function of
+//! the logit, so a firmware needs no `L×L` f32 map to decode. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
 //! `{}`, `<>`, then `Aa`, `Bb`, … (upper case opens).
 
 use crate::seq::Base;
@@ -56,27 +58,65 @@ pub fn decode<const L: usize>(
     bases: &[Base],
     threshold: f32,
 ) -> Result<Structure<L>, Error> {
+    // `p > threshold` is false for NaN.
+    greedy::<f32, L>(probs, bases, |p| p > threshold)
+}
+
+/// Decodes a packed `L×L` triangle of int8 logits (scale and zero point of the model's
+/// logits) for `bases`: the pairs whose probability exceeds `threshold`, greedily by
+/// descending logit. Host and firmware decode int8 models this way.
+#[inline(never)]
+pub fn decode_logits<const L: usize>(
+    logits: &[i8],
+    bases: &[Base],
+    threshold: f32,
+    scale: f32,
+    zero_point: i32,
+) -> Result<Structure<L>, Error> {
+    let cutoff = logit_cutoff(threshold, scale, zero_point);
+    greedy::<i8, L>(logits, bases, |q| i16::from(q) >= cutoff)
+}
+
+/// The smallest int8 logit whose probability (the sigmoid of its dequantized value, as
+/// [`sigmoid_map_i8`](crate::layers::sigmoid_map_i8) computes it) exceeds `threshold`; 128
+/// when none does.
+pub fn logit_cutoff(threshold: f32, scale: f32, zero_point: i32) -> i16 {
+    (i16::from(i8::MIN)..=i16::from(i8::MAX))
+        .find(|&q| {
+            let x = crate::quant::dequantize(q as i8, scale, zero_point);
+            crate::layers::sigmoid(x) > threshold
+        })
+        .unwrap_or(128)
+}
+
+/// The greedy pairing over packed scores, then the bracket levels.
+fn greedy<T: Copy + PartialOrd, const L: usize>(
+    scores: &[T],
+    bases: &[Base],
+    candidate: impl Fn(T) -> bool,
+) -> Result<Structure<L>, Error> {
     let len = bases.len();
     if len > L {
         return Err(Error::SequenceTooLong);
     }
-    if probs.len() < crate::tri::tri_len(L) {
+    if scores.len() < crate::tri::tri_len(L) {
         return Err(Error::BufferTooSmall);
     }
     let mut partner = [u16::MAX; L];
     let mut pairs: heapless::Vec<(u16, u16), L> = heapless::Vec::new();
-    // Greedy: take the most probable free candidate until none is left.
+    // Greedy: take the best-scoring free candidate until none is left.
     loop {
-        let mut best: Option<(f32, usize, usize)> = None;
+        let mut best: Option<(T, usize, usize)> = None;
         for i in 0..len {
             if partner.get(i) != Some(&u16::MAX) {
                 continue;
             }
             for j in i + MIN_PAIR_DISTANCE..len {
-                let p = probs.get(tri_index(L, i, j)).copied().unwrap_or(0.0);
-                let above_threshold = p > threshold; // false for NaN
+                let Some(&p) = scores.get(tri_index(L, i, j)) else {
+                    continue;
+                };
                 let beats_best = best.is_none_or(|(b, _, _)| p > b);
-                if !above_threshold || !beats_best {
+                if !beats_best || !candidate(p) {
                     continue;
                 }
                 let free = partner.get(j) == Some(&u16::MAX);

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! firmware → host, once at start:
-//!   HELLO (4) | VERSION (1) | unit (1: 0 instructions, 1 cycles) | pair_len L (u16) | blob CRC-32 (u32)
+//!   HELLO (4) | VERSION (1) | unit (1: 0 instructions, 1 cycles) | pair_len L (u16)
+//!         | model CRC (u32: the CRC-32 stored in the embedded blob's last 4 bytes)
 //! host → firmware:
 //!   PREDICT (1) | len (u16) | len sequence bytes          → one response
 //!   EXIT (1)                                              → the firmware stops (exit code 0)
@@ -12,15 +13,16 @@
 //! firmware → host, per PREDICT:
 //!   OK (1) | len (u16) | count (u64) | stack bytes (u32)
 //!          | logits: tri_len(len) int8, pairs (i ≤ j < len) row by row
-//!          | probabilities: tri_len(len) f32, same order
-//!          | structure: len dot-bracket bytes
+//!          | structure: len dot-bracket bytes (decoded from the logits)
 //!   ERROR (1) | message length (u8) | message (UTF-8)
 //! ```
 
 /// First bytes a firmware sends.
 pub const HELLO: [u8; 4] = *b"SCNH";
-/// Protocol version; bump on any change to the messages above.
-pub const VERSION: u8 = 1;
+/// Protocol version; bump on any change to the messages above. Version 2: the hello carries
+/// the blob's stored CRC (version 1 sent the CRC of the whole blob, the same for every
+/// model), and answers carry no f32 probabilities.
+pub const VERSION: u8 = 2;
 /// Bytes of the hello message.
 pub const HELLO_LEN: usize = 12;
 /// Request: predict one sequence.
@@ -69,6 +71,106 @@ impl CountUnit {
         match self {
             CountUnit::Instructions => "instructions",
             CountUnit::Cycles => "cycles",
+        }
+    }
+}
+
+/// The hello a firmware sends at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Hello {
+    /// What the firmware's counter counts.
+    pub unit: CountUnit,
+    /// The firmware's pair length `L`.
+    pub pair_len: u16,
+    /// The CRC-32 stored in the embedded blob: tells models apart.
+    pub model_crc: u32,
+}
+
+/// Why a hello was not understood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HelloError {
+    /// The first four bytes are not [`HELLO`].
+    NotAHello,
+    /// The firmware speaks another protocol version.
+    Version(u8),
+    /// The count unit code is unknown.
+    Unit(u8),
+}
+
+impl core::fmt::Display for HelloError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HelloError::NotAHello => f.write_str("not an scnn hello"),
+            HelloError::Version(v) => write!(
+                f,
+                "the firmware speaks protocol version {v}, this host {VERSION}: rebuild the firmware"
+            ),
+            HelloError::Unit(u) => write!(f, "unknown count unit {u}"),
+        }
+    }
+}
+
+impl Hello {
+    /// The message's bytes.
+    pub fn to_bytes(&self) -> [u8; HELLO_LEN] {
+        let [a, b, c, d] = HELLO;
+        let [l0, l1] = self.pair_len.to_le_bytes();
+        let [c0, c1, c2, c3] = self.model_crc.to_le_bytes();
+        [a, b, c, d, VERSION, self.unit.code(), l0, l1, c0, c1, c2, c3]
+    }
+
+    /// Reads a hello.
+    pub fn from_bytes(bytes: &[u8; HELLO_LEN]) -> Result<Self, HelloError> {
+        let [a, b, c, d, version, unit, l0, l1, c0, c1, c2, c3] = *bytes;
+        if [a, b, c, d] != HELLO {
+            return Err(HelloError::NotAHello);
+        }
+        if version != VERSION {
+            return Err(HelloError::Version(version));
+        }
+        Ok(Hello {
+            unit: CountUnit::from_code(unit).ok_or(HelloError::Unit(unit))?,
+            pair_len: u16::from_le_bytes([l0, l1]),
+            model_crc: u32::from_le_bytes([c0, c1, c2, c3]),
+        })
+    }
+}
+
+/// The fixed part of an OK answer (its first [`OK_HEADER_LEN`] bytes, `OK` included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AnswerHeader {
+    /// Sequence length: `tri_len(len)` logits and `len` structure bytes follow.
+    pub len: u16,
+    /// Instructions or cycles of the inference.
+    pub count: u64,
+    /// Peak stack of the inference, bytes.
+    pub stack_bytes: u32,
+}
+
+impl AnswerHeader {
+    /// The header's bytes, starting with [`OK`].
+    pub fn to_bytes(&self) -> [u8; OK_HEADER_LEN] {
+        let mut out = [0u8; OK_HEADER_LEN];
+        let (kind, rest) = out.split_at_mut(1);
+        kind.copy_from_slice(&[OK]);
+        let (len, rest) = rest.split_at_mut(2);
+        len.copy_from_slice(&self.len.to_le_bytes());
+        let (count, stack) = rest.split_at_mut(8);
+        count.copy_from_slice(&self.count.to_le_bytes());
+        stack.copy_from_slice(&self.stack_bytes.to_le_bytes());
+        out
+    }
+
+    /// Reads the header after its [`OK`] byte.
+    pub fn from_bytes(bytes: &[u8; OK_HEADER_LEN - 1]) -> Self {
+        let [l0, l1, c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3] = *bytes;
+        AnswerHeader {
+            len: u16::from_le_bytes([l0, l1]),
+            count: u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
+            stack_bytes: u32::from_le_bytes([s0, s1, s2, s3]),
         }
     }
 }

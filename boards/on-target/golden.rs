@@ -15,7 +15,7 @@ const GOLDEN: &str = include_str!("../../tools/data/golden.txt");
 #[embedded_test::tests]
 mod tests {
     use super::*;
-    use scnn::decode::{decode, DEFAULT_THRESHOLD};
+    use scnn::decode::{decode_logits, DEFAULT_THRESHOLD};
     use scnn::model::Buffers;
     use scnn::seq::{encode, Base};
     use scnn::tri::tri_index;
@@ -64,7 +64,10 @@ mod tests {
             assert_eq!(digest.finalize(), u32::from_str_radix(crc, 16).unwrap());
             let mut bases = [Base::N; L];
             encode(sequence.as_bytes(), &mut bases).unwrap();
-            let s = decode::<L>(buffers.probs, &bases[..len], DEFAULT_THRESHOLD).unwrap();
+            // As the serving firmware decodes: from the int8 logits, no f32 map needed.
+            let (scale, zero_point) = model.logit_quant();
+            let s = decode_logits::<L>(&logits[..], &bases[..len], DEFAULT_THRESHOLD, scale, zero_point)
+                .unwrap();
             assert_eq!(s.dot_bracket_str(), structure);
             checked += 1;
         }

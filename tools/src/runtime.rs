@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use scnn::blob::Precision;
-use scnn::decode::decode;
+use scnn::decode::{decode, decode_logits};
 use scnn::model::{Buffers, Model};
 use scnn::tri::{tri_index, tri_len};
 
@@ -13,6 +13,8 @@ use scnn::tri::{tri_index, tri_len};
 pub struct Blob {
     words: Vec<u32>,
     len: usize,
+    /// Where it came from, for messages.
+    name: String,
 }
 
 impl Blob {
@@ -22,13 +24,30 @@ impl Blob {
         Self {
             words,
             len: bytes.len(),
+            name: "the blob".into(),
         }
     }
 
     pub fn read(path: &Path) -> Result<Self> {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Self::new(&bytes))
+        let mut blob = Self::new(&bytes);
+        blob.name = path.display().to_string();
+        Ok(blob)
+    }
+
+    /// The path it was read from (or "the blob").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The CRC-32 stored in its last four bytes: what a firmware's hello reports.
+    pub fn stored_crc(&self) -> u32 {
+        let bytes = self.bytes();
+        bytes
+            .len()
+            .checked_sub(4)
+            .map_or(0, |end| u32::from_le_bytes(bytes[end..].try_into().unwrap_or([0; 4])))
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -125,6 +144,8 @@ fn predict_at<const L: usize>(
     let model = load::<L>(blob)?;
     let mut probs = vec![0f32; tri_len(L)];
     let mut layers_i8 = Vec::new();
+    let mut logits = Vec::new();
+    let last = model.layer_count() - 1;
     let run = match model.precision() {
         Precision::Int8 => {
             let mut arena = vec![0i8; model.arena_len()];
@@ -134,7 +155,10 @@ fn predict_at<const L: usize>(
                 scratch: &mut scratch,
                 probs: &mut probs,
             };
-            model.predict_i8_with(sequence.as_bytes(), &mut buffers, |_, map| {
+            model.predict_i8_with(sequence.as_bytes(), &mut buffers, |t, map| {
+                if t == last {
+                    logits = map.to_vec();
+                }
                 if keep_layers {
                     layers_i8.push(map.to_vec());
                 }
@@ -154,7 +178,15 @@ fn predict_at<const L: usize>(
     let len = run.map_err(|e| anyhow!("{e}"))?;
     let mut bases = vec![scnn::seq::Base::N; len];
     scnn::seq::encode(sequence.as_bytes(), &mut bases).map_err(|e| anyhow!("{e}"))?;
-    let structure = decode::<L>(&probs, &bases, threshold).map_err(|e| anyhow!("{e}"))?;
+    // int8 models decode from their logits, as a firmware does (no f32 map there).
+    let structure = match model.precision() {
+        Precision::Int8 => {
+            let (scale, zero_point) = model.logit_quant();
+            decode_logits::<L>(&logits, &bases, threshold, scale, zero_point)
+        }
+        Precision::F32 => decode::<L>(&probs, &bases, threshold),
+    }
+    .map_err(|e| anyhow!("{e}"))?;
     let mut dense = vec![0f32; len * len];
     for i in 0..len {
         for j in i..len {

@@ -1,6 +1,6 @@
 //! Host/target determinism on 1,000 generated sequences, edge cases included (all N, length
 //! 1, length L, lower case, T for U): the firmware under QEMU must give bit-identical int8
-//! logits, f32 probabilities and structures, within the 4 KiB stack budget.
+//! logits and structures, within the 4 KiB stack budget.
 //!
 //! Needs qemu-system-arm and the release firmware (`cargo build --release` in
 //! boards/qemu-mps2-an386), so `cargo test` leaves this target out (`test = false` in

@@ -1,27 +1,26 @@
-//! The example model, embedded in flash, and statically sized buffers for it.
+//! The example model, embedded in flash, and statically sized buffers for it: what the
+//! benchmark and the golden on-target tests run, whatever model the serving firmware embeds.
 
 use scnn::blob::AlignedBlob;
-use scnn::plan;
+use scnn::model::ModelInfo;
 use static_cell::ConstStaticCell;
 
-/// Pair length the firmware is built for.
-pub const L: usize = 128;
 /// The example blob (`tools/models/example.scnn`), 4-byte aligned in flash.
 pub static BLOB: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tools/models/example.scnn"
 )));
+/// Its dimensions and buffer sizes, read at compile time.
+pub const INFO: ModelInfo = ModelInfo::parse(&BLOB.0);
 
-/// The example's dimensions, as `scnn inspect` reports them: feature dim 4, rings of
-/// `Σ rows · channels = 225` for row-streaming execution, widest conv 8→8 channels of 5×5
-/// (scratch of 120 patch values and 960 widened weights).
-pub const RING_LEN: usize = 225;
+/// Pair length the example was built for.
+pub const L: usize = INFO.pair_len();
 /// The streaming activation arena: per-position features and every layer's ring of rows.
-pub const ARENA_LEN: usize = plan::stream_arena_len(L, 4, RING_LEN);
+pub const ARENA_LEN: usize = INFO.stream_arena_len();
 /// Scratch values of the widest conv.
-pub const SCRATCH_LEN: usize = plan::conv_i8_scratch_len(8, 8, 5);
-/// Pair probabilities.
-pub const PROBS_LEN: usize = plan::model_probs_len(L);
+pub const SCRATCH_LEN: usize = INFO.scratch_len();
+/// Pair probabilities (and logits) over the packed triangle.
+pub const PROBS_LEN: usize = INFO.logits_len();
 
 /// The activation arena (row streaming).
 pub static ARENA: ConstStaticCell<[i8; ARENA_LEN]> = ConstStaticCell::new([0; ARENA_LEN]);
@@ -29,5 +28,5 @@ pub static ARENA: ConstStaticCell<[i8; ARENA_LEN]> = ConstStaticCell::new([0; AR
 pub static SCRATCH: ConstStaticCell<[i16; SCRATCH_LEN]> = ConstStaticCell::new([0; SCRATCH_LEN]);
 /// The output probabilities.
 pub static PROBS: ConstStaticCell<[f32; PROBS_LEN]> = ConstStaticCell::new([0.0; PROBS_LEN]);
-/// The last layer's int8 logits, copied out for the host's bit-exact comparison.
+/// The last layer's int8 logits.
 pub static LOGITS: ConstStaticCell<[i8; PROBS_LEN]> = ConstStaticCell::new([0; PROBS_LEN]);

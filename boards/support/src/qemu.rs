@@ -5,7 +5,7 @@ use cortex_m::peripheral::SYST;
 use crate::cmsdk_uart::CmsdkUart;
 use crate::Counter;
 
-/// Serves the example model on the CMSDK UART at `uart_base`, counting with the counter
+/// Serves the embedded model on the CMSDK UART at `uart_base`, counting with the counter
 /// `start` makes from SysTick, and returns the process exit code (0 when the host ended the
 /// session).
 ///

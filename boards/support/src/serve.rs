@@ -1,16 +1,15 @@
-//! The firmware side of [`scnn::wire`]: load the example model, then answer prediction
-//! requests from the host over a serial link.
+//! The firmware side of [`scnn::wire`]: load the embedded model ([`crate::model`]), then
+//! answer prediction requests from the host over a serial link.
 
 use core::fmt::Write as _;
 
 use embedded_io::{Read, ReadExactError, Write};
-use scnn::decode::{decode, DEFAULT_THRESHOLD};
-use scnn::model::Buffers;
+use scnn::decode::{decode_logits, DEFAULT_THRESHOLD};
 use scnn::seq::{encode, Base};
 use scnn::tri::tri_index;
 use scnn::{wire, Model};
 
-use crate::example::{self, L};
+use crate::model::{self, INFO, L};
 use crate::{stack, Counter};
 
 /// Why serving stopped.
@@ -43,44 +42,37 @@ fn send_error<U: Write>(uart: &mut U, error: impl core::fmt::Display) -> Result<
     uart.flush()
 }
 
-/// Serves predictions of the example model until the host sends [`wire::EXIT`].
+/// Serves predictions of the embedded model until the host sends [`wire::EXIT`].
 pub fn serve<U: Read + Write, C: Counter>(
     uart: &mut U,
     counter: &mut C,
 ) -> Result<(), Stop<U::Error>> {
-    let blob = &example::BLOB.0;
-    let model = match Model::<L>::from_bytes(blob) {
+    let model = match Model::<L>::from_bytes(&model::BLOB.0) {
         Ok(model) => model,
         Err(e) => {
-            defmt::error!("example model rejected: {}", e);
+            defmt::error!("model {} rejected: {}", model::NAME, e);
             send_error(uart, e).map_err(Stop::Link)?;
             return Err(Stop::Model(e));
         }
     };
-    let (Some(arena), Some(scratch), Some(probs), Some(logits)) = (
-        example::ARENA.try_take(),
-        example::SCRATCH.try_take(),
-        example::PROBS.try_take(),
-        example::LOGITS.try_take(),
+    let (Some(arena), Some(scratch), Some(logits)) = (
+        model::ARENA.try_take(),
+        model::SCRATCH.try_take(),
+        model::LOGITS.try_take(),
     ) else {
         return Err(Stop::Buffers);
     };
-    let mut buffers = Buffers {
-        arena: &mut arena[..],
-        scratch: &mut scratch[..],
-        probs: &mut probs[..],
-    };
     let last = model.layer_count() - 1;
 
-    let mut hello = [0u8; wire::HELLO_LEN];
-    hello[..4].copy_from_slice(&wire::HELLO);
-    hello[4] = wire::VERSION;
-    hello[5] = C::UNIT.code();
-    hello[6..8].copy_from_slice(&(L as u16).to_le_bytes());
-    hello[8..12].copy_from_slice(&scnn::blob::checksum(blob).to_le_bytes());
+    let hello = wire::Hello {
+        unit: C::UNIT,
+        pair_len: L as u16,
+        model_crc: INFO.stored_crc(),
+    }
+    .to_bytes();
     uart.write_all(&hello).map_err(Stop::Link)?;
     uart.flush().map_err(Stop::Link)?;
-    defmt::info!("serving the example model, L = {}", L);
+    defmt::info!("serving {}, L = {}", model::NAME, L);
 
     let mut sequence = [0u8; L];
     loop {
@@ -118,7 +110,7 @@ pub fn serve<U: Read + Write, C: Counter>(
 
         stack::paint();
         let start = counter.now();
-        let result = model.predict_i8_streaming(text, &mut buffers, |t, i, row| {
+        let result = model.predict_i8_rows(text, &mut arena[..], &mut scratch[..], |t, i, row| {
             if t == last {
                 let at = tri_index(L, i, i);
                 if let Some(out) = logits.get_mut(at..at + row.len()) {
@@ -141,7 +133,7 @@ pub fn serve<U: Read + Write, C: Counter>(
             stack_bytes,
             unit: C::UNIT.name(),
         };
-        reply(uart, text, len, &buffers.probs[..], &logits[..], measured).map_err(Stop::Link)?;
+        reply(uart, text, len, &logits[..], model.logit_quant(), measured).map_err(Stop::Link)?;
     }
 }
 
@@ -152,7 +144,7 @@ struct Measured {
     unit: &'static str,
 }
 
-/// Decodes the structure and sends the reply: header, int8 logits, f32 probabilities and the
+/// Decodes the structure from the int8 logits and sends the reply: header, logits and the
 /// dot-bracket. Out of line, so the structure's buffers are not in the serve loop's frame
 /// while the model runs.
 #[inline(never)]
@@ -160,13 +152,15 @@ fn reply<U: Write>(
     uart: &mut U,
     text: &[u8],
     len: usize,
-    probs: &[f32],
     logits: &[i8],
+    (scale, zero_point): (f32, i32),
     measured: Measured,
 ) -> Result<(), U::Error> {
     let mut bases = [Base::N; L];
-    let structure = encode(text, &mut bases)
-        .and_then(|n| decode::<L>(probs, bases.get(..n).unwrap_or(&[]), DEFAULT_THRESHOLD));
+    let structure = encode(text, &mut bases).and_then(|n| {
+        let bases = bases.get(..n).unwrap_or(&[]);
+        decode_logits::<L>(logits, bases, DEFAULT_THRESHOLD, scale, zero_point)
+    });
     let structure = match structure {
         Ok(s) => s,
         Err(e) => return send_error(uart, e),
@@ -178,23 +172,17 @@ fn reply<U: Write>(
         measured.unit,
         measured.stack_bytes
     );
-    let mut header = [0u8; wire::OK_HEADER_LEN];
-    header[0] = wire::OK;
-    header[1..3].copy_from_slice(&(len as u16).to_le_bytes());
-    header[3..11].copy_from_slice(&measured.count.to_le_bytes());
-    header[11..15].copy_from_slice(&(measured.stack_bytes as u32).to_le_bytes());
-    uart.write_all(&header)?;
+    let header = wire::AnswerHeader {
+        len: len as u16,
+        count: measured.count,
+        stack_bytes: measured.stack_bytes as u32,
+    };
+    uart.write_all(&header.to_bytes())?;
     for i in 0..len {
         let row = tri_index(L, i, i);
         // int8 logits go out as their two's-complement bytes.
         for &q in &logits[row..row + (len - i)] {
             uart.write_all(&[q as u8])?;
-        }
-    }
-    for i in 0..len {
-        let row = tri_index(L, i, i);
-        for p in &probs[row..row + (len - i)] {
-            uart.write_all(&p.to_le_bytes())?;
         }
     }
     uart.write_all(&structure.dot_bracket)?;

@@ -22,8 +22,7 @@ pub struct DeviceOutput {
     pub stack: u32,
     /// int8 logits of the pairs `i ≤ j < len`, row by row.
     pub logits: Vec<i8>,
-    /// Probabilities, same order.
-    pub probs: Vec<f32>,
+    /// The structure the device decoded from them.
     pub structure: String,
 }
 
@@ -35,7 +34,8 @@ pub struct Device {
     pending: Vec<u8>,
     pub unit: CountUnit,
     pub pair_len: usize,
-    pub blob_crc: u32,
+    /// The CRC-32 stored in the blob the firmware embeds.
+    pub model_crc: u32,
     /// Holds the UART socket and the firmware's defmt log (QEMU's stdout: semihosting).
     dir: tempfile::TempDir,
 }
@@ -158,7 +158,7 @@ impl Device {
             pending: Vec::new(),
             unit: CountUnit::Instructions,
             pair_len: 0,
-            blob_crc: 0,
+            model_crc: 0,
             dir,
         };
         if ask_again {
@@ -180,16 +180,11 @@ impl Device {
         }
         let mut hello = first;
         hello.extend(device.read_exact(wire::HELLO_LEN - 1)?);
-        if hello[..4] != wire::HELLO || hello[4] != wire::VERSION {
-            bail!(
-                "firmware did not greet with scnn wire protocol v{}",
-                wire::VERSION
-            );
-        }
-        device.unit = CountUnit::from_code(hello[5])
-            .ok_or_else(|| anyhow!("unknown count unit {}", hello[5]))?;
-        device.pair_len = u16::from_le_bytes([hello[6], hello[7]]) as usize;
-        device.blob_crc = u32::from_le_bytes([hello[8], hello[9], hello[10], hello[11]]);
+        let hello: [u8; wire::HELLO_LEN] = hello.try_into().map_err(|_| anyhow!("short hello"))?;
+        let hello = wire::Hello::from_bytes(&hello).map_err(|e| anyhow!("firmware hello: {e}"))?;
+        device.unit = hello.unit;
+        device.pair_len = usize::from(hello.pair_len);
+        device.model_crc = hello.model_crc;
         Ok(device)
     }
 
@@ -236,28 +231,23 @@ impl Device {
         if kind != wire::OK {
             bail!("device sent an unknown response {kind:#04x}");
         }
-        let head = self.read_exact(wire::OK_HEADER_LEN - 1)?;
-        let len = u16::from_le_bytes([head[0], head[1]]) as usize;
-        let count = u64::from_le_bytes(head[2..10].try_into()?);
-        let stack = u32::from_le_bytes(head[10..14].try_into()?);
-        let pairs = len * (len + 1) / 2;
+        let head: [u8; wire::OK_HEADER_LEN - 1] = self
+            .read_exact(wire::OK_HEADER_LEN - 1)?
+            .try_into()
+            .map_err(|_| anyhow!("short answer"))?;
+        let head = wire::AnswerHeader::from_bytes(&head);
+        let len = usize::from(head.len);
         let logits = self
-            .read_exact(pairs)?
+            .read_exact(scnn::tri::tri_len(len))?
             .into_iter()
             .map(|b| b as i8)
-            .collect();
-        let probs = self
-            .read_exact(4 * pairs)?
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
         let structure = String::from_utf8_lossy(&self.read_exact(len)?).into_owned();
         Ok(DeviceOutput {
             len,
-            count,
-            stack,
+            count: head.count,
+            stack: head.stack_bytes,
             logits,
-            probs,
             structure,
         })
     }
