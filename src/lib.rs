@@ -92,6 +92,11 @@ pub mod stream;
 pub mod tri;
 pub mod wire;
 
+// The README's runtime snippet is compiled and run as a doctest, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeSnippet;
+
 pub use conv::{
     ConvF32, ConvGeom, ConvI8, DenseConvI8, OutputQuant, PairSource, PatchOrder, QuantMap,
 };

@@ -118,7 +118,20 @@ impl Hello {
         let [a, b, c, d] = HELLO;
         let [l0, l1] = self.pair_len.to_le_bytes();
         let [c0, c1, c2, c3] = self.model_crc.to_le_bytes();
-        [a, b, c, d, VERSION, self.unit.code(), l0, l1, c0, c1, c2, c3]
+        [
+            a,
+            b,
+            c,
+            d,
+            VERSION,
+            self.unit.code(),
+            l0,
+            l1,
+            c0,
+            c1,
+            c2,
+            c3,
+        ]
     }
 
     /// Reads a hello.

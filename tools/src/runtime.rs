@@ -44,10 +44,9 @@ impl Blob {
     /// The CRC-32 stored in its last four bytes: what a firmware's hello reports.
     pub fn stored_crc(&self) -> u32 {
         let bytes = self.bytes();
-        bytes
-            .len()
-            .checked_sub(4)
-            .map_or(0, |end| u32::from_le_bytes(bytes[end..].try_into().unwrap_or([0; 4])))
+        bytes.len().checked_sub(4).map_or(0, |end| {
+            u32::from_le_bytes(bytes[end..].try_into().unwrap_or([0; 4]))
+        })
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -291,6 +291,28 @@ fn inspect_reports_counts_as_json() {
     // Arena: features (128·4) + 3 packed maps of 8 channels, int8.
     assert_eq!(r["arena_bytes"], 128 * 4 + 3 * 8256 * 8);
     assert_eq!(r["arena_bytes_dense"], 128 * 4 + 3 * 128 * 128 * 8);
+    assert_eq!(r["input_kind"], "tokens");
+    assert_eq!(r["vocab_size"], 5);
+    assert_eq!(r["head_kind"], "pair_map");
+    // Every buffer with the constant that sizes it: the stream arena is the features (128·4)
+    // and the rings (Σ rows · channels = 225 per position).
+    let buffer = |name: &str| {
+        r["buffers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap_or_else(|| panic!("no buffer {name}"))
+            .clone()
+    };
+    assert_eq!(buffer("stream_arena")["len"], 128 * 4 + 128 * 225);
+    assert_eq!(buffer("stream_arena")["rust"], "INFO.stream_arena_len()");
+    assert_eq!(buffer("scratch")["len"], 1081);
+    assert_eq!(buffer("scratch")["element"], "i16");
+    assert_eq!(buffer("logits")["len"], 8256);
+    let blob = std::fs::read(example_blob()).unwrap();
+    let stored = u32::from_le_bytes(blob[blob.len() - 4..].try_into().unwrap());
+    assert_eq!(r["stored_crc"], format!("{stored:08x}"));
     let text = scnn(&["inspect", &example_blob()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("MACs"));
 }

@@ -12,7 +12,7 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;
-use scnn::decode::{decode, DEFAULT_THRESHOLD};
+use scnn::decode::{decode, decode_logits, DEFAULT_THRESHOLD};
 use scnn::model::Buffers;
 use scnn::seq::{encode, Base};
 use scnn::Model;
@@ -62,6 +62,20 @@ fn main() -> ! {
                     decode::<L>(buffers.probs, bases, DEFAULT_THRESHOLD)
                 });
             black_box(&structure);
+            // The firmware's own path: structure from the int8 logits, and the blob read by
+            // the const-fn parser at run time.
+            if let Some(logits) = example::LOGITS.try_take() {
+                let (scale, zero_point) = model.logit_quant();
+                let bases = bases.get(..black_box(len).min(L)).unwrap_or(&[]);
+                black_box(&decode_logits::<L>(
+                    &logits[..],
+                    bases,
+                    DEFAULT_THRESHOLD,
+                    scale,
+                    zero_point,
+                ));
+            }
+            black_box(&scnn::model::ModelInfo::try_parse(blob));
             if let (Some(arena), Some(scratch)) = (F32_ARENA.try_take(), F32_SCRATCH.try_take()) {
                 let mut buffers = Buffers {
                     arena: &mut arena[..],

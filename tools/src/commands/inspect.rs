@@ -39,11 +39,35 @@ pub struct LayerReport {
     pub macs_dense: u64,
 }
 
+/// One buffer a firmware declares to run the model.
+#[derive(Serialize)]
+pub struct BufferReport {
+    pub name: &'static str,
+    /// Element type.
+    pub element: &'static str,
+    /// Elements it needs.
+    pub len: usize,
+    /// The constant expression giving `len`, with
+    /// `const INFO: scnn::model::ModelInfo = scnn::model::ModelInfo::parse(&BLOB.0);`.
+    pub rust: &'static str,
+    /// What it holds.
+    pub holds: &'static str,
+}
+
 #[derive(Serialize)]
 pub struct Report {
+    /// The blob's own format version.
     pub format_version: u16,
     pub precision: &'static str,
     pub pair_len: usize,
+    /// What the runtime takes: `tokens` (one symbol id per position).
+    pub input_kind: &'static str,
+    /// Rows of the embedding table (A, C, G, U, N for format 1).
+    pub vocab_size: usize,
+    /// What the last layer gives: `pair_map` (one logit per pair).
+    pub head_kind: &'static str,
+    /// The CRC-32 stored in the blob: what a firmware embedding it reports in its hello.
+    pub stored_crc: String,
     pub feature_dim: usize,
     pub blob_bytes: usize,
     pub layers: Vec<LayerReport>,
@@ -60,6 +84,8 @@ pub struct Report {
     /// Activation arena of row-streaming execution (int8), bytes.
     pub stream_arena_bytes: Option<usize>,
     pub firmware_stream_arena_len: Option<String>,
+    /// Every buffer of inference, with the constant to size it at compile time.
+    pub buffers: Vec<BufferReport>,
 }
 
 fn activation_name(a: Activation) -> &'static str {
@@ -132,8 +158,60 @@ pub fn report(blob: &Blob) -> Result<Report> {
         summary.arena_len,
         features + summary.slots * map_len(l, summary.max_channels)
     );
+    let info = scnn::model::ModelInfo::try_parse(blob.bytes())
+        .map_err(|e| anyhow::anyhow!("invalid model blob: {e}"))?;
+    let (value, scratch) = match summary.precision {
+        Precision::Int8 => ("i8", "i16"),
+        Precision::F32 => ("f32", "f32"),
+    };
+    let mut buffers = Vec::new();
+    if summary.precision == Precision::Int8 {
+        buffers.push(BufferReport {
+            name: "stream_arena",
+            element: "i8",
+            len: info.stream_arena_len(),
+            rust: "INFO.stream_arena_len()",
+            holds: "per-position features and each layer's ring of rows (Model::predict_i8_rows)",
+        });
+    }
+    buffers.extend([
+        BufferReport {
+            name: "arena",
+            element: value,
+            len: info.arena_len(),
+            rust: "INFO.arena_len()",
+            holds:
+                "per-position features and whole packed maps (predict_i8_with / predict_f32_with)",
+        },
+        BufferReport {
+            name: "scratch",
+            element: scratch,
+            len: info.scratch_len(),
+            rust: "INFO.scratch_len()",
+            holds: "the widest layer's patch (and, int8, its weights widened for SMLAD)",
+        },
+        BufferReport {
+            name: "logits",
+            element: value,
+            len: info.logits_len(),
+            rust: "INFO.logits_len()",
+            holds: "the pair logits over the packed triangle, for the decoder",
+        },
+        BufferReport {
+            name: "probs",
+            element: "f32",
+            len: info.logits_len(),
+            rust: "INFO.logits_len()",
+            holds: "pair probabilities (Buffers::probs), when a caller wants them",
+        },
+    ]);
     Ok(Report {
-        format_version: scnn::blob::FORMAT_VERSION,
+        format_version: info.format_version(),
+        input_kind: "tokens",
+        vocab_size: scnn::seq::Base::COUNT,
+        head_kind: "pair_map",
+        stored_crc: format!("{:08x}", info.stored_crc()),
+        buffers,
         precision: match summary.precision {
             Precision::Int8 => "int8",
             Precision::F32 => "f32",
@@ -233,9 +311,18 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             ratio(bytes as f64, r.arena_bytes as f64)
         );
     }
-    println!("firmware   arena values = {}", r.firmware_arena_len);
-    if let Some(len) = &r.firmware_stream_arena_len {
-        println!("           streaming arena values = {len}");
+    println!();
+    println!("buffers, sized at compile time with");
+    println!("  const INFO: scnn::model::ModelInfo = scnn::model::ModelInfo::parse(&BLOB.0);");
+    for b in &r.buffers {
+        println!(
+            "  {:<13} [{}; {}] = {} values: {}",
+            b.name, b.element, b.rust, b.len, b.holds
+        );
     }
+    println!(
+        "model CRC  {} (stored in the blob; firmware hellos report it)",
+        r.stored_crc
+    );
     Ok(())
 }

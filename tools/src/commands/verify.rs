@@ -102,7 +102,9 @@ fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Resu
             report.sequences,
             args.device.place()
         );
-        println!("parity               int8 logits and structures bit-identical to the host runtime");
+        println!(
+            "parity               int8 logits and structures bit-identical to the host runtime"
+        );
         println!(
             "{:<20} min {}, mean {:.0}, max {}",
             unit, report.count_min, report.count_mean, report.count_max

@@ -1,0 +1,39 @@
+//! The serial protocol's messages: what one side writes, the other reads back.
+
+use scnn::wire::{self, AnswerHeader, CountUnit, Hello, HelloError};
+
+#[test]
+fn hello_round_trips_and_refuses_other_versions() {
+    let hello = Hello {
+        unit: CountUnit::Cycles,
+        pair_len: 256,
+        model_crc: 0x9662_2351,
+    };
+    let bytes = hello.to_bytes();
+    assert_eq!(&bytes[..4], &wire::HELLO);
+    assert_eq!(bytes[4], wire::VERSION);
+    assert_eq!(Hello::from_bytes(&bytes), Ok(hello));
+
+    let mut old = bytes;
+    old[4] = 1;
+    assert_eq!(Hello::from_bytes(&old), Err(HelloError::Version(1)));
+    let mut unit = bytes;
+    unit[5] = 7;
+    assert_eq!(Hello::from_bytes(&unit), Err(HelloError::Unit(7)));
+    let mut magic = bytes;
+    magic[0] = b'X';
+    assert_eq!(Hello::from_bytes(&magic), Err(HelloError::NotAHello));
+}
+
+#[test]
+fn answer_header_round_trips() {
+    let header = AnswerHeader {
+        len: 77,
+        count: 64_602_177_123,
+        stack_bytes: 2600,
+    };
+    let bytes = header.to_bytes();
+    assert_eq!(bytes[0], wire::OK);
+    let rest: [u8; wire::OK_HEADER_LEN - 1] = bytes[1..].try_into().unwrap();
+    assert_eq!(AnswerHeader::from_bytes(&rest), header);
+}
