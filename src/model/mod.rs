@@ -334,7 +334,7 @@ impl<'a, const L: usize> Model<'a, L> {
     ///
     /// A blob that passes cannot make inference index out of bounds. A blob built for a pair
     /// length above `L` is [`Error::PairLenTooLarge`]. The bytes must be 4-byte aligned in
-    /// memory (see [`blob::AlignedBlob`]), else [`Error::BadOffset`].
+    /// memory (see [`AlignedBlob`](crate::blob::AlignedBlob)), else [`Error::BadOffset`].
     // Not inlined: its large locals then never add to the caller's stack frame.
     #[inline(never)]
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
