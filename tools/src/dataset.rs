@@ -1,7 +1,7 @@
 //! Training data: structures read from Stockholm, 3-line FASTA and bpseq files, cleaned,
 //! deduplicated and split so that no sequence is in two splits.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -201,6 +201,79 @@ pub fn split(mut examples: Vec<Example>, validation: f64, test: f64, seed: u64) 
         train: examples,
         validation: val_set,
         test: test_set,
+    }
+}
+
+/// The family accession of a record named `ACC|ID|NAME` (Rfam-style headers): the first
+/// `|`-separated field, when there is one and it is not empty.
+pub fn family(name: &str) -> Option<&str> {
+    match name.split_once('|') {
+        Some((acc, _)) if !acc.is_empty() => Some(acc),
+        _ => None,
+    }
+}
+
+/// Whether every example names its family, so a family-wise split is possible.
+pub fn has_families(examples: &[Example]) -> bool {
+    !examples.is_empty() && examples.iter().all(|e| family(&e.name).is_some())
+}
+
+/// Splits whole families: families are shuffled with `seed`, then the test and validation
+/// splits take whole families until they hold their fraction of the sequences (the last
+/// family taken may overshoot), and training keeps the rest. No family is in two splits, so
+/// validation measures families the model never saw.
+pub fn split_by_family(
+    examples: Vec<Example>,
+    validation: f64,
+    test: f64,
+    seed: u64,
+) -> Result<Splits> {
+    let n = examples.len();
+    let mut families: BTreeMap<String, Vec<Example>> = BTreeMap::new();
+    for example in examples {
+        let Some(acc) = family(&example.name) else {
+            bail!(
+                "record `{}` has no family accession (expected a header `ACC|ID|NAME`); use the random split",
+                example.name
+            );
+        };
+        families.entry(acc.to_string()).or_default().push(example);
+    }
+    let mut groups: Vec<Vec<Example>> = families.into_values().collect();
+    let mut rng = Rng(seed);
+    for i in (1..groups.len()).rev() {
+        groups.swap(i, rng.below(i + 1));
+    }
+    let n_test = (n as f64 * test).round() as usize;
+    let n_val = (n as f64 * validation).round() as usize;
+    let mut splits = Splits::default();
+    for group in groups {
+        let into = if splits.test.len() < n_test {
+            &mut splits.test
+        } else if splits.validation.len() < n_val {
+            &mut splits.validation
+        } else {
+            &mut splits.train
+        };
+        into.extend(group);
+    }
+    Ok(splits)
+}
+
+/// Sequences and families in one split, for the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SplitCount {
+    pub sequences: usize,
+    /// Distinct family accessions (0 when the names carry none).
+    pub families: usize,
+}
+
+/// Counts the sequences and families of `examples`.
+pub fn count(examples: &[Example]) -> SplitCount {
+    let families: BTreeSet<&str> = examples.iter().filter_map(|e| family(&e.name)).collect();
+    SplitCount {
+        sequences: examples.len(),
+        families: families.len(),
     }
 }
 

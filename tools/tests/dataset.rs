@@ -1,8 +1,10 @@
 //! Structure readers (Stockholm, 3-line FASTA, bpseq), cleaning and splitting.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use scnn_tools::dataset::{clean, dot_bracket, read_file, split};
+use scnn_tools::dataset::{
+    clean, count, dot_bracket, family, has_families, read_file, split, split_by_family, Example,
+};
 use scnn_tools::formats::{bpseq, stockholm, Structured};
 
 const STOCKHOLM: &str = "# STOCKHOLM 1.0
@@ -209,4 +211,73 @@ fn dot_bracket_round_trips_pseudoknots() {
     let mut back = scnn_tools::formats::fasta::pairs_of(&text).unwrap();
     back.sort();
     assert_eq!(back, pairs);
+}
+
+/// 60 families of 1 to 40 distinct sequences each, Rfam-style names.
+fn families() -> Vec<Example> {
+    let mut out = Vec::new();
+    for f in 0..60 {
+        for n in 0..1 + (f * 7) % 40 {
+            let sequence = format!("{:b}", out.len() + 1)
+                .replace('0', "A")
+                .replace('1', "C");
+            out.push(Example {
+                name: format!("RF{f:05}|fam{f}|seq{n}/1-20"),
+                sequence,
+                pairs: vec![],
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn a_family_split_keeps_each_family_in_one_split() {
+    let examples = families();
+    assert!(has_families(&examples));
+    let n = examples.len();
+    let s = split_by_family(examples.clone(), 0.1, 0.1, 3).unwrap();
+    let mut home: HashMap<&str, &str> = HashMap::new();
+    for (name, part) in [
+        ("train", &s.train),
+        ("validation", &s.validation),
+        ("test", &s.test),
+    ] {
+        for e in part.iter() {
+            let acc = family(&e.name).unwrap();
+            let at = *home.entry(acc).or_insert(name);
+            assert_eq!(at, name, "family {acc} is in {at} and {name}");
+        }
+    }
+    assert_eq!(s.train.len() + s.validation.len() + s.test.len(), n);
+    // Whole families overshoot the fractions by less than one family (at most 40 sequences).
+    for part in [&s.validation, &s.test] {
+        assert!(
+            part.len() >= n / 10 && part.len() < n / 10 + 40,
+            "{}",
+            part.len()
+        );
+        assert!(count(part).families >= 1);
+    }
+    assert_eq!(
+        count(&s.train).families + count(&s.validation).families + count(&s.test).families,
+        60
+    );
+    // The seed picks the families.
+    let again = split_by_family(examples.clone(), 0.1, 0.1, 3).unwrap();
+    assert_eq!(again.test, s.test);
+    let other = split_by_family(examples, 0.1, 0.1, 4).unwrap();
+    assert_ne!(other.test, s.test);
+}
+
+#[test]
+fn names_without_a_family_cannot_be_split_by_family() {
+    assert_eq!(family("RF00005|tRNA|AB0001.1/1-72"), Some("RF00005"));
+    assert_eq!(family("trna17"), None);
+    assert_eq!(family("|x"), None);
+    let mut examples = families();
+    examples[5].name = "plain".into();
+    assert!(!has_families(&examples));
+    let err = split_by_family(examples, 0.1, 0.1, 1).unwrap_err();
+    assert!(err.to_string().contains("plain"), "{err}");
 }

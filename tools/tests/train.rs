@@ -31,6 +31,7 @@ fn run(dense: bool, seed: u64) -> Trained {
         pos_weight: 4.0,
         seed,
         dense,
+        ..Options::default()
     };
     let data = synthetic(24, 7);
     train::train(

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dataset::{self, Example};
 use crate::output::write_atomic;
@@ -56,6 +57,56 @@ pub struct TrainArgs {
     /// Seed of the split, the initial weights and the batch order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How to hold out validation and test sequences: `family` keeps whole families (the
+    /// first `|` field of `ACC|ID|NAME` headers, as in Rfam) in one split, `random` splits
+    /// sequences, `auto` splits by family when every header names one.
+    #[arg(long, value_enum, default_value_t = SplitMode::Auto)]
+    pub split: SplitMode,
+    /// Batches in random order of the sequences instead of sequences of about one length.
+    #[arg(long)]
+    pub no_bucket: bool,
+    /// Write a checkpoint (weights, optimizer state, loop state) here after every epoch.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run whose checkpoint is in --checkpoint (same command and data).
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
+    /// End this run after this many epochs (0: no limit), to resume later with --resume.
+    #[arg(long, default_value_t = 0)]
+    pub epochs_per_run: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SplitMode {
+    Auto,
+    Random,
+    Family,
+}
+
+/// Splits `examples` as `args` asks; returns the splits and the kind used.
+fn split(examples: Vec<Example>, args: &TrainArgs) -> Result<(dataset::Splits, &'static str)> {
+    let by_family = match args.split {
+        SplitMode::Random => false,
+        SplitMode::Family => true,
+        SplitMode::Auto => dataset::has_families(&examples),
+    };
+    if by_family {
+        let splits = dataset::split_by_family(examples, args.validation, args.test, args.seed)?;
+        Ok((splits, "family"))
+    } else {
+        let splits = dataset::split(examples, args.validation, args.test, args.seed);
+        Ok((splits, "random"))
+    }
+}
+
+/// Steps with rate and time left; positions restored from a checkpoint don't count for the ETA.
+fn progress_bar() -> ProgressBar {
+    let bar = crate::progress::bar(0, "training");
+    let template = "{msg} [{bar:30}] {pos}/{len} steps, {per_sec}, {elapsed} elapsed, ETA {eta}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 fn write_split(dir: &Path, name: &str, examples: &[Example], sources: &str) -> Result<()> {
@@ -89,10 +140,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "data: {} records, {} duplicates and {} longer than {} left out, {} ambiguous bases read as N; {} distinct sequences",
         cleaning.read, cleaning.duplicates, cleaning.too_long, args.pair_len, cleaning.ambiguous_bases, cleaning.kept
     );
-    let splits = dataset::split(examples, args.validation, args.test, args.seed);
+    let (splits, split_kind) = split(examples, args)?;
     if splits.train.is_empty() {
         bail!("no training examples left after the split");
     }
+    let counts = serde_json::json!({
+        "kind": split_kind,
+        "train": dataset::count(&splits.train),
+        "validation": dataset::count(&splits.validation),
+        "test": dataset::count(&splits.test),
+    });
+    eprintln!(
+        "split ({split_kind}): train {} sequences ({} families), validation {} ({}), test {} ({})",
+        counts["train"]["sequences"],
+        counts["train"]["families"],
+        counts["validation"]["sequences"],
+        counts["validation"]["families"],
+        counts["test"]["sequences"],
+        counts["test"]["families"]
+    );
     if let Some(dir) = &args.splits {
         std::fs::create_dir_all(dir)?;
         let sources: Vec<String> = args
@@ -117,8 +183,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         pos_weight: args.pos_weight,
         seed: args.seed,
         dense: args.dense,
+        bucket: !args.no_bucket,
+        checkpoint: args.checkpoint.clone(),
+        resume: args.resume,
+        epochs_per_run: args.epochs_per_run,
     };
-    let bar = crate::progress::bar(0, "training");
+    let bar = progress_bar();
     let trained = train::train(
         &config,
         &splits.train,
@@ -126,10 +196,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &splits.test,
         &options,
         |event| match event {
+            Progress::Start { step, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(step as u64);
+                bar.reset_eta();
+                if step > 0 {
+                    bar.suspend(|| eprintln!("resumed at step {step} of {total}"));
+                }
+            }
             Progress::Step { step, total, loss } => {
                 bar.set_length(total as u64);
                 bar.set_position(step as u64);
                 bar.set_message(format!("loss {loss:.4}"));
+            }
+            Progress::Validating { epoch, sequences } => {
+                bar.set_message(format!("epoch {epoch}: validating {sequences} sequences"));
             }
             Progress::Epoch(e) => bar.suspend(|| {
                 eprintln!(
@@ -137,6 +218,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     e.epoch, e.steps, e.mean_loss, e.validation_f1
                 )
             }),
+            Progress::Checkpoint { epoch } => {
+                bar.set_message(format!("checkpoint after epoch {epoch} written"));
+            }
         },
     )?;
     bar.finish_and_clear();
@@ -147,6 +231,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .unwrap_or_else(|| args.output.with_extension("json"));
     let mut json = serde_json::to_value(report)?;
     json["data"] = serde_json::to_value(&cleaning)?;
+    json["split"] = counts;
     weights::save(&args.output, &trained.config, &trained.tensors)?;
     write_atomic(
         &report_path,
@@ -163,6 +248,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         report.test_f1,
         report.test_examples
     );
+    if !report.finished {
+        eprintln!(
+            "stopped by --epochs-per-run after epoch {}; the weights are the best so far, continue with --resume",
+            report.epochs.last().map_or(0, |e| e.epoch)
+        );
+    }
     eprintln!(
         "wrote {} and {}",
         args.output.display(),

@@ -1,21 +1,26 @@
 //! Training on the host with burn (flex CPU backend): the SCNN in the paper's
 //! parameterization ([`net`]) or a plain CNN of the same shape for comparison.
 
+pub mod batches;
+pub mod checkpoint;
 pub mod net;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
-use burn::optim::{AdamConfig, GradientsParams};
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor, TensorData};
-use serde::Serialize;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::commands::example::Rng;
 use crate::commands::verify::f1;
 use crate::config::{ActivationName, LayerConfig, ModelConfig, PairFeature};
 use crate::dataset::Example;
+use batches::{batch, Batch};
 use net::{Layout, Net};
 
 /// Training settings.
@@ -31,10 +36,37 @@ pub struct Options {
     pub seed: u64,
     /// Train a plain CNN (no symmetry) instead of the SCNN.
     pub dense: bool,
+    /// Batches of sequences of about one length (see [`batches::epoch_batches`]).
+    pub bucket: bool,
+    /// Write a checkpoint here after every epoch.
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run whose checkpoint is in `checkpoint`.
+    pub resume: bool,
+    /// End this run after this many epochs (0: no limit); the schedule still spans `epochs`,
+    /// so a run resumed from its checkpoint carries on as if never stopped.
+    pub epochs_per_run: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            max_steps: 0,
+            batch: 8,
+            learning_rate: 0.005,
+            pos_weight: 4.0,
+            seed: 1,
+            dense: false,
+            bucket: true,
+            checkpoint: None,
+            resume: false,
+            epochs_per_run: 0,
+        }
+    }
 }
 
 /// One epoch's numbers.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochReport {
     pub epoch: usize,
     pub steps: usize,
@@ -59,6 +91,14 @@ pub struct Report {
     pub validation_f1: f64,
     /// Mean pair F1 on the test split (f32, this crate's forward pass).
     pub test_f1: f64,
+    /// False when `epochs_per_run` ended the run before its schedule did.
+    pub finished: bool,
+    /// Epochs done before this run (resumed from a checkpoint), else 0.
+    pub resumed_after_epoch: usize,
+    pub steps_this_run: usize,
+    /// Training steps per second in this run, validation passes included.
+    pub steps_per_second: f64,
+    /// Wall time of this run.
     pub seconds: f64,
 }
 
@@ -101,75 +141,6 @@ pub fn example_config(pair_len: usize, width: usize) -> ModelConfig {
     }
 }
 
-/// A batch as tensors: pair features, the inside-sequence mask and the pair targets.
-struct Batch {
-    features: Tensor<4>,
-    mask: Tensor<4>,
-    target: Tensor<4>,
-    n: usize,
-}
-
-fn one_hot(base: u8) -> [f32; 4] {
-    match base {
-        b'A' => [1.0, 0.0, 0.0, 0.0],
-        b'C' => [0.0, 1.0, 0.0, 0.0],
-        b'G' => [0.0, 0.0, 1.0, 0.0],
-        b'U' => [0.0, 0.0, 0.0, 1.0],
-        _ => [0.0; 4],
-    }
-}
-
-/// Builds a batch cropped to its longest sequence, with the runtime's pair features.
-fn batch(config: &ModelConfig, examples: &[&Example], device: &Device) -> Batch {
-    let n = examples.iter().map(|e| e.sequence.len()).max().unwrap_or(1);
-    let c0 = config.pair_channels();
-    let b = examples.len();
-    let mut features = vec![0f32; b * c0 * n * n];
-    let mut mask = vec![0f32; b * n * n];
-    let mut target = vec![0f32; b * n * n];
-    for (e_index, example) in examples.iter().enumerate() {
-        let codes: Vec<[f32; 4]> = example.sequence.bytes().map(one_hot).collect();
-        let len = codes.len();
-        let plane = |ch: usize, i: usize, j: usize| ((e_index * c0 + ch) * n + i) * n + j;
-        for i in 0..len {
-            for j in 0..len {
-                mask[(e_index * n + i) * n + j] = 1.0;
-                let mut ch = 0;
-                for feature in &config.pair_features {
-                    match feature {
-                        PairFeature::Concat => {
-                            for f in 0..4 {
-                                features[plane(ch + f, i, j)] = codes[i][f];
-                                features[plane(ch + 4 + f, i, j)] = codes[j][f];
-                            }
-                            ch += 8;
-                        }
-                        PairFeature::Outer => {
-                            for a in 0..4 {
-                                for c in 0..4 {
-                                    features[plane(ch + a * 4 + c, i, j)] =
-                                        codes[i][a] * codes[j][c];
-                                }
-                            }
-                            ch += 16;
-                        }
-                    }
-                }
-            }
-        }
-        for &(i, j) in &example.pairs {
-            target[(e_index * n + i) * n + j] = 1.0;
-            target[(e_index * n + j) * n + i] = 1.0;
-        }
-    }
-    Batch {
-        features: Tensor::from_data(TensorData::new(features, [b, c0, n, n]), device),
-        mask: Tensor::from_data(TensorData::new(mask, [b, 1, n, n]), device),
-        target: Tensor::from_data(TensorData::new(target, [b, 1, n, n]), device),
-        n,
-    }
-}
-
 /// Weighted binary cross-entropy on logits, in the stable form
 /// `max(z, 0) − z·y + log(1 + e^−|z|)`, averaged over pairs inside the sequences.
 fn loss(logits: Tensor<4>, batch: &Batch, pos_weight: f32) -> Tensor<1> {
@@ -180,38 +151,51 @@ fn loss(logits: Tensor<4>, batch: &Batch, pos_weight: f32) -> Tensor<1> {
     (per_pair * weight).sum() / batch.mask.clone().sum()
 }
 
+/// Sequences per evaluation batch.
+const EVAL_BATCH: usize = 16;
+
 /// Mean pair F1 of the network's decoded structures over `examples`.
+///
+/// Runs on the inner (non-autodiff) backend: a forward pass on the autodiff backend records
+/// its graph, with every activation, and only a backward pass frees it, so evaluating there
+/// holds the whole evaluated set's activations at once. Batches are cut from the examples
+/// sorted by length, and each batch's outputs are scored and dropped before the next.
 pub fn evaluate(layout: &Layout, net: &Net, examples: &[Example], device: &Device) -> Result<f64> {
     if examples.is_empty() {
         return Ok(0.0);
     }
+    let net = net.valid();
+    let device = device.clone().inner();
+    let lengths: Vec<usize> = examples.iter().map(|e| e.sequence.len()).collect();
     let mut total = 0.0;
-    for chunk in examples.chunks(16) {
-        let refs: Vec<&Example> = chunk.iter().collect();
-        let b = batch(&layout.config, &refs, device);
-        let probs = sigmoid(layout.forward(net, b.features.clone(), &b.mask));
+    for indices in batches::by_length(&lengths, EVAL_BATCH) {
+        let chunk: Vec<&Example> = indices.iter().map(|&i| &examples[i]).collect();
+        let b = batch(&layout.config, &chunk, &device);
+        let probs = sigmoid(layout.forward(&net, b.features.clone(), &b.mask));
         let values: Vec<f32> = probs
             .into_data()
             .try_to_vec()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let n = b.n;
         for (e_index, example) in chunk.iter().enumerate() {
-            let len = example.sequence.len();
-            let at = |i: usize, j: usize| values[(e_index * n + i) * n + j];
-            // The mean of both triangles: exact for the SCNN, a fair reading of a plain CNN.
-            let mut dense = vec![0f32; len * len];
-            for i in 0..len {
-                for j in 0..len {
-                    dense[i * len + j] = 0.5 * (at(i, j) + at(j, i));
-                }
-            }
-            let bases = crate::commands::bases(&example.name, &example.sequence)?;
-            let (pairs, _) =
-                crate::runtime::decode_dense(&dense, &bases, scnn::decode::DEFAULT_THRESHOLD)?;
-            total += f1(&pairs, &example.pairs);
+            total += score(example, &values[e_index * b.n * b.n..][..b.n * b.n], b.n)?;
         }
     }
     Ok(total / examples.len() as f64)
+}
+
+/// Pair F1 of one example's decoded structure; `plane` is its `n×n` probability map.
+fn score(example: &Example, plane: &[f32], n: usize) -> Result<f64> {
+    let len = example.sequence.len();
+    // The mean of both triangles: exact for the SCNN, a fair reading of a plain CNN.
+    let mut dense = vec![0f32; len * len];
+    for i in 0..len {
+        for j in 0..len {
+            dense[i * len + j] = 0.5 * (plane[i * n + j] + plane[j * n + i]);
+        }
+    }
+    let bases = crate::commands::bases(&example.name, &example.sequence)?;
+    let (pairs, _) = crate::runtime::decode_dense(&dense, &bases, scnn::decode::DEFAULT_THRESHOLD)?;
+    Ok(f1(&pairs, &example.pairs))
 }
 
 /// Dense `[O, C, k, k]` kernels and biases of every layer, named for `scnn convert`.
@@ -237,14 +221,149 @@ pub fn export(layout: &Layout, net: &Net, device: &Device) -> Result<Tensors> {
 
 /// What [`train`] reports as it goes.
 pub enum Progress<'a> {
+    /// Before the first step of this run: `step` steps of `total` are done already (resumed).
+    Start { step: usize, total: usize },
     /// After each optimizer step (1-based) of `total`.
     Step {
         step: usize,
         total: usize,
         loss: f64,
     },
+    /// Before each epoch's validation pass over `sequences`.
+    Validating { epoch: usize, sequences: usize },
     /// After each epoch's validation.
     Epoch(&'a EpochReport),
+    /// After a checkpoint was written.
+    Checkpoint { epoch: usize },
+}
+
+/// FNV-1a, stable across builds (a checkpoint names the run it belongs to with it).
+fn fnv(hash: &mut u64, bytes: &[u8]) {
+    for &b in bytes {
+        *hash ^= b as u64;
+        *hash = hash.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+}
+
+/// Hash of what decides a run's course: model, training options, training data.
+fn fingerprint(config: &ModelConfig, options: &Options, train: &[Example]) -> Result<u64> {
+    let mut hash = 0xCBF2_9CE4_8422_2325;
+    fnv(&mut hash, serde_json::to_string(config)?.as_bytes());
+    let shaping = (
+        options.epochs,
+        options.max_steps,
+        options.batch,
+        options.learning_rate,
+        options.pos_weight,
+        options.seed,
+        options.dense,
+        options.bucket,
+    );
+    fnv(&mut hash, serde_json::to_string(&shaping)?.as_bytes());
+    for e in train {
+        fnv(&mut hash, e.name.as_bytes());
+        fnv(&mut hash, e.sequence.as_bytes());
+        for &(i, j) in &e.pairs {
+            fnv(&mut hash, &(i as u64).to_le_bytes());
+            fnv(&mut hash, &(j as u64).to_le_bytes());
+        }
+    }
+    Ok(hash)
+}
+
+/// The loop's state: what a checkpoint holds.
+struct Run {
+    net: Net,
+    optimizer: ModuleOptimizer,
+    rng: Rng,
+    losses: Vec<f64>,
+    epochs: Vec<EpochReport>,
+    best: Option<(f64, usize, Net)>,
+    epochs_done: usize,
+}
+
+/// A fresh run, or the one in `options.checkpoint` with `options.resume`.
+fn start(layout: &Layout, options: &Options, fingerprint: u64, device: &Device) -> Result<Run> {
+    let net = layout.init(options.seed, device);
+    let optimizer = AdamConfig::new().init();
+    let fresh = |net, optimizer| Run {
+        net,
+        optimizer,
+        rng: Rng(options.seed ^ 0x0BA7_C4E5),
+        losses: Vec::new(),
+        epochs: Vec::new(),
+        best: None,
+        epochs_done: 0,
+    };
+    let Some(dir) = &options.checkpoint else {
+        if options.resume {
+            bail!("--resume needs --checkpoint DIR");
+        }
+        return Ok(fresh(net, optimizer));
+    };
+    if !options.resume {
+        if checkpoint::exists(dir) {
+            bail!(
+                "{} already holds a checkpoint: pass --resume to continue it, or choose another directory",
+                dir.display()
+            );
+        }
+        return Ok(fresh(net, optimizer));
+    }
+    if !checkpoint::exists(dir) {
+        bail!("--resume: no checkpoint in {}", dir.display());
+    }
+    let restored = checkpoint::load(dir, &net, optimizer, fingerprint)?;
+    let state = restored.state;
+    Ok(Run {
+        net: restored.net,
+        optimizer: restored.optimizer,
+        rng: Rng(state.rng),
+        losses: state.losses(),
+        epochs: state.epochs(),
+        best: state.best().map(|(f1, epoch)| (f1, epoch, restored.best)),
+        epochs_done: state.epochs_done,
+    })
+}
+
+fn save_checkpoint(dir: &std::path::Path, run: &Run, fingerprint: u64) -> Result<()> {
+    let Some((f1, epoch, best)) = &run.best else {
+        bail!("internal: a checkpoint before the first validation");
+    };
+    let state = checkpoint::State::new(
+        fingerprint,
+        run.epochs_done,
+        run.rng.0,
+        &run.losses,
+        &run.epochs,
+        Some((*f1, *epoch)),
+    );
+    checkpoint::save(dir, &state, &run.net, &run.optimizer, best)
+}
+
+/// One optimizer step on `examples`: the updated net and the loss before the step.
+fn step(
+    layout: &Layout,
+    net: Net,
+    optimizer: &mut ModuleOptimizer,
+    examples: &[&Example],
+    rate: f64,
+    pos_weight: f32,
+    device: &Device,
+) -> Result<(Net, f64)> {
+    let b = batch(&layout.config, examples, device);
+    let logits = layout.forward(&net, b.features.clone(), &b.mask);
+    let loss = loss(logits, &b, pos_weight);
+    let value: f64 = loss
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?[0] as f64;
+    if !value.is_finite() {
+        bail!("training diverged: loss is {value}");
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    Ok((optimizer.step(rate, net, grads), value))
 }
 
 /// Trains on `train`, keeps the epoch with the best validation F1 and scores it on `test`.
@@ -266,90 +385,93 @@ pub fn train(
     let device = Device::flex().autodiff();
     device.seed(options.seed);
     let layout = Layout::new(config, options.dense);
-    let mut net = layout.init(options.seed, &device);
-    let mut optimizer = AdamConfig::new().init();
-    let mut rng = Rng(options.seed ^ 0x0BA7_C4E5);
+    let fingerprint = fingerprint(config, options, train)?;
+    let mut run = start(&layout, options, fingerprint, &device)?;
+    let resumed_after_epoch = run.epochs_done;
     let steps_per_epoch = train.len().div_ceil(options.batch);
     let mut total = steps_per_epoch * options.epochs;
     if options.max_steps > 0 {
         total = total.min(options.max_steps);
     }
+    let lengths: Vec<usize> = train.iter().map(|e| e.sequence.len()).collect();
+    let steps_before = run.losses.len();
+    progress(Progress::Start {
+        step: steps_before,
+        total,
+    });
 
-    let mut losses = Vec::new();
-    let mut epochs = Vec::new();
-    let mut best: Option<(f64, usize, Tensors, Net)> = None;
-    'epochs: for epoch in 1..=options.epochs {
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
+    let mut stopped_early = false;
+    for epoch in run.epochs_done + 1..=options.epochs {
+        if run.losses.len() == total {
+            break;
         }
+        if options.epochs_per_run > 0 && epoch - resumed_after_epoch > options.epochs_per_run {
+            stopped_early = true;
+            break;
+        }
+        let batches = batches::epoch_batches(&lengths, options.batch, options.bucket, &mut run.rng);
         let mut epoch_loss = 0.0;
         let mut epoch_steps = 0;
-        for chunk in order.chunks(options.batch) {
-            if losses.len() == total {
+        for indices in batches {
+            if run.losses.len() == total {
                 break;
             }
-            let refs: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
-            let b = batch(config, &refs, &device);
-            let logits = layout.forward(&net, b.features.clone(), &b.mask);
-            let loss = loss(logits, &b, options.pos_weight);
-            let value: f64 = loss
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?[0] as f64;
-            if !value.is_finite() {
-                bail!(
-                    "training diverged: loss is {value} at step {}",
-                    losses.len() + 1
-                );
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let refs: Vec<&Example> = indices.iter().map(|&i| &train[i]).collect();
             // Linear decay to a tenth of the rate: late epochs settle instead of hopping.
-            let progress_fraction = losses.len() as f64 / total as f64;
+            let progress_fraction = run.losses.len() as f64 / total as f64;
             let rate = options.learning_rate * (1.0 - 0.9 * progress_fraction);
-            net = optimizer.step(rate, net, grads);
-            losses.push(value);
+            let step_number = run.losses.len() + 1;
+            let (net, value) = step(
+                &layout,
+                run.net,
+                &mut run.optimizer,
+                &refs,
+                rate,
+                options.pos_weight,
+                &device,
+            )
+            .with_context(|| format!("step {step_number}"))?;
+            run.net = net;
+            run.losses.push(value);
             epoch_loss += value;
             epoch_steps += 1;
             progress(Progress::Step {
-                step: losses.len(),
+                step: run.losses.len(),
                 total,
                 loss: value,
             });
         }
         if epoch_steps == 0 {
-            break 'epochs;
+            break;
         }
-        let validation_f1 = if validation.is_empty() {
-            0.0
-        } else {
-            evaluate(&layout, &net, validation, &device)?
-        };
-        epochs.push(EpochReport {
+        progress(Progress::Validating {
+            epoch,
+            sequences: validation.len(),
+        });
+        let validation_f1 = evaluate(&layout, &run.net, validation, &device)?;
+        let report = EpochReport {
             epoch,
             steps: epoch_steps,
             mean_loss: epoch_loss / epoch_steps as f64,
             validation_f1,
-        });
-        if let Some(report) = epochs.last() {
-            progress(Progress::Epoch(report));
+        };
+        progress(Progress::Epoch(&report));
+        run.epochs.push(report);
+        if run.best.as_ref().is_none_or(|b| validation_f1 > b.0) {
+            run.best = Some((validation_f1, epoch, run.net.clone()));
         }
-        if best.as_ref().is_none_or(|b| validation_f1 > b.0) {
-            best = Some((
-                validation_f1,
-                epoch,
-                export(&layout, &net, &device)?,
-                net.clone(),
-            ));
-        }
-        if losses.len() == total {
-            break;
+        run.epochs_done = epoch;
+        if let Some(dir) = &options.checkpoint {
+            save_checkpoint(dir, &run, fingerprint)?;
+            progress(Progress::Checkpoint { epoch });
         }
     }
-    let Some((validation_f1, best_epoch, tensors, best_net)) = best else {
+    let steps_this_run = run.losses.len() - steps_before;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let Some((validation_f1, best_epoch, best_net)) = run.best else {
         bail!("no training step ran");
     };
+    let tensors = export(&layout, &best_net, &device)?;
     let test_f1 = evaluate(&layout, &best_net, test, &device)?;
     Ok(Trained {
         config: config.clone(),
@@ -361,11 +483,15 @@ pub fn train(
             train_examples: train.len(),
             validation_examples: validation.len(),
             test_examples: test.len(),
-            losses,
-            epochs,
+            losses: run.losses,
+            epochs: run.epochs,
             best_epoch,
             validation_f1,
             test_f1,
+            finished: !stopped_early,
+            resumed_after_epoch,
+            steps_this_run,
+            steps_per_second: steps_this_run as f64 / train_seconds.max(1e-9),
             seconds: started.elapsed().as_secs_f64(),
         },
     })

@@ -1,0 +1,112 @@
+//! Batches: which examples go together, and their tensors cropped to the longest sequence.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::commands::example::Rng;
+use crate::config::{ModelConfig, PairFeature};
+use crate::dataset::Example;
+
+/// A batch as tensors: pair features, the inside-sequence mask and the pair targets, all
+/// `n×n` with `n` the batch's longest sequence.
+pub struct Batch {
+    pub features: Tensor<4>,
+    pub mask: Tensor<4>,
+    pub target: Tensor<4>,
+    pub n: usize,
+}
+
+fn one_hot(base: u8) -> [f32; 4] {
+    match base {
+        b'A' => [1.0, 0.0, 0.0, 0.0],
+        b'C' => [0.0, 1.0, 0.0, 0.0],
+        b'G' => [0.0, 0.0, 1.0, 0.0],
+        b'U' => [0.0, 0.0, 0.0, 1.0],
+        _ => [0.0; 4],
+    }
+}
+
+/// Builds a batch cropped to its longest sequence, with the runtime's pair features.
+pub fn batch(config: &ModelConfig, examples: &[&Example], device: &Device) -> Batch {
+    let n = examples.iter().map(|e| e.sequence.len()).max().unwrap_or(1);
+    let c0 = config.pair_channels();
+    let b = examples.len();
+    let mut features = vec![0f32; b * c0 * n * n];
+    let mut mask = vec![0f32; b * n * n];
+    let mut target = vec![0f32; b * n * n];
+    for (e_index, example) in examples.iter().enumerate() {
+        let codes: Vec<[f32; 4]> = example.sequence.bytes().map(one_hot).collect();
+        let len = codes.len();
+        let plane = |ch: usize, i: usize, j: usize| ((e_index * c0 + ch) * n + i) * n + j;
+        for i in 0..len {
+            for j in 0..len {
+                mask[(e_index * n + i) * n + j] = 1.0;
+                let mut ch = 0;
+                for feature in &config.pair_features {
+                    match feature {
+                        PairFeature::Concat => {
+                            for f in 0..4 {
+                                features[plane(ch + f, i, j)] = codes[i][f];
+                                features[plane(ch + 4 + f, i, j)] = codes[j][f];
+                            }
+                            ch += 8;
+                        }
+                        PairFeature::Outer => {
+                            for a in 0..4 {
+                                for c in 0..4 {
+                                    features[plane(ch + a * 4 + c, i, j)] =
+                                        codes[i][a] * codes[j][c];
+                                }
+                            }
+                            ch += 16;
+                        }
+                    }
+                }
+            }
+        }
+        for &(i, j) in &example.pairs {
+            target[(e_index * n + i) * n + j] = 1.0;
+            target[(e_index * n + j) * n + i] = 1.0;
+        }
+    }
+    Batch {
+        features: Tensor::from_data(TensorData::new(features, [b, c0, n, n]), device),
+        mask: Tensor::from_data(TensorData::new(mask, [b, 1, n, n]), device),
+        target: Tensor::from_data(TensorData::new(target, [b, 1, n, n]), device),
+        n,
+    }
+}
+
+fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.below(i + 1));
+    }
+}
+
+/// One epoch's batches of indices into `lengths`, in training order.
+///
+/// Bucketed: shuffled, then sorted by length (ties stay shuffled) and cut into batches, whose
+/// order is shuffled; each batch holds sequences of about one length, so a batch cropped to
+/// its longest wastes little on padding. Otherwise: one shuffle cut into batches.
+pub fn epoch_batches(
+    lengths: &[usize],
+    batch: usize,
+    bucketed: bool,
+    rng: &mut Rng,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    shuffle(&mut order, rng);
+    if !bucketed {
+        return order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+    }
+    order.sort_by_key(|&i| lengths[i]);
+    let mut batches: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+    shuffle(&mut batches, rng);
+    batches
+}
+
+/// Batches for evaluation: indices sorted by length, cut into batches of `batch`.
+pub fn by_length(lengths: &[usize], batch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
+}
