@@ -85,6 +85,7 @@ pub mod generate;
 pub mod involution;
 pub mod layers;
 pub mod model;
+pub mod ops;
 pub mod plan;
 pub mod quant;
 pub mod seq;
