@@ -1,5 +1,5 @@
-//! The packed model blob, format version 1: constants, field layout and the parsing of its
-//! fixed-size records. The full specification is in `tools/BLOB_FORMAT.md`;
+//! The packed model blob, format versions 1 and 2: constants, field layout and the parsing of
+//! its fixed-size records. The full specification is in `tools/BLOB_FORMAT.md`;
 //! [`Model::from_bytes`](crate::Model::from_bytes) validates a blob against it.
 //!
 //! Everything is little-endian. Sections start on 4-byte boundaries, so a blob that is itself
@@ -15,14 +15,30 @@ compile_error!("scnn reads its little-endian blobs in place; big-endian targets 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"SCNN";
 
-/// The format version this runtime writes and reads.
+/// The format version this runtime writes; it reads this one and [`FORMAT_V1`].
+///
+/// Version 2 adds a token vocabulary of any size (`vocab_size × D` embedding rows) with an
+/// alphabet (symbol → token) and an application tag, feature dimensions up to
+/// [`MAX_FEATURE_DIM`], and dilations up to [`MAX_DILATION`].
 ///
 /// Bump it for any change an older loader would misread: a field moved, resized or given a
 /// new meaning, a new enum value (layer kind, activation, segment kind, precision), or a
 /// reserved field put to use. Loaders reject every version they do not know, so an old
 /// firmware refuses a new blob with [`Error::UnsupportedVersion`] instead of running it
 /// wrongly. Adding a new CLI-side convenience that leaves the bytes unchanged needs no bump.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The first format: RNA letters only (5 embedding rows A, C, G, U, N), `D <= 16`, dilations
+/// 1, 2, 4. Still read.
+pub const FORMAT_V1: u16 = 1;
+
+/// Largest per-position feature dimension of a version 2 blob (16 in version 1).
+pub const MAX_FEATURE_DIM: usize = 256;
+/// Largest feature dimension of a version 1 blob.
+pub const MAX_FEATURE_DIM_V1: usize = 16;
+/// Largest dilation of a version 2 blob (version 1: 1, 2 or 4).
+pub const MAX_DILATION: usize = 16;
+/// Bytes of one alphabet entry: symbol `u8`, reserved `u8` (0), token `u16`.
+pub const ALPHABET_ENTRY_LEN: usize = 4;
 
 /// Bytes in the header.
 pub const HEADER_LEN: usize = 64;
@@ -55,14 +71,18 @@ pub mod header {
     pub const PRECISION: usize = 12;
     /// `u8` layer count.
     pub const LAYER_COUNT: usize = 13;
-    /// `u8` per-position feature dimension.
+    /// Version 1: `u8` per-position feature dimension.
     pub const FEATURE_DIM: usize = 14;
+    /// Version 2: `u8` application tag ([`super::App`]).
+    pub const APP: usize = 14;
     /// `u8` pair-feature segment count.
     pub const SEGMENT_COUNT: usize = 15;
     /// `u16` pair length `L` the model was built for.
     pub const PAIR_LEN: usize = 16;
-    /// `u16` reserved, zero.
+    /// Version 1: `u16` reserved, zero.
     pub const RESERVED_A: usize = 18;
+    /// Version 2: `u16` per-position feature dimension `D`.
+    pub const FEATURE_DIM_V2: usize = 18;
     /// `u32` offset of the segment records.
     pub const SEGMENTS_OFFSET: usize = 20;
     /// `u32` offset of the embedding table.
@@ -81,8 +101,61 @@ pub mod header {
     pub const LOGIT_SCALE: usize = 48;
     /// `i32` zero point of the logits (0 in f32 blobs).
     pub const LOGIT_ZERO_POINT: usize = 52;
-    /// 8 reserved bytes, zero.
+    /// Version 1: 8 reserved bytes, zero.
     pub const RESERVED_B: usize = 56;
+    /// Version 2: `u16` vocabulary size `V` (embedding rows).
+    pub const VOCAB_SIZE: usize = 56;
+    /// Version 2: `u16` alphabet entries (0: the caller supplies tokens).
+    pub const ALPHABET_LEN: usize = 58;
+    /// Version 2: `u32` offset of the alphabet entries.
+    pub const ALPHABET_OFFSET: usize = 60;
+}
+
+/// What a model is for: which tokenizer and decoder the tools and boards put around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum App {
+    /// No application layer: tokens in, the head's output out. Code 0.
+    Generic,
+    /// RNA secondary structure: bases in, base pairs out. Code 1 (every version 1 blob).
+    Rna,
+    /// Protein contact map: amino acids in, residue contacts out. Code 2.
+    Protein,
+    /// Sequential recommendation: item ids in, item scores out. Code 3.
+    Items,
+}
+
+impl App {
+    /// The header code.
+    pub const fn code(self) -> u8 {
+        match self {
+            App::Generic => 0,
+            App::Rna => 1,
+            App::Protein => 2,
+            App::Items => 3,
+        }
+    }
+
+    /// Reads a header code.
+    pub const fn from_code(code: u8) -> Result<Self, Error> {
+        match code {
+            0 => Ok(App::Generic),
+            1 => Ok(App::Rna),
+            2 => Ok(App::Protein),
+            3 => Ok(App::Items),
+            _ => Err(Error::BadApp),
+        }
+    }
+
+    /// Its name in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            App::Generic => "generic",
+            App::Rna => "rna",
+            App::Protein => "protein",
+            App::Items => "items",
+        }
+    }
 }
 
 /// Byte offsets of the fields of a layer record.

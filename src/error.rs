@@ -11,7 +11,8 @@
 pub enum Error {
     /// Kernel size is not one of 1, 3, 5 or 7.
     UnsupportedKernelSize,
-    /// Dilation is not one of 1, 2 or 4.
+    /// Dilation is zero or above [`MAX_DILATION`](crate::blob::MAX_DILATION) (version 1
+    /// blobs: not 1, 2 or 4).
     UnsupportedDilation,
     /// A channel count is zero or larger than [`MAX_CHANNELS`](crate::MAX_CHANNELS).
     BadChannelCount,
@@ -65,8 +66,24 @@ pub enum Error {
     BadPrecision,
     /// The layer count is zero or above [`MAX_LAYERS`](crate::MAX_LAYERS).
     BadLayerCount,
-    /// The feature dimension is zero or above [`MAX_FEATURE_DIM`](crate::model::MAX_FEATURE_DIM).
+    /// The feature dimension is zero or above [`MAX_FEATURE_DIM`](crate::blob::MAX_FEATURE_DIM)
+    /// (16 in version 1 blobs).
     BadFeatureDim,
+    /// The vocabulary is empty, or an alphabet entry is malformed or names a token outside it.
+    BadVocabulary,
+    /// The application tag is unknown.
+    BadApp,
+    /// A symbol of the text is not in the model's alphabet (for RNA models:
+    /// [`InvalidBase`](Error::InvalidBase)).
+    InvalidSymbol {
+        /// 0-based position of the offending symbol.
+        position: u16,
+    },
+    /// A token is not below the model's vocabulary size.
+    TokenOutOfRange {
+        /// 0-based position of the offending token.
+        position: u16,
+    },
     /// The blob's pair length is zero or larger than the firmware's compile-time `L`.
     PairLenTooLarge,
     /// A pair-feature segment record has an unknown kind or a wrong size.
@@ -95,7 +112,7 @@ impl Error {
     pub const fn message(&self) -> &'static str {
         match self {
             Error::UnsupportedKernelSize => "kernel size must be 1, 3, 5 or 7",
-            Error::UnsupportedDilation => "dilation must be 1, 2 or 4",
+            Error::UnsupportedDilation => "dilation must be 1 ..= 16 (1, 2 or 4 in format 1)",
             Error::BadChannelCount => "channel count is zero or too large",
             Error::BadInvolution => "channel involution is malformed or has the wrong size",
             Error::InvolutionMismatch => "input involution differs from the layer's",
@@ -119,6 +136,10 @@ impl Error {
             Error::BadPrecision => "blob precision field is invalid",
             Error::BadLayerCount => "blob layer count is zero or too large",
             Error::BadFeatureDim => "blob feature dimension is zero or too large",
+            Error::BadVocabulary => "blob vocabulary is empty or its alphabet is malformed",
+            Error::BadApp => "blob application tag is unknown",
+            Error::InvalidSymbol { .. } => "symbol not in the model's alphabet",
+            Error::TokenOutOfRange { .. } => "token outside the model's vocabulary",
             Error::PairLenTooLarge => "blob pair length is zero or exceeds the firmware's L",
             Error::BadSegment => "blob pair-feature segment is invalid",
             Error::BadOffset => "blob section offset or length is out of bounds",
@@ -140,9 +161,22 @@ impl core::fmt::Display for Error {
             }
             Error::UnsupportedVersion { found } => write!(
                 f,
-                "unsupported blob format version {found} (this runtime reads {})",
+                "unsupported blob format version {found} (this runtime reads {} and {})",
+                crate::blob::FORMAT_V1,
                 crate::blob::FORMAT_VERSION
             ),
+            Error::InvalidSymbol { position } => {
+                write!(
+                    f,
+                    "symbol at position {position} is not in the model's alphabet"
+                )
+            }
+            Error::TokenOutOfRange { position } => {
+                write!(
+                    f,
+                    "token at position {position} is outside the model's vocabulary"
+                )
+            }
             other => f.write_str(other.message()),
         }
     }

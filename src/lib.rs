@@ -77,6 +77,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod alphabet;
+pub mod apps;
 pub mod blob;
 pub mod conv;
 pub mod decode;

@@ -73,7 +73,8 @@ pub const ONE_HOT: [f32; 20] = [
     0.0, 0.0, 0.0, 0.0, //
 ];
 
-/// A table of [`Base::COUNT`] feature rows of `dim` values, indexed by [`Base`].
+/// A table of feature rows of `dim` values, one per token (for RNA letters, [`Base::COUNT`]
+/// rows indexed by [`Base`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Embedding<'a, T> {
     table: &'a [T],
@@ -83,10 +84,34 @@ pub struct Embedding<'a, T> {
 impl<'a, T: Copy> Embedding<'a, T> {
     /// `table` holds `5 · dim` values, row-major in the order A, C, G, U, N.
     pub fn new(table: &'a [T], dim: usize) -> Result<Self, Error> {
-        if dim == 0 || table.len() != Base::COUNT * dim {
+        Self::with_rows(table, Base::COUNT, dim)
+    }
+
+    /// `table` holds `rows · dim` values, row-major, row `t` for token `t`.
+    pub fn with_rows(table: &'a [T], rows: usize, dim: usize) -> Result<Self, Error> {
+        if dim == 0 || rows == 0 || rows.checked_mul(dim) != Some(table.len()) {
             return Err(Error::WeightLength);
         }
         Ok(Self { table, dim })
+    }
+
+    /// Writes the features of `tokens` into `out` (`tokens.len() · dim` values,
+    /// position-major); a token without a row is an error naming its position.
+    pub fn fill_tokens(&self, tokens: &[u16], out: &mut [T]) -> Result<(), Error> {
+        let needed = tokens.len() * self.dim;
+        let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall)?;
+        let rows = tokens.iter().zip(out.chunks_exact_mut(self.dim.max(1)));
+        for (position, (&token, row)) in rows.enumerate() {
+            let start = usize::from(token) * self.dim;
+            let source = self
+                .table
+                .get(start..start + self.dim)
+                .ok_or(Error::TokenOutOfRange {
+                    position: u16::try_from(position).unwrap_or(u16::MAX),
+                })?;
+            row.copy_from_slice(source);
+        }
+        Ok(())
     }
 
     /// Feature dimension.

@@ -85,9 +85,9 @@ fn example_blob_loads_and_predicts() {
         assert!(probs[scnn::tri::tri_index(128, 0, 15)] > 0.0);
     }
     // Bad sequences are errors, not panics.
-    let long = vec![b'A'; 129];
+    let long = [b'A'; 129];
     assert_eq!(
-        model.predict_i8_with(&long, &mut buffers, |_, _| {}),
+        model.predict_i8_with(&long[..], &mut buffers, |_, _| {}),
         Err(Error::SequenceTooLong)
     );
     assert_eq!(
@@ -119,8 +119,8 @@ fn every_corrupted_field_has_its_own_error() {
         ("magic", patched(h::MAGIC, b"SCNM"), Error::BadMagic),
         (
             "version",
-            patched(h::VERSION, &2u16.to_le_bytes()),
-            Error::UnsupportedVersion { found: 2 },
+            patched(h::VERSION, &3u16.to_le_bytes()),
+            Error::UnsupportedVersion { found: 3 },
         ),
         (
             "header length",

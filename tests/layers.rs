@@ -98,9 +98,14 @@ fn layer_arguments_are_checked() {
         Err(Error::UnsupportedKernelSize)
     );
     assert_eq!(
-        ConvGeom::new(4, 4, 3, 3, id),
+        ConvGeom::new(4, 4, 3, 0, id),
         Err(Error::UnsupportedDilation)
     );
+    assert_eq!(
+        ConvGeom::new(4, 4, 3, 17, id),
+        Err(Error::UnsupportedDilation)
+    );
+    assert!(ConvGeom::new(4, 4, 3, 16, id).is_ok());
     assert_eq!(ConvGeom::new(0, 4, 3, 1, id), Err(Error::BadChannelCount));
     assert_eq!(
         ConvGeom::new(4, 4, 3, 1, Involution::Segments(&[Segment::SwapHalves(1)])),

@@ -270,7 +270,7 @@ pub struct ConvGeom<'a> {
 impl<'a> ConvGeom<'a> {
     /// A layer reading `in_channels` with mirror rule `involution` and writing `out_channels`.
     ///
-    /// `kernel` must be 1, 3, 5 or 7 and `dilation` 1, 2 or 4.
+    /// `kernel` must be 1, 3, 5 or 7 and `dilation` in `1..=16`.
     pub fn new(
         in_channels: usize,
         out_channels: usize,
@@ -281,7 +281,7 @@ impl<'a> ConvGeom<'a> {
         if !matches!(kernel, 1 | 3 | 5 | 7) {
             return Err(Error::UnsupportedKernelSize);
         }
-        if !matches!(dilation, 1 | 2 | 4) {
+        if dilation == 0 || dilation > crate::blob::MAX_DILATION {
             return Err(Error::UnsupportedDilation);
         }
         for channels in [in_channels, out_channels] {

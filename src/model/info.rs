@@ -32,12 +32,13 @@
 //! can run that same check on the host (the boards' build scripts do).
 
 use crate::blob::{
-    header as h, layer as lr, Precision, ALIGN, CRC32, CRC_LEN, FORMAT_VERSION, HEADER_LEN,
-    I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL,
-    SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN,
+    header as h, layer as lr, App, Precision, ALIGN, ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1,
+    FORMAT_VERSION, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV, LAYER_RECORD_LEN,
+    MAGIC, MAX_DILATION, MAX_FEATURE_DIM, MAX_FEATURE_DIM_V1, NO_RESIDUAL, SEGMENT_CONCAT,
+    SEGMENT_OUTER, SEGMENT_RECORD_LEN,
 };
 use crate::involution::Segment;
-use crate::model::{MAX_FEATURE_DIM, MAX_SEGMENTS};
+use crate::model::MAX_SEGMENTS;
 use crate::plan;
 use crate::stream::{plan_rings, LayerRing};
 use crate::tri::tri_len;
@@ -58,6 +59,10 @@ macro_rules! tri {
 pub struct ModelInfo {
     format_version: u16,
     precision: Precision,
+    app: App,
+    vocab_size: usize,
+    /// Offset and entry count of the blob's alphabet (format 2; `(0, 0)` otherwise).
+    alphabet: (usize, usize),
     pair_len: usize,
     feature_dim: usize,
     layer_count: usize,
@@ -118,6 +123,37 @@ const fn check_crc(bytes: &[u8]) -> Result<u32, Error> {
     Ok(stored)
 }
 
+/// A format 2 header's application, vocabulary size and alphabet section (offset, entries),
+/// with every alphabet entry checked: reserved byte 0, token inside the vocabulary.
+const fn vocabulary(
+    bytes: &[u8],
+    payload_end: usize,
+) -> Result<(App, usize, (usize, usize)), Error> {
+    let app = tri!(App::from_code(tri!(byte(bytes, h::APP))));
+    let vocab_size = tri!(u16_at(bytes, h::VOCAB_SIZE)) as usize;
+    if vocab_size == 0 {
+        return Err(Error::BadVocabulary);
+    }
+    let entries = tri!(u16_at(bytes, h::ALPHABET_LEN)) as usize;
+    let offset = tri!(u32_at(bytes, h::ALPHABET_OFFSET));
+    if entries == 0 {
+        if offset != 0 {
+            return Err(Error::BadOffset);
+        }
+        return Ok((app, vocab_size, (0, 0)));
+    }
+    let start = tri!(section(offset, entries * ALPHABET_ENTRY_LEN, payload_end));
+    let mut n = 0;
+    while n < entries {
+        let at = start + n * ALPHABET_ENTRY_LEN;
+        if tri!(byte(bytes, at + 1)) != 0 || tri!(u16_at(bytes, at + 2)) as usize >= vocab_size {
+            return Err(Error::BadVocabulary);
+        }
+        n += 1;
+    }
+    Ok((app, vocab_size, (start, entries)))
+}
+
 /// One layer record's structure: what [`ModelInfo`] needs of it.
 struct LayerShape {
     out_channels: usize,
@@ -134,6 +170,7 @@ const fn layer_shape(
     payload_end: usize,
     expected_in: usize,
     patch_counts: (usize, usize),
+    version: u16,
 ) -> Result<LayerShape, Error> {
     if tri!(byte(bytes, at + lr::KIND)) != LAYER_CONV {
         return Err(Error::BadLayerKind);
@@ -156,7 +193,12 @@ const fn layer_shape(
     if !matches!(kernel, 1 | 3 | 5 | 7) {
         return Err(Error::UnsupportedKernelSize);
     }
-    if !matches!(dilation, 1 | 2 | 4) {
+    let dilation_ok = if version == FORMAT_V1 {
+        matches!(dilation, 1 | 2 | 4)
+    } else {
+        dilation >= 1 && dilation <= MAX_DILATION
+    };
+    if !dilation_ok {
         return Err(Error::UnsupportedDilation);
     }
     if in_channels == 0
@@ -273,7 +315,7 @@ impl ModelInfo {
             return Err(Error::BadMagic);
         }
         let format_version = tri!(u16_at(bytes, h::VERSION));
-        if format_version != FORMAT_VERSION {
+        if format_version != FORMAT_VERSION && format_version != FORMAT_V1 {
             return Err(Error::UnsupportedVersion {
                 found: format_version,
             });
@@ -292,8 +334,19 @@ impl ModelInfo {
         if layer_count == 0 || layer_count > MAX_LAYERS {
             return Err(Error::BadLayerCount);
         }
-        let feature_dim = tri!(byte(bytes, h::FEATURE_DIM)) as usize;
-        if feature_dim == 0 || feature_dim > MAX_FEATURE_DIM {
+        let v1 = format_version == FORMAT_V1;
+        let (feature_dim, max_dim) = if v1 {
+            (
+                tri!(byte(bytes, h::FEATURE_DIM)) as usize,
+                MAX_FEATURE_DIM_V1,
+            )
+        } else {
+            (
+                tri!(u16_at(bytes, h::FEATURE_DIM_V2)) as usize,
+                MAX_FEATURE_DIM,
+            )
+        };
+        if feature_dim == 0 || feature_dim > max_dim {
             return Err(Error::BadFeatureDim);
         }
         let segment_count = tri!(byte(bytes, h::SEGMENT_COUNT)) as usize;
@@ -301,12 +354,18 @@ impl ModelInfo {
         if pair_len == 0 {
             return Err(Error::PairLenTooLarge);
         }
-        if tri!(u16_at(bytes, h::RESERVED_A)) != 0
-            || tri!(u32_at(bytes, h::RESERVED_B)) != 0
-            || tri!(u32_at(bytes, h::RESERVED_B + 4)) != 0
+        if v1
+            && (tri!(u16_at(bytes, h::RESERVED_A)) != 0
+                || tri!(u32_at(bytes, h::RESERVED_B)) != 0
+                || tri!(u32_at(bytes, h::RESERVED_B + 4)) != 0)
         {
             return Err(Error::NonZeroReserved);
         }
+        let (app, vocab_size, alphabet) = if v1 {
+            (App::Rna, crate::apps::rna::VOCAB_SIZE, (0, 0))
+        } else {
+            tri!(vocabulary(bytes, payload_end))
+        };
         let (pair_channels, patch_counts) =
             tri!(segments(bytes, segment_count, feature_dim, payload_end));
         let elem = match precision {
@@ -315,7 +374,7 @@ impl ModelInfo {
         };
         tri!(section(
             tri!(u32_at(bytes, h::EMBEDDING_OFFSET)),
-            crate::seq::Base::COUNT * feature_dim * elem,
+            vocab_size * feature_dim * elem,
             payload_end
         ));
 
@@ -346,7 +405,8 @@ impl ModelInfo {
                 precision,
                 payload_end,
                 expected_in,
-                counts
+                counts,
+                format_version
             ));
             if let Some(s) = shape.residual {
                 let s = s as usize;
@@ -393,6 +453,9 @@ impl ModelInfo {
         Ok(ModelInfo {
             format_version,
             precision,
+            app,
+            vocab_size,
+            alphabet,
             pair_len,
             feature_dim,
             layer_count,
@@ -414,6 +477,22 @@ impl ModelInfo {
     /// Number type of weights and activations.
     pub const fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// What the model is for (every format 1 blob is RNA).
+    pub const fn app(&self) -> App {
+        self.app
+    }
+
+    /// Tokens the model takes: rows of its embedding table.
+    pub const fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// Byte offset and entry count of the blob's alphabet; `(0, 0)` when the blob has none
+    /// (format 1 blobs use the RNA alphabet, [`crate::apps::rna::ALPHABET`]).
+    pub const fn alphabet_section(&self) -> (usize, usize) {
+        self.alphabet
     }
 
     /// The pair length `L` the model was built for: the longest sequence it takes, and the

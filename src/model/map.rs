@@ -1,22 +1,22 @@
 //! Whole-map execution: every layer's output is a packed map in one of the arena's slots.
 
-use super::{mask_probs, Buffers, EmbeddingTable, LayerParams, Model};
+use super::{mask_probs, Buffers, EmbeddingTable, LayerParams, Model, Sequence};
 use crate::blob::Precision;
 use crate::conv::PairSource;
 use crate::conv::{ConvF32, ConvI8, QuantMap};
 use crate::generate::PairFeaturesF32;
 use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8};
 use crate::quant::Activation;
-use crate::seq::{Base, Embedding};
+use crate::seq::Embedding;
 use crate::tri::{map_len, tri_len, TriMap};
 use crate::Error;
 
 impl<const L: usize> Model<'_, L> {
     /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
     /// returns the sequence length. `observe(layer, map)` sees each layer's packed output.
-    pub fn predict_i8_with(
+    pub fn predict_i8_with<'s>(
         &self,
-        sequence: &[u8],
+        sequence: impl Into<Sequence<'s>>,
         buffers: &mut Buffers<'_, i8, i16>,
         mut observe: impl FnMut(usize, &[i8]),
     ) -> Result<usize, Error> {
@@ -24,7 +24,7 @@ impl<const L: usize> Model<'_, L> {
             return Err(Error::BadPrecision);
         }
         let (features, mut slots, scratch, probs) = self.split(buffers)?;
-        let (input, zero_point) = self.pair_features_i8(sequence, features)?;
+        let (input, zero_point) = self.pair_features_i8(sequence.into(), features)?;
         let len = input.len();
 
         let mut schedule = Schedule::default();
@@ -60,20 +60,21 @@ impl<const L: usize> Model<'_, L> {
     }
 
     /// Runs an f32 model on `sequence`; see [`Model::predict_i8_with`].
-    pub fn predict_f32_with(
+    pub fn predict_f32_with<'s>(
         &self,
-        sequence: &[u8],
+        sequence: impl Into<Sequence<'s>>,
         buffers: &mut Buffers<'_, f32, f32>,
         mut observe: impl FnMut(usize, &[f32]),
     ) -> Result<usize, Error> {
         let EmbeddingTable::F32(table) = self.embedding else {
             return Err(Error::BadPrecision);
         };
-        let mut bases = [Base::N; L];
-        let bases = self.encode(sequence, &mut bases)?;
-        let len = bases.len();
+        let mut buffer = [0u16; L];
+        let tokens = self.tokens(sequence.into(), &mut buffer)?;
+        let len = tokens.len();
         let (features, mut slots, scratch, probs) = self.split(buffers)?;
-        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
+        Embedding::with_rows(table, self.vocab_size(), self.feature_dim)?
+            .fill_tokens(tokens, features)?;
         let input = PairFeaturesF32::new(features, self.feature_dim, len, &self.segments)?;
 
         let mut schedule = Schedule::default();

@@ -1,5 +1,7 @@
 //! A validated model read in place from a blob, and inference over caller-owned buffers.
 
+use crate::alphabet::Alphabet;
+use crate::blob::App;
 use crate::blob::{
     activation_from_code, f32_at, header as h, i32_at, layer as lr, u16_at, u32_at, u8_at,
     Precision, ALIGN, CRC_LEN, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV,
@@ -10,7 +12,7 @@ use crate::generate::PairFeaturesI8;
 use crate::involution::{Involution, Segment};
 use crate::layers::AddQuant;
 use crate::quant::{check_zero_point, Activation, Requant};
-use crate::seq::{encode, Base, Embedding};
+use crate::seq::Embedding;
 use crate::tri::{map_len, tri_len};
 use crate::{Error, MAX_LAYERS};
 
@@ -20,8 +22,8 @@ mod streaming;
 
 pub use info::ModelInfo;
 
-/// Largest per-position feature dimension a blob may declare.
-pub const MAX_FEATURE_DIM: usize = 16;
+/// Largest per-position feature dimension a blob may declare (format 2; 16 in format 1).
+pub const MAX_FEATURE_DIM: usize = crate::blob::MAX_FEATURE_DIM;
 /// Largest number of pair-feature segments a blob may declare.
 pub const MAX_SEGMENTS: usize = 4;
 
@@ -110,7 +112,7 @@ pub struct Layer<'a> {
 pub enum EmbeddingTable<'a> {
     /// int8 table with the features' scale and zero point, and the outer-product requantization.
     I8 {
-        /// `5 × dim` values.
+        /// `vocab_size × dim` values, a row per token.
         table: &'a [i8],
         /// Scale of features and pair tensor.
         scale: f32,
@@ -135,12 +137,52 @@ pub struct Buffers<'b, T, S> {
     pub probs: &'b mut [f32],
 }
 
+/// What a model runs on: text, read through the model's alphabet, or tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sequence<'s> {
+    /// Symbols of the model's alphabet (for RNA: A, C, G, U, T, N in either case).
+    Text(&'s [u8]),
+    /// Token ids below the model's vocabulary size.
+    Tokens(&'s [u16]),
+}
+
+impl<'s> From<&'s [u8]> for Sequence<'s> {
+    fn from(text: &'s [u8]) -> Self {
+        Sequence::Text(text)
+    }
+}
+
+impl<'s, const N: usize> From<&'s [u8; N]> for Sequence<'s> {
+    fn from(text: &'s [u8; N]) -> Self {
+        Sequence::Text(text)
+    }
+}
+
+impl<'s> From<&'s [u16]> for Sequence<'s> {
+    fn from(tokens: &'s [u16]) -> Self {
+        Sequence::Tokens(tokens)
+    }
+}
+
+impl<'s, const N: usize> From<&'s [u16; N]> for Sequence<'s> {
+    fn from(tokens: &'s [u16; N]) -> Self {
+        Sequence::Tokens(tokens)
+    }
+}
+
+impl<'s> From<&'s str> for Sequence<'s> {
+    fn from(text: &'s str) -> Self {
+        Sequence::Text(text.as_bytes())
+    }
+}
+
 /// A model validated against the firmware's pair length `L`. Weights stay in the blob.
 #[derive(Clone, Debug)]
 pub struct Model<'a, const L: usize> {
     precision: Precision,
     pair_len: usize,
     feature_dim: usize,
+    alphabet: Alphabet<'a>,
     segments: heapless::Vec<Segment, MAX_SEGMENTS>,
     embedding: EmbeddingTable<'a>,
     /// The whole blob: layer records are read from it when needed, so the model stays small.
@@ -380,7 +422,17 @@ impl<'a, const L: usize> Model<'a, L> {
         let logit_scale = finite_scale(f32_at(bytes, h::LOGIT_SCALE)?)?;
         let logit_zero_point = i32_at(bytes, h::LOGIT_ZERO_POINT)?;
         check_zero_point(logit_zero_point)?;
-        let entries = Base::COUNT * dim;
+        let entries = info.vocab_size() * dim;
+        let alphabet = match info.alphabet_section() {
+            (_, 0) if info.format_version() == crate::blob::FORMAT_V1 => {
+                Alphabet::Table(crate::apps::rna::ALPHABET)
+            }
+            (start, count) => Alphabet::Blob(
+                bytes
+                    .get(start..start + count * crate::blob::ALPHABET_ENTRY_LEN)
+                    .ok_or(Error::BadOffset)?,
+            ),
+        };
         let embedding = match precision {
             Precision::Int8 => {
                 check_zero_point(input_zero_point)?;
@@ -467,6 +519,7 @@ impl<'a, const L: usize> Model<'a, L> {
             precision,
             pair_len,
             feature_dim: dim,
+            alphabet,
             segments,
             embedding,
             bytes,
@@ -596,20 +649,66 @@ impl<'a, const L: usize> Model<'a, L> {
         Ok((features, [a, b, c], buffers.scratch, buffers.probs))
     }
 
-    /// Encodes `sequence` (A, C, G, U, T, N in either case) into `bases`.
-    fn encode<'s>(&self, sequence: &[u8], bases: &'s mut [Base; L]) -> Result<&'s [Base], Error> {
-        if sequence.len() > self.pair_len {
-            return Err(Error::SequenceTooLong);
-        }
-        let len = encode(sequence, bases)?;
-        bases.get(..len).ok_or(Error::SequenceTooLong)
+    /// The tokens of `input` in `buffer`: text through the model's alphabet, tokens checked
+    /// against its vocabulary; at most `pair_len` of them.
+    fn tokens<'t>(
+        &self,
+        input: Sequence<'_>,
+        buffer: &'t mut [u16; L],
+    ) -> Result<&'t [u16], Error> {
+        let len = match input {
+            Sequence::Text(text) => {
+                if text.len() > self.pair_len {
+                    return Err(Error::SequenceTooLong);
+                }
+                self.alphabet.tokenize(text, self.info.app(), buffer)?
+            }
+            Sequence::Tokens(tokens) => {
+                if tokens.is_empty() {
+                    return Err(Error::EmptySequence);
+                }
+                if tokens.len() > self.pair_len {
+                    return Err(Error::SequenceTooLong);
+                }
+                let vocab = self.info.vocab_size();
+                for (position, (&token, slot)) in tokens.iter().zip(buffer.iter_mut()).enumerate() {
+                    if usize::from(token) >= vocab {
+                        let position = u16::try_from(position).unwrap_or(u16::MAX);
+                        return Err(Error::TokenOutOfRange { position });
+                    }
+                    *slot = token;
+                }
+                tokens.len()
+            }
+        };
+        buffer.get(..len).ok_or(Error::SequenceTooLong)
     }
 
-    /// The start of both int8 paths: encodes `sequence`, embeds it into `features` and
+    /// The model's alphabet (symbol → token).
+    pub fn alphabet(&self) -> Alphabet<'a> {
+        self.alphabet
+    }
+
+    /// What the model is for.
+    pub fn app(&self) -> App {
+        self.info.app()
+    }
+
+    /// Tokens the model takes.
+    pub fn vocab_size(&self) -> usize {
+        self.info.vocab_size()
+    }
+
+    /// The blob's structure and buffer sizes.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The start of both int8 paths: tokenizes `input`, embeds it into `features` and
     /// returns the pair features the first layer reads, with their zero point.
     fn pair_features_i8<'f>(
         &'f self,
-        sequence: &[u8],
+        input: Sequence<'_>,
         features: &'f mut [i8],
     ) -> Result<(PairFeaturesI8<'f>, i32), Error> {
         let EmbeddingTable::I8 {
@@ -621,13 +720,14 @@ impl<'a, const L: usize> Model<'a, L> {
         else {
             return Err(Error::BadPrecision);
         };
-        let mut bases = [Base::N; L];
-        let bases = self.encode(sequence, &mut bases)?;
-        Embedding::new(table, self.feature_dim)?.fill(bases, features)?;
+        let mut buffer = [0u16; L];
+        let tokens = self.tokens(input, &mut buffer)?;
+        Embedding::with_rows(table, self.info.vocab_size(), self.feature_dim)?
+            .fill_tokens(tokens, features)?;
         let pairs = PairFeaturesI8::new(
             features,
             self.feature_dim,
-            bases.len(),
+            tokens.len(),
             &self.segments,
             zero_point,
             product,

@@ -1,7 +1,7 @@
 //! Row-streaming execution: each layer keeps a ring of its latest output rows (see
 //! [`crate::stream`]), so the arena grows with `L` instead of `L²`.
 
-use super::{mask_probs, Buffers, LayerParams, Model};
+use super::{mask_probs, Buffers, LayerParams, Model, Sequence};
 use crate::blob::Precision;
 use crate::conv::ConvI8;
 use crate::conv::PairSource;
@@ -39,9 +39,9 @@ impl<const L: usize> Model<'_, L> {
     /// `observe(layer, i, row)` sees each output row `i` (pairs `(i, j)`, `j = i..L`) as it
     /// is made; rows at or past the sequence length are not made. The probabilities are
     /// written to `buffers.probs`; [`predict_i8_rows`](Self::predict_i8_rows) does without.
-    pub fn predict_i8_streaming(
+    pub fn predict_i8_streaming<'s>(
         &self,
-        sequence: &[u8],
+        sequence: impl Into<Sequence<'s>>,
         buffers: &mut Buffers<'_, i8, i16>,
         mut observe: impl FnMut(usize, usize, &[i8]),
     ) -> Result<usize, Error> {
@@ -84,9 +84,9 @@ impl<const L: usize> Model<'_, L> {
     // Kept out of line: inlined into a caller, its buffers would add to the caller's frame
     // for the caller's whole lifetime, decoding included.
     #[inline(never)]
-    pub fn predict_i8_rows(
+    pub fn predict_i8_rows<'s>(
         &self,
-        sequence: &[u8],
+        sequence: impl Into<Sequence<'s>>,
         arena: &mut [i8],
         scratch: &mut [i16],
         mut observe: impl FnMut(usize, usize, &[i8]),
@@ -101,7 +101,7 @@ impl<const L: usize> Model<'_, L> {
         let (features, maps) = arena
             .split_at_mut_checked(L * self.feature_dim)
             .ok_or(Error::BufferTooSmall)?;
-        let (pairs, _) = self.pair_features_i8(sequence, features)?;
+        let (pairs, _) = self.pair_features_i8(sequence.into(), features)?;
         let len = pairs.len();
         // Output zero point and ring offset of every layer.
         let mut out_zero_point = [0i8; crate::MAX_LAYERS];

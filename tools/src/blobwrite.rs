@@ -1,4 +1,4 @@
-//! Assembling a blob in format version 1 (see `tools/BLOB_FORMAT.md` and `scnn::blob`).
+//! Assembling a blob in format version 2 (see `tools/BLOB_FORMAT.md` and `scnn::blob`).
 
 use scnn::blob::{
     self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_VERSION, HEADER_LEN,
@@ -25,6 +25,11 @@ pub struct LayerSpec {
 #[derive(Clone, Debug)]
 pub struct BlobSpec {
     pub precision: Precision,
+    pub app: scnn::blob::App,
+    /// Rows of the embedding table.
+    pub vocab_size: usize,
+    /// Symbol → token.
+    pub alphabet: Vec<(u8, u16)>,
     pub pair_len: usize,
     pub feature_dim: usize,
     /// `(kind code, d)` per segment.
@@ -72,7 +77,9 @@ impl BlobSpec {
         put_u16(&mut out, h::HEADER_LEN, HEADER_LEN as u16);
         out[h::PRECISION] = self.precision.code();
         out[h::LAYER_COUNT] = self.layers.len() as u8;
-        out[h::FEATURE_DIM] = self.feature_dim as u8;
+        out[h::APP] = self.app.code();
+        put_u16(&mut out, h::FEATURE_DIM_V2, self.feature_dim as u16);
+        put_u16(&mut out, h::VOCAB_SIZE, self.vocab_size as u16);
         out[h::SEGMENT_COUNT] = self.segments.len() as u8;
         put_u16(&mut out, h::PAIR_LEN, self.pair_len as u16);
         put_u32(&mut out, h::INPUT_SCALE, self.input_scale.to_bits());
@@ -97,6 +104,16 @@ impl BlobSpec {
             self.segments.len() * SEGMENT_RECORD_LEN
         );
         pad(&mut out);
+
+        if !self.alphabet.is_empty() {
+            let alphabet_at = out.len();
+            put_u32(&mut out, h::ALPHABET_OFFSET, alphabet_at as u32);
+            put_u16(&mut out, h::ALPHABET_LEN, self.alphabet.len() as u16);
+            for &(symbol, token) in &self.alphabet {
+                out.extend_from_slice(&[symbol, 0]);
+                out.extend_from_slice(&token.to_le_bytes());
+            }
+        }
 
         let embedding_at = out.len() as u32;
         put_u32(&mut out, h::EMBEDDING_OFFSET, embedding_at);

@@ -17,6 +17,43 @@ pub enum PairFeature {
     Outer,
 }
 
+/// What the model is for: its alphabet and vocabulary (the rows of the embedding table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AppName {
+    /// RNA letters: 5 tokens A, C, G, U (T), N.
+    #[default]
+    Rna,
+    /// Amino acids: 21 tokens, the 20 standard residues and X.
+    Protein,
+}
+
+impl AppName {
+    /// The blob's application tag.
+    pub fn app(self) -> scnn::blob::App {
+        match self {
+            AppName::Rna => scnn::blob::App::Rna,
+            AppName::Protein => scnn::blob::App::Protein,
+        }
+    }
+
+    /// Symbol → token table the blob carries.
+    pub fn alphabet(self) -> &'static [(u8, u16)] {
+        match self {
+            AppName::Rna => scnn::apps::rna::ALPHABET,
+            AppName::Protein => scnn::apps::protein::ALPHABET,
+        }
+    }
+
+    /// Tokens: rows of the embedding table.
+    pub fn vocab_size(self) -> usize {
+        match self {
+            AppName::Rna => scnn::apps::rna::VOCAB_SIZE,
+            AppName::Protein => scnn::apps::protein::VOCAB_SIZE,
+        }
+    }
+}
+
 /// Activation names in the config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +104,9 @@ fn default_eps() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// What the model is for (default: RNA).
+    #[serde(default)]
+    pub app: AppName,
     /// Longest sequence (the pair map is `pair_len × pair_len`).
     pub pair_len: usize,
     /// Per-position feature dimension (4 for one-hot).
@@ -145,10 +185,11 @@ impl ModelConfig {
                     layer.kernel
                 );
             }
-            if !matches!(layer.dilation, 1 | 2 | 4) {
+            if layer.dilation == 0 || layer.dilation > scnn::blob::MAX_DILATION {
                 bail!(
-                    "config: layers[{t}].dilation {} must be 1, 2 or 4",
-                    layer.dilation
+                    "config: layers[{t}].dilation {} must be in 1..={}",
+                    layer.dilation,
+                    scnn::blob::MAX_DILATION
                 );
             }
             if layer.out_channels == 0 || layer.out_channels > 1024 {

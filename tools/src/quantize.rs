@@ -102,6 +102,9 @@ pub fn f32_blob(model: &FloatModel) -> Result<BlobSpec> {
         .collect();
     Ok(BlobSpec {
         precision: Precision::F32,
+        app: cfg.app.app(),
+        vocab_size: cfg.app.vocab_size(),
+        alphabet: cfg.app.alphabet().to_vec(),
         pair_len: cfg.pair_len,
         feature_dim: cfg.embedding_dim,
         segments: segments(model),
@@ -236,6 +239,9 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
     let logits = *outputs.last().expect("validated: at least one layer");
     Ok(BlobSpec {
         precision: Precision::Int8,
+        app: cfg.app.app(),
+        vocab_size: cfg.app.vocab_size(),
+        alphabet: cfg.app.alphabet().to_vec(),
         pair_len: cfg.pair_len,
         feature_dim: cfg.embedding_dim,
         segments: segments(model),

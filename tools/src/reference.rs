@@ -53,12 +53,18 @@ fn activate(activation: crate::config::ActivationName, x: f64) -> f64 {
     }
 }
 
-/// Runs the float model on `bases`.
+/// Runs the float model on RNA `bases`.
 pub fn forward(model: &FloatModel, bases: &[Base]) -> Forward {
+    let tokens: Vec<u16> = bases.iter().map(|&b| b as u16).collect();
+    forward_tokens(model, &tokens)
+}
+
+/// Runs the float model on `tokens` (rows of its embedding table).
+pub fn forward_tokens(model: &FloatModel, tokens: &[u16]) -> Forward {
     let cfg = &model.config;
-    let n = bases.len();
+    let n = tokens.len();
     let d = cfg.embedding_dim;
-    let e = |p: usize, f: usize| model.embedding[bases[p] as usize * d + f] as f64;
+    let e = |p: usize, f: usize| model.embedding[tokens[p] as usize * d + f] as f64;
     let mut pairs = DenseMap::zeros(n, cfg.pair_channels());
     for i in 0..n {
         for j in 0..n {

@@ -2,7 +2,9 @@
 //! symmetry check and packing.
 //!
 //! Tensor names (all f32, PyTorch layouts):
-//! - `embedding.weight` `[5, D]`: rows A, C, G, U, N. Optional when D = 4 (one-hot is used).
+//! - `embedding.weight` `[V, D]`: a row per token (RNA: A, C, G, U, N; proteins: the 20
+//!   amino acids alphabetically, then X). Optional for RNA with D = 4 and when D = V
+//!   (one-hot is used).
 //! - `layers.N.weight` `[O, C, k, k]`, `layers.N.bias` `[O]` (optional, zeros).
 //! - `layers.N.bn.weight|bias|running_mean|running_var` `[O]` when the layer has `batch_norm`.
 
@@ -20,6 +22,20 @@ pub struct FloatLayer {
     /// Dense `[O][C][k][k]`.
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
+}
+
+/// The one-hot table used when a file has no embedding: RNA's 4 columns (N all zero), or
+/// the identity when the dimension equals the vocabulary.
+fn one_hot(app: crate::config::AppName, d: usize) -> Option<Vec<f32>> {
+    let v = app.vocab_size();
+    if app == crate::config::AppName::Rna && d == 4 {
+        return Some(scnn::seq::ONE_HOT.to_vec());
+    }
+    (d == v).then(|| {
+        (0..v * d)
+            .map(|n| if n / d == n % d { 1.0 } else { 0.0 })
+            .collect()
+    })
 }
 
 /// A float model: config, embedding table and folded layers.
@@ -105,10 +121,15 @@ impl FloatModel {
         };
 
         let d = config.embedding_dim;
-        let embedding = match tensors.get("embedding.weight", &[5, d])? {
+        let v = config.app.vocab_size();
+        let embedding = match tensors.get("embedding.weight", &[v, d])? {
             Some(table) => table,
-            None if d == 4 => scnn::seq::ONE_HOT.to_vec(),
-            None => bail!("missing tensor `embedding.weight` (required when embedding_dim != 4)"),
+            None => match one_hot(config.app, d) {
+                Some(table) => table,
+                None => bail!(
+                    "missing tensor `embedding.weight` [{v}, {d}] (one-hot is used without it only for RNA with embedding_dim 4 and for embedding_dim = vocabulary size)"
+                ),
+            },
         };
 
         let mut layers = Vec::new();

@@ -70,6 +70,7 @@ pub fn config() -> ModelConfig {
         batch_norm: false,
     };
     ModelConfig {
+        app: crate::config::AppName::Rna,
         pair_len: PAIR_LEN,
         embedding_dim: 4,
         pair_features: vec![PairFeature::Concat, PairFeature::Outer],

@@ -60,10 +60,15 @@ pub struct Report {
     pub format_version: u16,
     pub precision: &'static str,
     pub pair_len: usize,
+    /// What the model is for: `rna`, `protein`, `items` or `generic`.
+    pub app: &'static str,
     /// What the runtime takes: `tokens` (one symbol id per position).
     pub input_kind: &'static str,
     /// Rows of the embedding table (A, C, G, U, N for format 1).
     pub vocab_size: usize,
+    /// The symbols the model reads, in token order of their first entry (empty: the caller
+    /// supplies tokens).
+    pub alphabet: String,
     /// What the last layer gives: `pair_map` (one logit per pair).
     pub head_kind: &'static str,
     /// The CRC-32 stored in the blob: what a firmware embedding it reports in its hello.
@@ -208,7 +213,15 @@ pub fn report(blob: &Blob) -> Result<Report> {
     Ok(Report {
         format_version: info.format_version(),
         input_kind: "tokens",
-        vocab_size: scnn::seq::Base::COUNT,
+        app: info.app().name(),
+        vocab_size: info.vocab_size(),
+        alphabet: runtime::with_model(blob, |model| {
+            model
+                .alphabet()
+                .entries()
+                .map(|(symbol, _)| symbol as char)
+                .collect()
+        })?,
         head_kind: "pair_map",
         stored_crc: format!("{:08x}", info.stored_crc()),
         buffers,
@@ -253,13 +266,15 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{}: scnn blob v{}, {}, pair length {}, {} bytes",
+        "{}: scnn blob v{}, {}, {} model, pair length {}, {} bytes",
         args.model.display(),
         r.format_version,
         r.precision,
+        r.app,
         r.pair_len,
         r.blob_bytes
     );
+    println!("tokens     {} (alphabet {})", r.vocab_size, r.alphabet);
     println!();
     println!("| # | in→out | k | dil | input involution | act | residual | params packed / dense | MACs sym / dense |");
     println!("|---|---|---|---|---|---|---|---|---|");

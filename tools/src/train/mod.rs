@@ -125,6 +125,7 @@ pub fn example_config(pair_len: usize, width: usize) -> ModelConfig {
     };
     let relu = ActivationName::Relu;
     ModelConfig {
+        app: crate::config::AppName::Rna,
         pair_len,
         embedding_dim: 4,
         pair_features: vec![PairFeature::Concat, PairFeature::Outer],
