@@ -59,7 +59,7 @@ fn a_format_2_blob_runs_on_tokens_like_the_format_1_blob_on_text() {
     let v1 = Model::<128>::from_bytes(&EXAMPLE.0).unwrap();
     let v2 = Model::<128>::from_bytes(blob.bytes()).unwrap();
     assert!(v2.alphabet().is_empty());
-    let mut run = |model: &Model<'_, 128>, input: Sequence<'_>| {
+    let run = |model: &Model<'_, 128>, input: Sequence<'_>| {
         let mut arena = vec![0i8; model.stream_arena_len().unwrap()];
         let mut scratch = vec![0i16; model.scratch_len()];
         let mut logits = Vec::new();
