@@ -5,15 +5,19 @@
 //! firmware → host, once at start:
 //!   HELLO (4) | VERSION (1) | unit (1: 0 instructions, 1 cycles) | pair_len L (u16)
 //!         | model CRC (u32: the CRC-32 stored in the embedded blob's last 4 bytes)
+//!         | app (1: the blob's application tag)
 //! host → firmware:
 //!   PREDICT (1) | len (u16) | len sequence bytes          → one response
 //!   EXIT (1)                                              → the firmware stops (exit code 0)
 //!   HELLO_AGAIN (1)                                       → the hello again (a host that
 //!                                                           opened the port late)
 //! firmware → host, per PREDICT:
-//!   OK (1) | len (u16) | count (u64) | stack bytes (u32)
-//!          | logits: tri_len(len) int8, pairs (i ≤ j < len) row by row
-//!          | structure: len dot-bracket bytes (decoded from the logits)
+//!   OK (1) | len (u16) | count (u64) | stack bytes (u32), then by app:
+//!     RNA:      logits: tri_len(len) int8, pairs (i ≤ j < len) row by row
+//!               | structure: len dot-bracket bytes (decoded from the logits)
+//!     protein:  logits CRC-32 (u32, the same logits in the same order, never held whole)
+//!               | contacts (u16) | contacts × (i u16, j u16, logit i8), best first
+//!     others:   logits: tri_len(len) int8
 //!   ERROR (1) | message length (u8) | message (UTF-8)
 //! ```
 
@@ -24,7 +28,9 @@ pub const HELLO: [u8; 4] = *b"SCNH";
 /// model), and answers carry no f32 probabilities.
 pub const VERSION: u8 = 2;
 /// Bytes of the hello message.
-pub const HELLO_LEN: usize = 12;
+pub const HELLO_LEN: usize = 13;
+/// Bytes of one contact in a protein answer.
+pub const CONTACT_LEN: usize = 5;
 /// Request: predict one sequence.
 pub const PREDICT: u8 = b'Q';
 /// Request: stop the firmware.
@@ -85,6 +91,8 @@ pub struct Hello {
     pub pair_len: u16,
     /// The CRC-32 stored in the embedded blob: tells models apart.
     pub model_crc: u32,
+    /// What the model is for: what the answers carry.
+    pub app: crate::blob::App,
 }
 
 /// Why a hello was not understood.
@@ -97,6 +105,8 @@ pub enum HelloError {
     Version(u8),
     /// The count unit code is unknown.
     Unit(u8),
+    /// The application code is unknown.
+    App(u8),
 }
 
 impl core::fmt::Display for HelloError {
@@ -108,6 +118,7 @@ impl core::fmt::Display for HelloError {
                 "the firmware speaks protocol version {v}, this host {VERSION}: rebuild the firmware"
             ),
             HelloError::Unit(u) => write!(f, "unknown count unit {u}"),
+            HelloError::App(a) => write!(f, "unknown application {a}"),
         }
     }
 }
@@ -131,12 +142,13 @@ impl Hello {
             c1,
             c2,
             c3,
+            self.app.code(),
         ]
     }
 
     /// Reads a hello.
     pub fn from_bytes(bytes: &[u8; HELLO_LEN]) -> Result<Self, HelloError> {
-        let [a, b, c, d, version, unit, l0, l1, c0, c1, c2, c3] = *bytes;
+        let [a, b, c, d, version, unit, l0, l1, c0, c1, c2, c3, app] = *bytes;
         if [a, b, c, d] != HELLO {
             return Err(HelloError::NotAHello);
         }
@@ -147,6 +159,7 @@ impl Hello {
             unit: CountUnit::from_code(unit).ok_or(HelloError::Unit(unit))?,
             pair_len: u16::from_le_bytes([l0, l1]),
             model_crc: u32::from_le_bytes([c0, c1, c2, c3]),
+            app: crate::blob::App::from_code(app).map_err(|_| HelloError::App(app))?,
         })
     }
 }
@@ -185,5 +198,22 @@ impl AnswerHeader {
             count: u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
             stack_bytes: u32::from_le_bytes([s0, s1, s2, s3]),
         }
+    }
+}
+
+/// A contact's bytes in a protein answer: `i`, `j` (u16) and the logit.
+pub fn contact_bytes(contact: &crate::apps::protein::Contact) -> [u8; CONTACT_LEN] {
+    let [i0, i1] = contact.i.to_le_bytes();
+    let [j0, j1] = contact.j.to_le_bytes();
+    [i0, i1, j0, j1, contact.logit as u8]
+}
+
+/// Reads a contact of a protein answer.
+pub fn contact_from_bytes(bytes: &[u8; CONTACT_LEN]) -> crate::apps::protein::Contact {
+    let [i0, i1, j0, j1, logit] = *bytes;
+    crate::apps::protein::Contact {
+        i: u16::from_le_bytes([i0, i1]),
+        j: u16::from_le_bytes([j0, j1]),
+        logit: logit as i8,
     }
 }

@@ -8,6 +8,7 @@ fn hello_round_trips_and_refuses_other_versions() {
         unit: CountUnit::Cycles,
         pair_len: 256,
         model_crc: 0x9662_2351,
+        app: scnn::blob::App::Protein,
     };
     let bytes = hello.to_bytes();
     assert_eq!(&bytes[..4], &wire::HELLO);
@@ -23,6 +24,9 @@ fn hello_round_trips_and_refuses_other_versions() {
     let mut magic = bytes;
     magic[0] = b'X';
     assert_eq!(Hello::from_bytes(&magic), Err(HelloError::NotAHello));
+    let mut app = bytes;
+    app[12] = 9;
+    assert_eq!(Hello::from_bytes(&app), Err(HelloError::App(9)));
 }
 
 #[test]
@@ -36,4 +40,17 @@ fn answer_header_round_trips() {
     assert_eq!(bytes[0], wire::OK);
     let rest: [u8; wire::OK_HEADER_LEN - 1] = bytes[1..].try_into().unwrap();
     assert_eq!(AnswerHeader::from_bytes(&rest), header);
+}
+
+#[test]
+fn contacts_round_trip() {
+    let contact = scnn::apps::protein::Contact {
+        i: 3,
+        j: 250,
+        logit: -7,
+    };
+    assert_eq!(
+        wire::contact_from_bytes(&wire::contact_bytes(&contact)),
+        contact
+    );
 }

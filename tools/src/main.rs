@@ -36,6 +36,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Flash, static RAM and measured stack of firmware builds.
     Footprint(commands::footprint::FootprintArgs),
+    /// A model with random weights (and random sequences), to size a board or test parity.
+    Random(commands::random::RandomArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Example(args) => commands::example::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Footprint(args) => commands::footprint::run(args),
+        Command::Random(args) => commands::random::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

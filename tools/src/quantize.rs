@@ -4,7 +4,6 @@
 use anyhow::{bail, Result};
 use scnn::blob::{Precision, SEGMENT_CONCAT, SEGMENT_OUTER};
 use scnn::layers::AddQuant;
-use scnn::seq::Base;
 use scnn::{Activation, Requant};
 
 use crate::blobwrite::{floats, words, BlobSpec, LayerSpec};
@@ -46,18 +45,14 @@ pub struct Ranges {
     pub output: Vec<(f64, f64)>,
 }
 
-pub fn calibrate(
-    model: &FloatModel,
-    sequences: &[Vec<Base>],
-    mut progress: impl FnMut(),
-) -> Ranges {
+pub fn calibrate(model: &FloatModel, sequences: &[Vec<u16>], mut progress: impl FnMut()) -> Ranges {
     let count = model.config.layers.len();
     let mut ranges = Ranges {
         conv: vec![(0.0, 0.0); count],
         output: vec![(0.0, 0.0); count],
     };
-    for bases in sequences {
-        let forward = reference::forward(model, bases);
+    for tokens in sequences {
+        let forward = reference::forward_tokens(model, tokens);
         for t in 0..count {
             let (lo, hi) = range(forward.conv_outputs[t].data.iter().copied());
             ranges.conv[t] = (ranges.conv[t].0.min(lo), ranges.conv[t].1.max(hi));

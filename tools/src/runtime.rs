@@ -73,11 +73,14 @@ pub struct Prediction {
     pub layers_i8: Vec<Vec<i8>>,
     /// The `L` the runtime was instantiated with.
     pub l: usize,
+    /// What the model is for.
+    pub app: scnn::blob::App,
 }
 
 /// Facts about a loaded model for reports.
 pub struct Summary {
     pub precision: Precision,
+    pub app: scnn::blob::App,
     pub pair_len: usize,
     pub feature_dim: usize,
     pub slots: usize,
@@ -109,6 +112,7 @@ fn summary_at<const L: usize>(blob: &Blob) -> Result<Summary> {
     let m = load::<L>(blob)?;
     Ok(Summary {
         precision: m.precision(),
+        app: m.app(),
         pair_len: m.pair_len(),
         feature_dim: m.feature_dim(),
         slots: m.slots(),
@@ -175,17 +179,21 @@ fn predict_at<const L: usize>(
         }
     };
     let len = run.map_err(|e| anyhow!("{e}"))?;
-    let mut bases = vec![scnn::seq::Base::N; len];
-    scnn::seq::encode(sequence.as_bytes(), &mut bases).map_err(|e| anyhow!("{e}"))?;
-    // int8 models decode from their logits, as a firmware does (no f32 map there).
-    let structure = match model.precision() {
-        Precision::Int8 => {
-            let (scale, zero_point) = model.logit_quant();
-            decode_logits::<L>(&logits, &bases, threshold, scale, zero_point)
+    // RNA models decode a structure; int8 ones from their logits, as a firmware does.
+    let structure = if model.app() == scnn::blob::App::Rna {
+        let mut bases = vec![scnn::seq::Base::N; len];
+        scnn::seq::encode(sequence.as_bytes(), &mut bases).map_err(|e| anyhow!("{e}"))?;
+        match model.precision() {
+            Precision::Int8 => {
+                let (scale, zero_point) = model.logit_quant();
+                decode_logits::<L>(&logits, &bases, threshold, scale, zero_point)
+            }
+            Precision::F32 => decode::<L>(&probs, &bases, threshold),
         }
-        Precision::F32 => decode::<L>(&probs, &bases, threshold),
-    }
-    .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("{e}"))?
+    } else {
+        scnn::decode::Structure::default()
+    };
     let mut dense = vec![0f32; len * len];
     for i in 0..len {
         for j in i..len {
@@ -205,6 +213,7 @@ fn predict_at<const L: usize>(
         structure: structure.dot_bracket_str().to_string(),
         layers_i8,
         l: L,
+        app: model.app(),
     })
 }
 
@@ -250,4 +259,43 @@ pub fn decode_dense(
     threshold: f32,
 ) -> Result<(Vec<(usize, usize)>, String)> {
     with_l!(bases.len(), decode_dense_at(probs, bases, threshold))
+}
+
+/// The best `k` contacts of packed int8 logits over a `len`-residue sequence, by the rule the
+/// firmware's streamed list uses (logit descending, ties by `(i, j)` ascending), written
+/// here as a plain sort: an independent check of it.
+pub fn top_contacts(
+    logits: &[i8],
+    l: usize,
+    len: usize,
+    k: usize,
+) -> Vec<scnn::apps::protein::Contact> {
+    let mut all = Vec::new();
+    for i in 0..len {
+        for j in i + scnn::apps::protein::MIN_SEPARATION..len {
+            all.push(scnn::apps::protein::Contact {
+                i: i as u16,
+                j: j as u16,
+                logit: logits[tri_index(l, i, j)],
+            });
+        }
+    }
+    all.sort_by_key(|c| (std::cmp::Reverse(c.logit), c.i, c.j));
+    all.truncate(k);
+    all
+}
+
+/// CRC-32 of the logits of the pairs `i <= j < len`, row by row (what a protein firmware
+/// sends instead of the map).
+pub fn logits_crc(logits: &[i8], l: usize, len: usize) -> u32 {
+    let mut digest = scnn::blob::CRC32.digest();
+    for i in 0..len {
+        let row = tri_index(l, i, i);
+        let bytes: Vec<u8> = logits[row..row + (len - i)]
+            .iter()
+            .map(|&q| q as u8)
+            .collect();
+        digest.update(&bytes);
+    }
+    digest.finalize()
 }

@@ -48,7 +48,7 @@ fn int8_blob_round_trips_quantized_values() {
         fasta::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration.fa")).unwrap();
     let sequences: Vec<_> = records
         .iter()
-        .map(|r| scnn_tools::commands::bases(&r.name, &r.sequence).unwrap())
+        .map(|r| fasta::tokens(&r.name, &r.sequence, scnn::apps::rna::ALPHABET).unwrap())
         .collect();
     let ranges = quantize::calibrate(&float, &sequences, || {});
     let spec = quantize::int8_blob(&float, &ranges).unwrap();

@@ -25,7 +25,7 @@ fn fixture_blob() -> Blob {
     let sequences: Vec<_> = fasta::read(&manifest("data/calibration.fa"))
         .unwrap()
         .iter()
-        .map(|r| scnn_tools::commands::bases(&r.name, &r.sequence).unwrap())
+        .map(|r| fasta::tokens(&r.name, &r.sequence, scnn::apps::rna::ALPHABET).unwrap())
         .collect();
     let ranges = quantize::calibrate(&float, &sequences, || {});
     Blob::new(&quantize::int8_blob(&float, &ranges).unwrap().to_bytes())

@@ -26,6 +26,8 @@ static mut INPUT: [u8; L] = [b'G'; L];
 /// model would need; with them it returns `BufferTooSmall` at run time.
 static F32_ARENA: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
 static F32_SCRATCH: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
+static CONTACTS: ConstStaticCell<scnn::apps::protein::TopContacts<L>> =
+    ConstStaticCell::new(scnn::apps::protein::TopContacts::new());
 
 #[entry]
 fn main() -> ! {
@@ -76,6 +78,17 @@ fn main() -> ! {
                 ));
             }
             black_box(&scnn::model::ModelInfo::try_parse(blob));
+            // Tokens instead of text, and a protein firmware's streamed top-L contacts.
+            if let Some(top) = CONTACTS.try_take() {
+                let tokens: &[u16] = black_box(&[2, 2, 1, 0, 3, 3, 1, 1]);
+                black_box(&model.predict_i8_rows(
+                    tokens,
+                    &mut buffers.arena[..],
+                    &mut buffers.scratch[..],
+                    |_, i, row| top.offer_row(i, row, black_box(len)),
+                ));
+                black_box(top.contacts());
+            }
             if let (Some(arena), Some(scratch)) = (F32_ARENA.try_take(), F32_SCRATCH.try_take()) {
                 let mut buffers = Buffers {
                     arena: &mut arena[..],

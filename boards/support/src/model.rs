@@ -1,7 +1,8 @@
 //! The model a serving firmware embeds — `SCNN_MODEL` at build time, else the example — with
 //! every buffer sized from the blob itself at compile time.
 
-use scnn::blob::{AlignedBlob, Precision};
+use scnn::apps::protein::TopContacts;
+use scnn::blob::{AlignedBlob, App, Precision};
 use scnn::model::ModelInfo;
 use static_cell::ConstStaticCell;
 
@@ -25,7 +26,11 @@ pub static ARENA: ConstStaticCell<[i8; INFO.stream_arena_len()]> =
 /// The conv scratch of the widest layer.
 pub static SCRATCH: ConstStaticCell<[i16; INFO.scratch_len()]> =
     ConstStaticCell::new([0; INFO.scratch_len()]);
-/// The last layer's int8 logits over the packed triangle: what the decoder reads and the
-/// host compares.
+/// True for a protein model: the firmware keeps the best `L` contacts, not the logit map.
+pub const PROTEIN: bool = matches!(INFO.app(), App::Protein);
+/// The last layer's int8 logits over the packed triangle: what the RNA decoder reads and the
+/// host compares (not linked into a protein firmware).
 pub static LOGITS: ConstStaticCell<[i8; INFO.logits_len()]> =
     ConstStaticCell::new([0; INFO.logits_len()]);
+/// A protein model's best `L` contacts, offered row by row as the model makes them.
+pub static CONTACTS: ConstStaticCell<TopContacts<L>> = ConstStaticCell::new(TopContacts::new());

@@ -9,8 +9,10 @@ use scnn::seq::{encode, Base};
 use scnn::tri::tri_index;
 use scnn::{wire, Model};
 
-use crate::model::{self, INFO, L};
+use crate::model::{self, INFO, L, PROTEIN};
 use crate::{stack, Counter};
+use scnn::apps::protein::TopContacts;
+use scnn::blob::App;
 
 /// Why serving stopped.
 #[derive(Debug, defmt::Format)]
@@ -55,12 +57,20 @@ pub fn serve<U: Read + Write, C: Counter>(
             return Err(Stop::Model(e));
         }
     };
-    let (Some(arena), Some(scratch), Some(logits)) = (
-        model::ARENA.try_take(),
-        model::SCRATCH.try_take(),
-        model::LOGITS.try_take(),
-    ) else {
+    let (Some(arena), Some(scratch)) = (model::ARENA.try_take(), model::SCRATCH.try_take()) else {
         return Err(Stop::Buffers);
+    };
+    // A protein model keeps only its best contacts; the others keep the logit triangle.
+    let (logits, mut top): (&mut [i8], Option<&mut TopContacts<L>>) = if PROTEIN {
+        let Some(top) = model::CONTACTS.try_take() else {
+            return Err(Stop::Buffers);
+        };
+        (&mut [], Some(top))
+    } else {
+        let Some(logits) = model::LOGITS.try_take() else {
+            return Err(Stop::Buffers);
+        };
+        (&mut logits[..], None)
     };
     let last = model.layer_count() - 1;
 
@@ -68,6 +78,7 @@ pub fn serve<U: Read + Write, C: Counter>(
         unit: C::UNIT,
         pair_len: L as u16,
         model_crc: INFO.stored_crc(),
+        app: INFO.app(),
     }
     .to_bytes();
     uart.write_all(&hello).map_err(Stop::Link)?;
@@ -109,9 +120,28 @@ pub fn serve<U: Read + Write, C: Counter>(
         uart.read_exact(text)?;
 
         stack::paint();
+        if let Some(top) = top.as_deref_mut() {
+            top.clear();
+        }
+        let mut digest = scnn::blob::CRC32.digest();
         let start = counter.now();
+        let text = &*text;
         let result = model.predict_i8_rows(text, &mut arena[..], &mut scratch[..], |t, i, row| {
-            if t == last {
+            if t != last {
+                return;
+            }
+            if let Some(top) = top.as_deref_mut() {
+                // The row's pairs inside the sequence: their CRC, and the best contacts.
+                let active = row.get(..len.saturating_sub(i)).unwrap_or(&[]);
+                for chunk in active.chunks(32) {
+                    let mut bytes = [0u8; 32];
+                    for (b, &q) in bytes.iter_mut().zip(chunk) {
+                        *b = q as u8;
+                    }
+                    digest.update(bytes.get(..chunk.len()).unwrap_or(&[]));
+                }
+                top.offer_row(i, row, len);
+            } else {
                 let at = tri_index(L, i, i);
                 if let Some(out) = logits.get_mut(at..at + row.len()) {
                     out.copy_from_slice(row);
@@ -133,7 +163,12 @@ pub fn serve<U: Read + Write, C: Counter>(
             stack_bytes,
             unit: C::UNIT.name(),
         };
-        reply(uart, text, len, &logits[..], model.logit_quant(), measured).map_err(Stop::Link)?;
+        if let Some(top) = top.as_deref() {
+            reply_contacts(uart, len, digest.finalize(), top, measured).map_err(Stop::Link)?;
+        } else {
+            let quant = model.logit_quant();
+            reply(uart, text, len, logits, quant, measured).map_err(Stop::Link)?;
+        }
     }
 }
 
@@ -156,14 +191,19 @@ fn reply<U: Write>(
     (scale, zero_point): (f32, i32),
     measured: Measured,
 ) -> Result<(), U::Error> {
-    let mut bases = [Base::N; L];
-    let structure = encode(text, &mut bases).and_then(|n| {
-        let bases = bases.get(..n).unwrap_or(&[]);
-        decode_logits::<L>(logits, bases, DEFAULT_THRESHOLD, scale, zero_point)
-    });
-    let structure = match structure {
-        Ok(s) => s,
-        Err(e) => return send_error(uart, e),
+    // RNA models decode a structure; other pair-map models send their logits alone.
+    let structure = if INFO.app() == App::Rna {
+        let mut bases = [Base::N; L];
+        let structure = encode(text, &mut bases).and_then(|n| {
+            let bases = bases.get(..n).unwrap_or(&[]);
+            decode_logits::<L>(logits, bases, DEFAULT_THRESHOLD, scale, zero_point)
+        });
+        match structure {
+            Ok(s) => Some(s),
+            Err(e) => return send_error(uart, e),
+        }
+    } else {
+        None
     };
     defmt::info!(
         "predicted {} nt: {} {}, stack {} B",
@@ -185,6 +225,39 @@ fn reply<U: Write>(
             uart.write_all(&[q as u8])?;
         }
     }
-    uart.write_all(&structure.dot_bracket)?;
+    if let Some(structure) = structure {
+        uart.write_all(&structure.dot_bracket)?;
+    }
+    uart.flush()
+}
+
+/// Sends a protein answer: header, the CRC-32 of the logits, and the best contacts.
+#[inline(never)]
+fn reply_contacts<U: Write>(
+    uart: &mut U,
+    len: usize,
+    logits_crc: u32,
+    top: &TopContacts<L>,
+    measured: Measured,
+) -> Result<(), U::Error> {
+    defmt::info!(
+        "predicted {} residues: {} {}, stack {} B",
+        len,
+        measured.count,
+        measured.unit,
+        measured.stack_bytes
+    );
+    let header = wire::AnswerHeader {
+        len: len as u16,
+        count: measured.count,
+        stack_bytes: measured.stack_bytes as u32,
+    };
+    uart.write_all(&header.to_bytes())?;
+    uart.write_all(&logits_crc.to_le_bytes())?;
+    let contacts = top.contacts();
+    uart.write_all(&(contacts.len() as u16).to_le_bytes())?;
+    for contact in contacts {
+        uart.write_all(&wire::contact_bytes(contact))?;
+    }
     uart.flush()
 }

@@ -46,11 +46,13 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
             let Some(path) = &args.calibrate else {
                 bail!("int8 conversion needs --calibrate FASTA (representative sequences)");
             };
-            let records = fasta::read(path)?;
+            let app = model.config.app;
+            let records = fasta::read_for(path, app.app())?;
             let mut sequences = Vec::new();
             for record in &records {
                 super::check_fits(&record.name, &record.sequence, model.config.pair_len)?;
-                sequences.push(super::bases(&record.name, &record.sequence)?);
+                let tokens = fasta::tokens(&record.name, &record.sequence, app.alphabet())?;
+                sequences.push(tokens);
             }
             let bar = progress::bar(sequences.len(), "calibrating");
             let ranges = quantize::calibrate(&model, &sequences, || bar.inc(1));

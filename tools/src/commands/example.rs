@@ -85,7 +85,8 @@ pub fn config() -> ModelConfig {
 }
 
 /// A dense `[O][C][k][k]` kernel with each `(o, c)` kernel symmetric and random.
-fn random_symmetric(rng: &mut Rng, o: usize, c: usize, k: usize, amplitude: f32) -> Vec<f32> {
+/// Random `o × c × k × k` kernels, each symmetric (`K[u][v] = K[v][u]`), uniform in ±amplitude.
+pub fn random_symmetric(rng: &mut Rng, o: usize, c: usize, k: usize, amplitude: f32) -> Vec<f32> {
     let mut w = vec![0f32; o * c * k * k];
     for oc in 0..o * c {
         for u in 0..k {

@@ -6,6 +6,7 @@ pub mod example;
 pub mod footprint;
 pub mod inspect;
 pub mod predict;
+pub mod random;
 pub mod train;
 pub mod verify;
 

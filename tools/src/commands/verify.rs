@@ -84,6 +84,11 @@ fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Resu
     }
     bar.finish_and_clear();
     let unit = device.unit.name();
+    let what = match device.app {
+        scnn::blob::App::Rna => "int8 logits and structures",
+        scnn::blob::App::Protein => "int8 logits (CRC) and top-L contacts",
+        _ => "int8 logits",
+    };
     device.close()?;
     let report = ParityReport {
         sequences: records.len(),
@@ -102,9 +107,7 @@ fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Resu
             report.sequences,
             args.device.place()
         );
-        println!(
-            "parity               int8 logits and structures bit-identical to the host runtime"
-        );
+        println!("parity               {what} bit-identical to the host runtime");
         println!(
             "{:<20} min {}, mean {:.0}, max {}",
             unit, report.count_min, report.count_mean, report.count_max
@@ -192,7 +195,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
     let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
     if args.device.target.is_some() {
-        let records = fasta::read(&args.inputs)?;
+        let records = fasta::read_for(&args.inputs, summary.app)?;
         for record in &records {
             super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
         }

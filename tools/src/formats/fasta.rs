@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use scnn::blob::App;
 
 /// One record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,18 +23,69 @@ fn is_base(ch: char) -> bool {
 
 /// Checks a sequence's characters; the error names the record and the 1-based position.
 pub fn check_sequence(name: &str, sequence: &str) -> Result<()> {
+    check_symbols(name, sequence, App::Rna)
+}
+
+/// Checks a sequence against the alphabet of `app` (RNA letters, amino acids; any symbol
+/// for models whose blob carries its own alphabet, which the runtime checks).
+pub fn check_symbols(name: &str, sequence: &str, app: App) -> Result<()> {
     if sequence.is_empty() {
         bail!("record `{name}`: empty sequence");
     }
-    if let Some((i, ch)) = sequence.chars().enumerate().find(|&(_, ch)| !is_base(ch)) {
-        bail!("record `{name}`: invalid character {ch:?} at position {} (allowed: A C G U T N, either case)", i + 1);
+    let (ok, allowed): (fn(char) -> bool, &str) = match app {
+        App::Rna => (is_base, "A C G U T N, either case"),
+        App::Protein => (
+            is_residue,
+            "the 20 amino acids, X, B, Z, J, U, O, either case",
+        ),
+        App::Generic | App::Items => (|_| true, ""),
+    };
+    if let Some((i, ch)) = sequence.chars().enumerate().find(|&(_, ch)| !ok(ch)) {
+        bail!(
+            "record `{name}`: invalid character {ch:?} at position {} (allowed: {allowed})",
+            i + 1
+        );
     }
     Ok(())
 }
 
-/// Parses FASTA text. Sequence lines of a record are joined; a line with `.` or brackets is
-/// the record's structure.
+fn is_residue(ch: char) -> bool {
+    u8::try_from(ch).is_ok_and(|b| {
+        scnn::apps::protein::ALPHABET
+            .iter()
+            .any(|&(symbol, _)| symbol == b)
+    })
+}
+
+/// The tokens of a checked sequence in `alphabet`.
+pub fn tokens(name: &str, sequence: &str, alphabet: &[(u8, u16)]) -> Result<Vec<u16>> {
+    sequence
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            alphabet
+                .iter()
+                .find(|&&(symbol, _)| symbol == b)
+                .map(|&(_, token)| token)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "record `{name}`: invalid character {:?} at position {}",
+                        b as char,
+                        i + 1
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Parses FASTA text of RNA sequences. Sequence lines of a record are joined; a line with `.`
+/// or brackets is the record's structure.
 pub fn parse(text: &str) -> Result<Vec<Record>> {
+    parse_for(text, App::Rna)
+}
+
+/// Parses FASTA text whose sequences use the alphabet of `app`.
+pub fn parse_for(text: &str, app: App) -> Result<Vec<Record>> {
     let mut records: Vec<Record> = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -76,7 +128,7 @@ pub fn parse(text: &str) -> Result<Vec<Record>> {
         bail!("no FASTA records found");
     }
     for record in &records {
-        check_sequence(&record.name, &record.sequence)?;
+        check_symbols(&record.name, &record.sequence, app)?;
         if let Some(structure) = &record.structure {
             let n = structure.chars().count();
             if n != record.sequence.len() {
@@ -92,11 +144,16 @@ pub fn parse(text: &str) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-/// Reads a FASTA file.
+/// Reads a FASTA file of RNA sequences.
 pub fn read(path: &Path) -> Result<Vec<Record>> {
+    read_for(path, App::Rna)
+}
+
+/// Reads a FASTA file whose sequences use the alphabet of `app`.
+pub fn read_for(path: &Path, app: App) -> Result<Vec<Record>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse(&text).with_context(|| format!("{}", path.display()))
+    parse_for(&text, app).with_context(|| format!("{}", path.display()))
 }
 
 /// Base pairs `(i, j)`, `i < j`, of a dot-bracket string: `()[]{}<>`, and `Aa`, `Bb`, … for

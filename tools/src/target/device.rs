@@ -20,10 +20,15 @@ pub struct DeviceOutput {
     pub count: u64,
     /// Peak stack of inference and decoding, bytes.
     pub stack: u32,
-    /// int8 logits of the pairs `i ≤ j < len`, row by row.
+    /// int8 logits of the pairs `i ≤ j < len`, row by row (empty for protein models, which
+    /// send their CRC instead).
     pub logits: Vec<i8>,
-    /// The structure the device decoded from them.
+    /// The structure the device decoded from them (RNA models).
     pub structure: String,
+    /// CRC-32 of the logits (protein models).
+    pub logits_crc: Option<u32>,
+    /// The best contacts, best first (protein models).
+    pub contacts: Vec<scnn::apps::protein::Contact>,
 }
 
 /// A running firmware.
@@ -36,6 +41,8 @@ pub struct Device {
     pub pair_len: usize,
     /// The CRC-32 stored in the blob the firmware embeds.
     pub model_crc: u32,
+    /// What the embedded model is for: what its answers carry.
+    pub app: scnn::blob::App,
     /// Holds the UART socket and the firmware's defmt log (QEMU's stdout: semihosting).
     dir: tempfile::TempDir,
 }
@@ -159,6 +166,7 @@ impl Device {
             unit: CountUnit::Instructions,
             pair_len: 0,
             model_crc: 0,
+            app: scnn::blob::App::Rna,
             dir,
         };
         if ask_again {
@@ -185,6 +193,7 @@ impl Device {
         device.unit = hello.unit;
         device.pair_len = usize::from(hello.pair_len);
         device.model_crc = hello.model_crc;
+        device.app = hello.app;
         Ok(device)
     }
 
@@ -237,19 +246,36 @@ impl Device {
             .map_err(|_| anyhow!("short answer"))?;
         let head = wire::AnswerHeader::from_bytes(&head);
         let len = usize::from(head.len);
-        let logits = self
+        let mut out = DeviceOutput {
+            len,
+            count: head.count,
+            stack: head.stack_bytes,
+            logits: Vec::new(),
+            structure: String::new(),
+            logits_crc: None,
+            contacts: Vec::new(),
+        };
+        if self.app == scnn::blob::App::Protein {
+            let crc = self.read_exact(4)?;
+            out.logits_crc = Some(u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]));
+            let count = self.read_exact(2)?;
+            let count = u16::from_le_bytes([count[0], count[1]]) as usize;
+            let bytes = self.read_exact(count * wire::CONTACT_LEN)?;
+            out.contacts = bytes
+                .chunks_exact(wire::CONTACT_LEN)
+                .map(|c| wire::contact_from_bytes(&[c[0], c[1], c[2], c[3], c[4]]))
+                .collect();
+            return Ok(out);
+        }
+        out.logits = self
             .read_exact(scnn::tri::tri_len(len))?
             .into_iter()
             .map(|b| b as i8)
             .collect();
-        let structure = String::from_utf8_lossy(&self.read_exact(len)?).into_owned();
-        Ok(DeviceOutput {
-            len,
-            count: head.count,
-            stack: head.stack_bytes,
-            logits,
-            structure,
-        })
+        if self.app == scnn::blob::App::Rna {
+            out.structure = String::from_utf8_lossy(&self.read_exact(len)?).into_owned();
+        }
+        Ok(out)
     }
 
     /// Asks the firmware to stop and waits for QEMU to exit.

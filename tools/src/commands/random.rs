@@ -1,0 +1,152 @@
+//! `scnn random`: a model with random weights and random sequences for it, to size a board,
+//! try the tool chain on an application before a trained model exists, and test parity.
+//! Not a model to predict with.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::example::{random_symmetric, Rng};
+use crate::config::{ActivationName, AppName, LayerConfig, ModelConfig, PairFeature};
+use crate::output::write_atomic;
+use crate::weights;
+
+#[derive(Args, Debug)]
+pub struct RandomArgs {
+    /// What the model is for: `rna` (5 tokens, one-hot D = 4) or `protein` (21 tokens,
+    /// one-hot D = 21).
+    #[arg(long, default_value = "rna")]
+    pub app: String,
+    /// Pair length L.
+    #[arg(long, default_value_t = 128)]
+    pub pair_len: usize,
+    /// Channels of the hidden layers.
+    #[arg(long, default_value_t = 8)]
+    pub width: usize,
+    /// Dilations of the 3×3 layers, in order (a residual add every second layer).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub dilations: Vec<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output weights (safetensors, the format `scnn convert` reads).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write random sequences of the model's alphabet here (FASTA), one of them
+    /// exactly L long.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
+    /// How many sequences.
+    #[arg(long, default_value_t = 8)]
+    pub count: usize,
+}
+
+/// The architecture: one-hot features, `[e_i ; e_j]`, a 1×1 generating layer, 3×3 layers
+/// with the given dilations and residual adds, a 1×1 head.
+fn config(app: AppName, pair_len: usize, width: usize, dilations: &[usize]) -> ModelConfig {
+    let embedding_dim = match app {
+        AppName::Rna => 4,
+        AppName::Protein => app.vocab_size(),
+    };
+    let layer = |out_channels, kernel, dilation, activation, residual| LayerConfig {
+        out_channels,
+        kernel,
+        dilation,
+        activation,
+        residual,
+        batch_norm: false,
+    };
+    let mut layers = vec![layer(width, 1, 1, ActivationName::Relu, None)];
+    for (n, &dilation) in dilations.iter().enumerate() {
+        // Every second 3×3 layer adds the output from two layers back.
+        let residual = (n % 2 == 1).then(|| layers.len() - 2);
+        layers.push(layer(width, 3, dilation, ActivationName::Relu, residual));
+    }
+    layers.push(layer(1, 1, 1, ActivationName::None, None));
+    ModelConfig {
+        app,
+        pair_len,
+        embedding_dim,
+        pair_features: vec![PairFeature::Concat],
+        layers,
+        bn_eps: 1e-5,
+    }
+}
+
+fn tensors(config: &ModelConfig, rng: &mut Rng) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let mut t = BTreeMap::new();
+    let d = config.embedding_dim;
+    for (n, layer) in config.layers.iter().enumerate() {
+        let (o, c, k) = (layer.out_channels, config.in_channels(n), layer.kernel);
+        let amplitude = 1.0 / ((c * k * k) as f32).sqrt();
+        let weight = if n == 0 {
+            // The generating layer: the kernel of e_j's channel mirrors e_i's (1×1: equal).
+            let mut w = vec![0f32; o * c];
+            for out in 0..o {
+                for f in 0..d {
+                    let value = 2.0 * amplitude * rng.unit();
+                    w[out * c + f] = value;
+                    w[out * c + d + f] = value;
+                }
+            }
+            w
+        } else {
+            random_symmetric(rng, o, c, k, 2.0 * amplitude)
+        };
+        let bias: Vec<f32> = (0..o).map(|_| 0.1 * rng.unit()).collect();
+        t.insert(format!("layers.{n}.weight"), (vec![o, c, k, k], weight));
+        t.insert(format!("layers.{n}.bias"), (vec![o], bias));
+    }
+    t
+}
+
+/// Random sequences of the app's letters: lengths between L/4 and L, the first exactly L.
+fn sequences(app: AppName, pair_len: usize, count: usize, rng: &mut Rng) -> String {
+    let letters: &[u8] = match app {
+        AppName::Rna => b"ACGU",
+        AppName::Protein => b"ACDEFGHIKLMNPQRSTVWY",
+    };
+    let mut fasta = String::new();
+    for n in 0..count {
+        let len = if n == 0 {
+            pair_len
+        } else {
+            (pair_len / 4).max(1) + rng.below(pair_len - (pair_len / 4).max(1) + 1)
+        };
+        let sequence: String = (0..len)
+            .map(|_| letters[rng.below(letters.len())] as char)
+            .collect();
+        fasta.push_str(&format!(">random{}\n{sequence}\n", n + 1));
+    }
+    fasta
+}
+
+pub fn run(args: &RandomArgs) -> Result<()> {
+    let app = match args.app.as_str() {
+        "rna" => AppName::Rna,
+        "protein" => AppName::Protein,
+        other => bail!("--app {other}: must be rna or protein"),
+    };
+    let config = config(app, args.pair_len, args.width, &args.dilations);
+    config.validate()?;
+    let mut rng = Rng(args.seed);
+    let tensors = tensors(&config, &mut rng);
+    let weights = weights::to_bytes(&config, &tensors)?;
+    let fasta = args
+        .sequences
+        .as_ref()
+        .map(|_| sequences(app, args.pair_len, args.count.max(1), &mut rng));
+    // Both files, or neither.
+    write_atomic(&args.output, &weights)?;
+    eprintln!("wrote {} (random weights)", args.output.display());
+    if let (Some(path), Some(fasta)) = (&args.sequences, fasta) {
+        write_atomic(path, fasta.as_bytes())?;
+        eprintln!(
+            "wrote {} ({} random sequences)",
+            path.display(),
+            args.count.max(1)
+        );
+    }
+    Ok(())
+}
