@@ -1,10 +1,12 @@
-//! The blob loader against the shipped example blob and every class of corruption.
+//! The blob loader against the format 1 example blob (`tests/data/example_v1.scnn`, the
+//! example as it shipped before format 2: format 1 blobs must keep loading) and every class
+//! of corruption of its fields.
 
 use scnn::blob::{self, header as h, layer as lr, AlignedBlob};
 use scnn::model::{Buffers, LayerParams};
 use scnn::{Error, Model};
 
-static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/models/example.scnn"));
+static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("data/example_v1.scnn"));
 
 /// An aligned, owned copy of blob bytes.
 struct Owned(Vec<u32>, usize);

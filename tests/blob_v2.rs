@@ -1,12 +1,32 @@
 //! Format 2 fields: application tag, vocabulary, alphabet, feature dimension and dilation,
 //! on blobs made from the format 1 example by rewriting its header (CRC fixed, so the field
-//! checks must catch what is wrong).
+//! checks must catch what is wrong), and the shipped format 2 example.
 
 use scnn::blob::{self, header as h, layer as lr, AlignedBlob, App};
 use scnn::model::{ModelInfo, Sequence};
 use scnn::{Error, Model};
 
-static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/models/example.scnn"));
+static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("data/example_v1.scnn"));
+static SHIPPED: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/models/example.scnn"));
+
+#[test]
+fn the_shipped_example_is_a_format_2_rna_model_with_its_alphabet() {
+    let info = ModelInfo::try_parse(&SHIPPED.0).unwrap();
+    assert_eq!(info.format_version(), blob::FORMAT_VERSION);
+    assert_eq!(info.app(), App::Rna);
+    assert_eq!(info.vocab_size(), 5);
+    let model = Model::<128>::from_bytes(&SHIPPED.0).unwrap();
+    let symbols: Vec<u8> = model.alphabet().entries().map(|(s, _)| s).collect();
+    assert_eq!(symbols, b"ACGUTNacgutn");
+    assert_eq!(model.alphabet().token(b't'), Some(3));
+    // An RNA model names a wrong letter a base.
+    let mut arena = vec![0i8; model.stream_arena_len().unwrap()];
+    let mut scratch = vec![0i16; model.scratch_len()];
+    assert_eq!(
+        model.predict_i8_rows(b"GGXA", &mut arena, &mut scratch, |_, _, _| {}),
+        Err(Error::InvalidBase { position: 2 })
+    );
+}
 
 struct Owned(Vec<u32>, usize);
 

@@ -116,6 +116,10 @@ pub fn f32_blob(model: &FloatModel) -> Result<BlobSpec> {
     })
 }
 
+/// Largest logit magnitude the int8 head represents: probabilities beyond `sigmoid(±16)`
+/// (1e-7 from 0 or 1) saturate there.
+pub const LOGIT_RANGE: f64 = 16.0;
+
 /// Quantizes the float model per the TFLite spec with the calibrated ranges.
 pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
     let cfg = &model.config;
@@ -144,12 +148,25 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
 
     let mut outputs: Vec<QParams> = Vec::new();
     let mut layers = Vec::new();
+    let last = cfg.layers.len() - 1;
     for (t, layer) in cfg.layers.iter().enumerate() {
         let in_q = if t == 0 { input } else { outputs[t - 1] };
         let activation: Activation = layer.activation.into();
-        let out_q = asymmetric(ranges.output[t].0, ranges.output[t].1);
+        // The head's logits only matter near the decision threshold: clip their range to
+        // ±LOGIT_RANGE, so the int8 steps there are fine (a calibrated range reaching −100
+        // would move a probability near 0.5 by 0.12 a step).
+        let clip = |(lo, hi): (f64, f64)| {
+            if t == last {
+                (lo.max(-LOGIT_RANGE), hi.min(LOGIT_RANGE))
+            } else {
+                (lo, hi)
+            }
+        };
+        let (out_lo, out_hi) = clip(ranges.output[t]);
+        let out_q = asymmetric(out_lo, out_hi);
+        let (conv_lo, conv_hi) = clip(ranges.conv[t]);
         let (conv_q, conv_range) = match layer.residual {
-            Some(_) => (asymmetric(ranges.conv[t].0, ranges.conv[t].1), (-128, 127)),
+            Some(_) => (asymmetric(conv_lo, conv_hi), (-128, 127)),
             None => {
                 let (lo, hi) = activation.int8_range(out_q.scale, out_q.zero_point);
                 (out_q, (lo as i32, hi as i32))

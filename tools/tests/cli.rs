@@ -280,7 +280,7 @@ fn inspect_reports_counts_as_json() {
     ] {
         assert!(r.get(key).is_some(), "missing key {key}");
     }
-    assert_eq!(r["format_version"], 1);
+    assert_eq!(r["format_version"], 2);
     assert_eq!(r["pair_len"], 128);
     assert_eq!(r["layers"].as_array().unwrap().len(), 7);
     // Layer 4: 8 outputs × 8 inputs × 15 packed weights (5×5 triangle) + 8 biases.
@@ -593,11 +593,11 @@ fn bad_blobs_are_named() {
         &["CRC-32 mismatch"],
     );
     let mut version = good.clone();
-    version[4] = 2;
-    std::fs::write(dir.path("v2.scnn"), &version).unwrap();
+    version[4] = 3;
+    std::fs::write(dir.path("v3.scnn"), &version).unwrap();
     assert_fails(
-        &scnn(&["inspect", &dir.s("v2.scnn")]),
-        &["unsupported blob format version 2"],
+        &scnn(&["inspect", &dir.s("v3.scnn")]),
+        &["unsupported blob format version 3"],
     );
     let mut magic = good.clone();
     magic[0] = b'X';
@@ -617,4 +617,43 @@ fn bad_blobs_are_named() {
         &scnn(&["inspect", &dir.s("missing.scnn")]),
         &["cannot read"],
     );
+}
+
+#[test]
+fn the_documented_verify_passes_on_the_shipped_model_and_reports_its_limits() {
+    let out = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &manifest("data/example.fa"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["passed"], true);
+    assert_eq!(r["limits"]["max_p999_error"], 0.1);
+    assert_eq!(r["limits"]["max_f1_drop"], 0.01);
+    assert!(r["limits"]["max_abs_error"].is_null());
+    // The int8 model stays within a point of the float model on the held-out tRNAs.
+    let drop =
+        r["f1_float_vs_truth"].as_f64().unwrap() - r["f1_runtime_vs_truth"].as_f64().unwrap();
+    assert!(drop <= 0.01, "F1 drop {drop}");
+    // A limit it cannot meet fails the run, with passed = false in the report.
+    let strict = scnn(&[
+        "verify",
+        &example_blob(),
+        "--weights",
+        &manifest("models/example.safetensors"),
+        "--inputs",
+        &manifest("data/example.fa"),
+        "--max-abs-error",
+        "0.01",
+        "--json",
+    ]);
+    assert!(!strict.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&strict.stdout).unwrap();
+    assert_eq!(r["passed"], false);
+    assert!(stderr(&strict).contains("max abs error"));
 }
