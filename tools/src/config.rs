@@ -92,6 +92,26 @@ pub struct LayerConfig {
     pub batch_norm: bool,
 }
 
+impl LayerConfig {
+    /// A layer without batch norm.
+    pub fn new(
+        out_channels: usize,
+        kernel: usize,
+        dilation: usize,
+        activation: ActivationName,
+        residual: Option<usize>,
+    ) -> Self {
+        Self {
+            out_channels,
+            kernel,
+            dilation,
+            activation,
+            residual,
+            batch_norm: false,
+        }
+    }
+}
+
 fn one() -> usize {
     1
 }

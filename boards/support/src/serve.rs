@@ -172,6 +172,23 @@ pub fn serve<U: Read + Write, C: Counter>(
     }
 }
 
+/// Logs what a prediction cost and sends the answer's header.
+fn send_header<U: Write>(uart: &mut U, len: usize, measured: &Measured) -> Result<(), U::Error> {
+    defmt::info!(
+        "predicted {} positions: {} {}, stack {} B",
+        len,
+        measured.count,
+        measured.unit,
+        measured.stack_bytes
+    );
+    let header = wire::AnswerHeader {
+        len: len as u16,
+        count: measured.count,
+        stack_bytes: measured.stack_bytes as u32,
+    };
+    uart.write_all(&header.to_bytes())
+}
+
 /// What one prediction cost.
 struct Measured {
     count: u64,
@@ -205,19 +222,7 @@ fn reply<U: Write>(
     } else {
         None
     };
-    defmt::info!(
-        "predicted {} nt: {} {}, stack {} B",
-        len,
-        measured.count,
-        measured.unit,
-        measured.stack_bytes
-    );
-    let header = wire::AnswerHeader {
-        len: len as u16,
-        count: measured.count,
-        stack_bytes: measured.stack_bytes as u32,
-    };
-    uart.write_all(&header.to_bytes())?;
+    send_header(uart, len, &measured)?;
     for i in 0..len {
         let row = tri_index(L, i, i);
         // int8 logits go out as their two's-complement bytes.
@@ -240,19 +245,7 @@ fn reply_contacts<U: Write>(
     top: &TopContacts<L>,
     measured: Measured,
 ) -> Result<(), U::Error> {
-    defmt::info!(
-        "predicted {} residues: {} {}, stack {} B",
-        len,
-        measured.count,
-        measured.unit,
-        measured.stack_bytes
-    );
-    let header = wire::AnswerHeader {
-        len: len as u16,
-        count: measured.count,
-        stack_bytes: measured.stack_bytes as u32,
-    };
-    uart.write_all(&header.to_bytes())?;
+    send_header(uart, len, &measured)?;
     uart.write_all(&logits_crc.to_le_bytes())?;
     let contacts = top.contacts();
     uart.write_all(&(contacts.len() as u16).to_le_bytes())?;

@@ -61,14 +61,7 @@ impl Rng {
 pub const PAIR_LEN: usize = 128;
 
 pub fn config() -> ModelConfig {
-    let layer = |out_channels, kernel, dilation, activation, residual| LayerConfig {
-        out_channels,
-        kernel,
-        dilation,
-        activation,
-        residual,
-        batch_norm: false,
-    };
+    let layer = LayerConfig::new;
     ModelConfig {
         app: crate::config::AppName::Rna,
         pair_len: PAIR_LEN,

@@ -49,14 +49,7 @@ fn config(app: AppName, pair_len: usize, width: usize, dilations: &[usize]) -> M
         AppName::Rna => 4,
         AppName::Protein => app.vocab_size(),
     };
-    let layer = |out_channels, kernel, dilation, activation, residual| LayerConfig {
-        out_channels,
-        kernel,
-        dilation,
-        activation,
-        residual,
-        batch_norm: false,
-    };
+    let layer = LayerConfig::new;
     let mut layers = vec![layer(width, 1, 1, ActivationName::Relu, None)];
     for (n, &dilation) in dilations.iter().enumerate() {
         // Every second 3×3 layer adds the output from two layers back.

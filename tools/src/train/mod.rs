@@ -115,14 +115,7 @@ pub struct Trained {
 /// The example model's architecture: a 1×1 generating layer over `[e_i ; e_j] ⊕ e_i ⊗ e_j`,
 /// five 3×3/5×5 layers with dilations 1, 2, 4 and residual adds, and a 1×1 head.
 pub fn example_config(pair_len: usize, width: usize) -> ModelConfig {
-    let layer = |out_channels, kernel, dilation, activation, residual| LayerConfig {
-        out_channels,
-        kernel,
-        dilation,
-        activation,
-        residual,
-        batch_norm: false,
-    };
+    let layer = LayerConfig::new;
     let relu = ActivationName::Relu;
     ModelConfig {
         app: crate::config::AppName::Rna,
