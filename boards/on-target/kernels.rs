@@ -120,6 +120,38 @@ mod tests {
     use scnn::{ConvGeom, ConvI8, Involution, OutputQuant, QuantMap, TriMap};
 
     #[test]
+    fn tflm_tanh_and_logistic_match_the_reference_on_target() {
+        // The reference table of tests/tflm_activations.rs (gemmlowp's own fixed point):
+        // parameters and every int8 result for 110 input quantizations, and 4,000 raw values.
+        use scnn::ops::{fixed_point, ActivationI8, Curve};
+        const REFERENCE: &str = include_str!("../../tests/data/tflm_activations.txt");
+        let (mut tables, mut raws) = (0, 0);
+        for line in REFERENCE.lines() {
+            let mut fields = line.split_whitespace();
+            let kind = fields.next().unwrap();
+            if kind == "raw" {
+                let mut num = || fields.next().unwrap().parse::<i32>().unwrap();
+                let (raw, tanh, logistic) = (num(), num(), num());
+                assert_eq!(fixed_point::tanh(raw, 4), tanh);
+                assert_eq!(fixed_point::logistic(raw, 4), logistic);
+                raws += 1;
+                continue;
+            }
+            let curve = if kind == "tanh" { Curve::Tanh } else { Curve::Logistic };
+            let scale: f32 = fields.next().unwrap().parse().unwrap();
+            let mut num = || fields.next().unwrap().parse::<i32>().unwrap();
+            let zero_point = num();
+            let act = ActivationI8::from_input_scale(curve, scale, zero_point).unwrap();
+            assert_eq!((act.multiplier, act.shift, act.radius), (num(), num(), num()));
+            for q in -128..=127i32 {
+                assert_eq!(act.apply(q as i8) as i32, num());
+            }
+            tables += 1;
+        }
+        assert_eq!((tables, raws), (110, 4000));
+    }
+
+    #[test]
     fn requantize_matches_hand_worked_cases() {
         use scnn::quant::{requantize, rounding_divide_by_pot, saturating_rounding_doubling_high_mul};
         assert_eq!(saturating_rounding_doubling_high_mul(101, 1 << 30), 51);
