@@ -10,7 +10,7 @@
 
 use crate::seq::Base;
 use crate::tri::tri_index;
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// Shortest distance `j − i` of a pair (a hairpin loop holds at least 3 bases).
 pub const MIN_PAIR_DISTANCE: usize = 4;
@@ -100,7 +100,7 @@ fn greedy<T: Copy + PartialOrd, const L: usize>(
         return Err(Error::SequenceTooLong);
     }
     if scores.len() < crate::tri::tri_len(L) {
-        return Err(Error::BufferTooSmall);
+        return Err(Error::too_small(Buffer::Map, crate::tri::tri_len(L)));
     }
     let mut partner = [u16::MAX; L];
     let mut pairs: heapless::Vec<(u16, u16), L> = heapless::Vec::new();

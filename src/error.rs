@@ -1,5 +1,39 @@
 //! The one error type of the runtime.
 
+/// Which caller-owned buffer an [`Error::BufferTooSmall`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Buffer {
+    /// The activation arena (features and maps, or rings of rows):
+    /// [`ModelInfo::stream_arena_len`](crate::model::ModelInfo::stream_arena_len) or
+    /// [`arena_len`](crate::model::ModelInfo::arena_len).
+    Arena,
+    /// The conv scratch: [`ModelInfo::scratch_len`](crate::model::ModelInfo::scratch_len).
+    Scratch,
+    /// The pair probabilities: [`ModelInfo::logits_len`](crate::model::ModelInfo::logits_len).
+    Probs,
+    /// A packed pair map passed in or out (logits, a layer's output).
+    Map,
+    /// A layer's input vector or features.
+    Input,
+    /// A layer's output vector.
+    Output,
+}
+
+impl Buffer {
+    /// Its name in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Buffer::Arena => "arena",
+            Buffer::Scratch => "scratch",
+            Buffer::Probs => "probabilities",
+            Buffer::Map => "pair map",
+            Buffer::Input => "input",
+            Buffer::Output => "output",
+        }
+    }
+}
+
 /// Everything that can go wrong in the runtime.
 ///
 /// Every fallible function returns this instead of panicking. It is `Copy` and small, so it can
@@ -36,7 +70,12 @@ pub enum Error {
     /// An activation range has `min > max`, or an int8 zero point is outside [-128, 127].
     BadQuantRange,
     /// A caller-provided buffer is shorter than the size the matching `const fn` gives.
-    BufferTooSmall,
+    BufferTooSmall {
+        /// Which buffer.
+        buffer: Buffer,
+        /// Values it needs at least.
+        needed: u32,
+    },
     /// The sequence (or the active length) is longer than the compile-time pair length `L`.
     SequenceTooLong,
     /// The sequence is empty.
@@ -106,6 +145,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::BufferTooSmall`] for `buffer`, which needs `needed` values.
+    pub const fn too_small(buffer: Buffer, needed: usize) -> Self {
+        Error::BufferTooSmall {
+            buffer,
+            needed: if needed > u32::MAX as usize {
+                u32::MAX
+            } else {
+                needed as u32
+            },
+        }
+    }
+
     /// What went wrong, in a few words (the [`Display`](core::fmt::Display) text without the
     /// numbers some variants carry). A `const fn`, so a blob rejected at compile time by
     /// [`ModelInfo::parse`](crate::model::ModelInfo::parse) fails the build with it.
@@ -123,7 +174,7 @@ impl Error {
             Error::WeightOutOfRange => "int8 weight -128 is outside [-127, 127]",
             Error::BadRequantization => "requantization shift or multiplier out of range",
             Error::BadQuantRange => "activation range or zero point out of range",
-            Error::BufferTooSmall => "buffer is smaller than its const fn size",
+            Error::BufferTooSmall { .. } => "buffer is smaller than its const fn size",
             Error::SequenceTooLong => "sequence is longer than the pair length L",
             Error::EmptySequence => "sequence is empty",
             Error::InvalidBase { .. } => "invalid base (allowed: ACGUTN)",
@@ -164,6 +215,11 @@ impl core::fmt::Display for Error {
                 "unsupported blob format version {found} (this runtime reads {} and {})",
                 crate::blob::FORMAT_V1,
                 crate::blob::FORMAT_VERSION
+            ),
+            Error::BufferTooSmall { buffer, needed } => write!(
+                f,
+                "the {} buffer is too small: it needs {needed} values",
+                buffer.name()
             ),
             Error::InvalidSymbol { position } => {
                 write!(

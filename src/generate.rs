@@ -9,7 +9,7 @@
 use crate::conv::{ConvGeom, PairSource, PatchOrder};
 use crate::involution::{Involution, Segment};
 use crate::quant::{check_zero_point, clamp_i8, Requant};
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// Checks a layout against the feature dimension and returns its channel count.
 fn check_layout(layout: &[Segment], dim: usize) -> Result<usize, Error> {
@@ -37,7 +37,7 @@ fn check_features(features_len: usize, dim: usize, len: usize) -> Result<(), Err
         return Err(Error::EmptySequence);
     }
     if features_len < len * dim {
-        return Err(Error::BufferTooSmall);
+        return Err(Error::too_small(Buffer::Input, len * dim));
     }
     Ok(())
 }

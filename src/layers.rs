@@ -6,7 +6,7 @@
 
 use crate::quant::{check_zero_point, clamp_i8, dequantize, Activation, Requant};
 use crate::tri::TriMap;
-use crate::{Error, Involution};
+use crate::{Buffer, Error, Involution};
 
 /// `acc[n] = activation(acc[n] + skip[n])` over two packed maps of the same shape.
 pub fn residual_add_f32(
@@ -134,7 +134,9 @@ pub fn sigmoid(x: f32) -> f32 {
 
 /// Probabilities from float logits: `probs[n] = sigmoid(logits[n])`.
 pub fn sigmoid_map_f32(logits: &[f32], probs: &mut [f32]) -> Result<(), Error> {
-    let probs = probs.get_mut(..logits.len()).ok_or(Error::BufferTooSmall)?;
+    let probs = probs
+        .get_mut(..logits.len())
+        .ok_or(Error::too_small(Buffer::Probs, logits.len()))?;
     for (p, &x) in probs.iter_mut().zip(logits) {
         *p = sigmoid(x);
     }
@@ -149,7 +151,9 @@ pub fn sigmoid_map_i8(
     probs: &mut [f32],
 ) -> Result<(), Error> {
     check_zero_point(zero_point)?;
-    let probs = probs.get_mut(..logits.len()).ok_or(Error::BufferTooSmall)?;
+    let probs = probs
+        .get_mut(..logits.len())
+        .ok_or(Error::too_small(Buffer::Probs, logits.len()))?;
     for (p, &q) in probs.iter_mut().zip(logits) {
         *p = sigmoid(dequantize(q, scale, zero_point));
     }
@@ -168,7 +172,7 @@ fn check_pool<T: Copy, const L: usize>(
         return Err(Error::InvolutionMismatch);
     }
     if out_len < map.channels() {
-        return Err(Error::BufferTooSmall);
+        return Err(Error::too_small(Buffer::Output, map.channels()));
     }
     Ok(())
 }
@@ -197,7 +201,9 @@ pub fn pool_max_f32<const L: usize>(
     out: &mut [f32],
 ) -> Result<(), Error> {
     check_pool(map, out.len())?;
-    let out = out.get_mut(..map.channels()).ok_or(Error::BufferTooSmall)?;
+    let out = out
+        .get_mut(..map.channels())
+        .ok_or(Error::too_small(Buffer::Output, map.channels()))?;
     out.fill(f32::NEG_INFINITY);
     for_each_active(map, |c, x, _| {
         if let Some(m) = out.get_mut(c) {
@@ -214,7 +220,9 @@ pub fn pool_avg_f32<const L: usize>(
     out: &mut [f32],
 ) -> Result<(), Error> {
     check_pool(map, out.len())?;
-    let out = out.get_mut(..map.channels()).ok_or(Error::BufferTooSmall)?;
+    let out = out
+        .get_mut(..map.channels())
+        .ok_or(Error::too_small(Buffer::Output, map.channels()))?;
     out.fill(0.0);
     for_each_active(map, |c, x, weight| {
         if let Some(s) = out.get_mut(c) {
@@ -231,7 +239,9 @@ pub fn pool_avg_f32<const L: usize>(
 /// Max over the whole active map of an int8 map (output keeps the input's quantization).
 pub fn pool_max_i8<const L: usize>(map: &TriMap<'_, i8, L>, out: &mut [i8]) -> Result<(), Error> {
     check_pool(map, out.len())?;
-    let out = out.get_mut(..map.channels()).ok_or(Error::BufferTooSmall)?;
+    let out = out
+        .get_mut(..map.channels())
+        .ok_or(Error::too_small(Buffer::Output, map.channels()))?;
     out.fill(i8::MIN);
     for_each_active(map, |c, x, _| {
         if let Some(m) = out.get_mut(c) {
@@ -246,7 +256,9 @@ pub fn pool_max_i8<const L: usize>(map: &TriMap<'_, i8, L>, out: &mut [i8]) -> R
 pub fn pool_avg_i8<const L: usize>(map: &TriMap<'_, i8, L>, out: &mut [i8]) -> Result<(), Error> {
     check_pool(map, out.len())?;
     let channels = map.channels();
-    let out = out.get_mut(..channels).ok_or(Error::BufferTooSmall)?;
+    let out = out
+        .get_mut(..channels)
+        .ok_or(Error::too_small(Buffer::Output, channels))?;
     // One pass per channel keeps the int64 sum in a register: no scratch buffer needed.
     for (c, slot) in out.iter_mut().enumerate() {
         let mut sum: i64 = 0;

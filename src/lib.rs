@@ -103,7 +103,7 @@ pub struct ReadmeSnippet;
 pub use conv::{
     ConvF32, ConvGeom, ConvI8, DenseConvI8, OutputQuant, PairSource, PatchOrder, QuantMap,
 };
-pub use error::Error;
+pub use error::{Buffer, Error};
 pub use involution::{Involution, Segment};
 pub use model::{Buffers, Model};
 pub use quant::{Activation, Requant};

@@ -1,6 +1,6 @@
 //! Sequence text to per-position features.
 
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// A nucleotide. T reads as U; N is any base.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,9 @@ impl<'a, T: Copy> Embedding<'a, T> {
     /// position-major); a token without a row is an error naming its position.
     pub fn fill_tokens(&self, tokens: &[u16], out: &mut [T]) -> Result<(), Error> {
         let needed = tokens.len() * self.dim;
-        let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall)?;
+        let out = out
+            .get_mut(..needed)
+            .ok_or(Error::too_small(Buffer::Arena, needed))?;
         let rows = tokens.iter().zip(out.chunks_exact_mut(self.dim.max(1)));
         for (position, (&token, row)) in rows.enumerate() {
             let start = usize::from(token) * self.dim;
@@ -122,7 +124,9 @@ impl<'a, T: Copy> Embedding<'a, T> {
     /// Writes the features of `bases` into `out` (`bases.len() · dim` values, position-major).
     pub fn fill(&self, bases: &[Base], out: &mut [T]) -> Result<(), Error> {
         let needed = bases.len() * self.dim;
-        let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall)?;
+        let out = out
+            .get_mut(..needed)
+            .ok_or(Error::too_small(Buffer::Arena, needed))?;
         // `new` rejects dim 0; max(1) lets the optimizer see chunks_exact_mut can't panic.
         for (&base, row) in bases.iter().zip(out.chunks_exact_mut(self.dim.max(1))) {
             let start = base as usize * self.dim;

@@ -9,7 +9,7 @@
 use crate::conv::{gather_identity, ConvGeom, PairSource, PatchOrder};
 use crate::involution::Involution;
 use crate::quant::check_zero_point;
-use crate::Error;
+use crate::{Buffer, Error, MAX_LAYERS};
 
 /// Rows of the ring a layer's output needs, given the reach of the layer reading it and the
 /// skip connections from it.
@@ -22,21 +22,21 @@ pub struct LayerRing {
     pub rows: u16,
 }
 
-/// Ring sizes and leads for layers with the given reaches (`d·(k/2)`) and skip sources
-/// (`residual[t] = Some(s)`: layer `t` adds layer `s`'s output). Writes `rings[..n]`.
+/// Ring sizes and leads for the first `n` layers, with reaches `reach[t] = d·(k/2)` and skip
+/// sources (`residual[t] = Some(s)`: layer `t` adds layer `s`'s output). Writes `rings[..n]`.
 ///
 /// A `const fn`, so that [`ModelInfo`](crate::model::ModelInfo) sizes the streaming arena at
 /// compile time with the same rule the runtime uses.
-// Indexing: every index is compared with the slice's length just before it is used (the
-// link-time panic check proves no bounds-check panic remains); iterators are not const.
+// Indexing: fixed-size arrays and indices checked against `n <= MAX_LAYERS` (the link-time
+// panic check proves no bounds check is left); iterators are not const.
 #[allow(clippy::indexing_slicing)]
 pub const fn plan_rings(
-    reach: &[u16],
-    residual: &[Option<u16>],
-    rings: &mut [LayerRing],
+    n: usize,
+    reach: &[u16; MAX_LAYERS],
+    residual: &[Option<u16>; MAX_LAYERS],
+    rings: &mut [LayerRing; MAX_LAYERS],
 ) -> Result<(), Error> {
-    let n = reach.len();
-    if residual.len() != n || rings.len() < n || n == 0 {
+    if n == 0 || n > MAX_LAYERS {
         return Err(Error::BadLayerCount);
     }
     let mut lead: u16 = 0;
@@ -99,7 +99,7 @@ impl<'a, const L: usize> RowWindowI8<'a, L> {
     ) -> Result<Self, Error> {
         check_zero_point(zero_point)?;
         if rows == 0 || channels == 0 || len > L || data.len() < rows * L * channels {
-            return Err(Error::BufferTooSmall);
+            return Err(Error::too_small(Buffer::Arena, rows * L * channels));
         }
         Ok(Self {
             data,

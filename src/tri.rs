@@ -65,7 +65,7 @@ pub(crate) fn check_map<const L: usize>(
         return Err(Error::BadChannelCount);
     }
     if buffer_len < map_len(L, channels) {
-        return Err(Error::BufferTooSmall);
+        return Err(Error::too_small(crate::Buffer::Map, map_len(L, channels)));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use scnn::blob::{self, header as h, layer as lr, AlignedBlob};
 use scnn::model::{Buffers, LayerParams};
-use scnn::{Error, Model};
+use scnn::{Buffer, Error, Model};
 
 static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("data/example_v1.scnn"));
 
@@ -105,7 +105,7 @@ fn example_blob_loads_and_predicts() {
     };
     assert_eq!(
         model.predict_i8_with(b"ACGU", &mut buffers, |_, _| {}),
-        Err(Error::BufferTooSmall)
+        Err(Error::too_small(Buffer::Arena, model.arena_len()))
     );
 }
 

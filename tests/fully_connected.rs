@@ -6,7 +6,7 @@ mod reference;
 
 use proptest::prelude::*;
 use scnn::ops::{FullyConnectedF32, FullyConnectedI8};
-use scnn::{Activation, Error, OutputQuant};
+use scnn::{Activation, Buffer, Error, OutputQuant};
 
 #[allow(clippy::too_many_arguments)]
 fn reference_fc(
@@ -110,8 +110,14 @@ fn bad_shapes_and_parameters_are_errors() {
         Error::QuantLength
     );
     let fc = FullyConnectedI8::new(2, &[1, 2], &[0], 0, quant).unwrap();
-    assert_eq!(fc.run(&[1], &mut [0]).unwrap_err(), Error::BufferTooSmall);
-    assert_eq!(fc.run(&[1, 2], &mut []).unwrap_err(), Error::BufferTooSmall);
+    assert_eq!(
+        fc.run(&[1], &mut [0]).unwrap_err(),
+        Error::too_small(Buffer::Input, 2)
+    );
+    assert_eq!(
+        fc.run(&[1, 2], &mut []).unwrap_err(),
+        Error::too_small(Buffer::Output, 1)
+    );
 }
 
 #[test]

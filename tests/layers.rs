@@ -11,7 +11,7 @@ use scnn::layers::{
 use scnn::seq::{encode, Base, Embedding, ONE_HOT};
 use scnn::tri::{map_len, tri_index, tri_len};
 use scnn::{
-    Activation, ConvF32, ConvGeom, ConvI8, Error, Involution, OutputQuant, Segment, TriMap,
+    Activation, Buffer, ConvF32, ConvGeom, ConvI8, Error, Involution, OutputQuant, Segment, TriMap,
 };
 
 #[test]
@@ -191,22 +191,33 @@ fn layer_arguments_are_checked() {
         Err(Error::InvolutionMismatch)
     );
     let two = TriMap::<f32, 2>::new(&data, 2, 2).unwrap();
-    assert_eq!(
+    assert!(matches!(
         conv.run::<_, 2>(&two, &mut scratch[..5], &mut out),
-        Err(Error::BufferTooSmall)
-    );
-    assert_eq!(
+        Err(Error::BufferTooSmall {
+            buffer: Buffer::Scratch,
+            ..
+        })
+    ));
+    assert!(matches!(
         conv.run::<_, 2>(&two, &mut scratch, &mut out[..2]),
-        Err(Error::BufferTooSmall)
-    );
+        Err(Error::BufferTooSmall {
+            buffer: Buffer::Map,
+            ..
+        })
+    ));
     assert!(conv.run::<_, 2>(&two, &mut scratch, &mut out).is_ok());
     assert_eq!(
         TriMap::<f32, 2>::new(&data, 2, 3).unwrap_err(),
         Error::SequenceTooLong
     );
+    // Two channels over the 3 pairs of a 2×2 triangle.
     assert_eq!(
         TriMap::<f32, 2>::new(&data[..5], 2, 2).unwrap_err(),
-        Error::BufferTooSmall
+        Error::too_small(Buffer::Map, 6)
+    );
+    assert_eq!(
+        Error::too_small(Buffer::Map, 6).to_string(),
+        "the pair map buffer is too small: it needs 6 values"
     );
     assert_eq!(
         TriMap::<f32, 2>::new(&data, 2, 0).unwrap_err(),

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use scnn::blob::{self, AlignedBlob};
 use scnn::model::ModelInfo;
-use scnn::{Error, Model};
+use scnn::{Buffer, Error, Model};
 
 static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/models/example.scnn"));
 
@@ -61,7 +61,7 @@ fn a_model_runs_in_buffers_sized_by_model_info() {
     let mut small = [0i8; INFO.stream_arena_len() - 1];
     assert_eq!(
         model.predict_i8_rows(b"GGGAAACCC", &mut small, &mut scratch, |_, _, _| {}),
-        Err(Error::BufferTooSmall)
+        Err(Error::too_small(Buffer::Arena, INFO.stream_arena_len()))
     );
 }
 

@@ -5,7 +5,7 @@
 use super::int8::{Kernel, OutputQuant};
 use super::MAX_KERNEL;
 use crate::quant::{check_zero_point, clamp_i8};
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// A dense int8 conv layer: kernels `[O][u][v][C]` (tap-major, channels innermost, the order
 /// of its input patch), stride 1, 'same' zero padding.
@@ -109,10 +109,13 @@ impl<'a> DenseConvI8<'a> {
             return Err(Error::SequenceTooLong);
         }
         let c_count = self.in_channels;
-        let input = input.get(..L * L * c_count).ok_or(Error::BufferTooSmall)?;
+        let input = input
+            .get(..L * L * c_count)
+            .ok_or(Error::too_small(Buffer::Input, L * L * c_count))?;
+        let output_len = L * L * self.out_channels;
         let output = output
-            .get_mut(..L * L * self.out_channels)
-            .ok_or(Error::BufferTooSmall)?;
+            .get_mut(..output_len)
+            .ok_or(Error::too_small(Buffer::Output, output_len))?;
         // The dense patch is already in weight order, channels contiguous.
         let (patch, kernel, _) = Kernel::prepare(
             self.weights,
@@ -128,7 +131,7 @@ impl<'a> DenseConvI8<'a> {
         for i in 0..L {
             for j in 0..L {
                 let Some(out) = pixels.next() else {
-                    return Err(Error::BufferTooSmall);
+                    return Err(Error::too_small(Buffer::Output, output_len));
                 };
                 if i >= len || j >= len {
                     out.fill(masked);

@@ -6,7 +6,7 @@ use super::{gather_identity, run_triangle, ConvGeom, PairSource, PatchOrder};
 use crate::involution::Involution;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Requant};
 use crate::tri::TriMap;
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// A packed int8 map with its zero point, read by a conv as `q − zero_point`.
 #[derive(Clone, Copy, Debug)]
@@ -278,17 +278,16 @@ impl<'w> Kernel<'w> {
         tap_major: Option<(usize, usize)>,
     ) -> Result<(&'w mut [i16], Self, PatchOrder), Error> {
         let needed = crate::plan::conv_i8_scratch_len_for(patch_len, out_channels);
+        let too_small = Error::too_small(Buffer::Scratch, needed);
         if scratch.len() < needed {
-            return Err(Error::BufferTooSmall);
+            return Err(too_small);
         }
-        let (patch, rest) = scratch
-            .split_at_mut_checked(patch_len)
-            .ok_or(Error::BufferTooSmall)?;
+        let (patch, rest) = scratch.split_at_mut_checked(patch_len).ok_or(too_small)?;
         #[cfg(all(feature = "dsp", target_arch = "arm"))]
         if fast {
             let wide =
                 super::dsp::WideWeights::new(weights, patch_len, out_channels, rest, tap_major)
-                    .ok_or(Error::BufferTooSmall)?;
+                    .ok_or(too_small)?;
             let order = match tap_major {
                 Some(_) => PatchOrder::TapMajor,
                 None => PatchOrder::Packed,

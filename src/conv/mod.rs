@@ -31,7 +31,7 @@ pub use int8::{ConvI8, OutputQuant, QuantMap};
 
 use crate::involution::Involution;
 use crate::tri::tri_len;
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// Largest supported kernel size.
 pub const MAX_KERNEL: usize = 7;
@@ -462,13 +462,13 @@ fn run_triangle<S: PairSource, T: Copy, const L: usize>(
     mut compute: impl FnMut(&[S::Sample], &mut [T]),
 ) -> Result<(), Error> {
     let out_channels = geom.out_channels();
-    let mut rest = output
-        .get_mut(..crate::tri::map_len(L, out_channels))
-        .ok_or(Error::BufferTooSmall)?;
+    let map_len = crate::tri::map_len(L, out_channels);
+    let too_small = Error::too_small(Buffer::Map, map_len);
+    let mut rest = output.get_mut(..map_len).ok_or(too_small)?;
     for i in 0..L {
         let (row, tail) = rest
             .split_at_mut_checked((L - i) * out_channels)
-            .ok_or(Error::BufferTooSmall)?;
+            .ok_or(too_small)?;
         run_row::<S, T, L>(geom, input, i, scratch, row, masked, order, &mut compute)?;
         rest = tail;
     }
@@ -491,11 +491,12 @@ fn run_row<S: PairSource, T: Copy, const L: usize>(
     geom.check_source::<S, L>(input)?;
     let patch = scratch
         .get_mut(..geom.patch_len())
-        .ok_or(Error::BufferTooSmall)?;
+        .ok_or(Error::too_small(Buffer::Scratch, geom.patch_len()))?;
     let out_channels = geom.out_channels();
+    let row_len = L.saturating_sub(i) * out_channels;
     let row = row
-        .get_mut(..L.saturating_sub(i) * out_channels)
-        .ok_or(Error::BufferTooSmall)?;
+        .get_mut(..row_len)
+        .ok_or(Error::too_small(Buffer::Map, row_len))?;
     let len = input.len();
     // out_channels > 0 (ConvGeom::new); max(1) keeps chunks_exact_mut visibly panic-free.
     for (j, out) in (i..L).zip(row.chunks_exact_mut(out_channels.max(1))) {

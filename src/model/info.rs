@@ -441,9 +441,7 @@ impl ModelInfo {
         }
 
         let mut rings = [LayerRing { lead: 0, rows: 0 }; MAX_LAYERS];
-        let (reach, _) = reach.split_at(layer_count);
-        let (residual, _) = residual.split_at(layer_count);
-        tri!(plan_rings(reach, residual, &mut rings));
+        tri!(plan_rings(layer_count, &reach, &residual, &mut rings));
         let mut ring_len = 0;
         let mut t = 0;
         while t < layer_count {

@@ -9,7 +9,7 @@ use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_
 use crate::quant::Activation;
 use crate::seq::Embedding;
 use crate::tri::{map_len, tri_len, TriMap};
-use crate::Error;
+use crate::{Buffer, Error};
 
 impl<const L: usize> Model<'_, L> {
     /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
@@ -130,7 +130,9 @@ impl Step {
         out_len: usize,
     ) -> Result<(&'s mut [T], Option<&'s [T]>, Option<&'s [T]>), Error> {
         let (out, others) = borrow_slots(slots, self.output);
-        let out = out.get_mut(..out_len).ok_or(Error::BufferTooSmall)?;
+        let out = out
+            .get_mut(..out_len)
+            .ok_or(Error::too_small(Buffer::Arena, out_len))?;
         let read = |slot: Option<usize>| slot.and_then(|i| others.get(i).copied().flatten());
         let skip = read(self.skip).and_then(|m| m.get(..out_len));
         Ok((out, read(self.input), skip))
@@ -163,7 +165,7 @@ impl Schedule {
         slots
             .get(self.last_output)
             .and_then(|s| s.get(..tri_len(L)))
-            .ok_or(Error::BufferTooSmall)
+            .ok_or(Error::too_small(Buffer::Arena, tri_len(L)))
     }
 
     fn finish(&mut self, step: Step, is_skip_source: bool) {

@@ -14,7 +14,7 @@ use crate::layers::AddQuant;
 use crate::quant::{check_zero_point, Activation, Requant};
 use crate::seq::Embedding;
 use crate::tri::{map_len, tri_len};
-use crate::{Error, MAX_LAYERS};
+use crate::{Buffer, Error, MAX_LAYERS};
 
 mod info;
 mod map;
@@ -627,14 +627,17 @@ impl<'a, const L: usize> Model<'a, L> {
         &self,
         buffers: &'b mut Buffers<'_, T, S>,
     ) -> Result<(&'b mut [T], [&'b mut [T]; 3], &'b mut [S], &'b mut [f32]), Error> {
-        if buffers.arena.len() < self.arena_len()
-            || buffers.scratch.len() < self.scratch_len()
-            || buffers.probs.len() < tri_len(L)
-        {
-            return Err(Error::BufferTooSmall);
+        if buffers.arena.len() < self.arena_len() {
+            return Err(Error::too_small(Buffer::Arena, self.arena_len()));
+        }
+        if buffers.scratch.len() < self.scratch_len() {
+            return Err(Error::too_small(Buffer::Scratch, self.scratch_len()));
+        }
+        if buffers.probs.len() < tri_len(L) {
+            return Err(Error::too_small(Buffer::Probs, tri_len(L)));
         }
         let map = map_len(L, self.max_channels());
-        let too_small = Error::BufferTooSmall;
+        let too_small = Error::too_small(Buffer::Arena, self.arena_len());
         let (features, maps) = buffers
             .arena
             .split_at_mut_checked(L * self.feature_dim)
@@ -642,7 +645,7 @@ impl<'a, const L: usize> Model<'a, L> {
         let (a, rest) = maps.split_at_mut_checked(map).ok_or(too_small)?;
         let (b, rest) = rest.split_at_mut_checked(map).ok_or(too_small)?;
         let c = if self.slots() == 3 {
-            rest.get_mut(..map).ok_or(Error::BufferTooSmall)?
+            rest.get_mut(..map).ok_or(too_small)?
         } else {
             &mut []
         };

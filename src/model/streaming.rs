@@ -8,7 +8,7 @@ use crate::conv::PairSource;
 use crate::layers::{residual_add_i8, sigmoid_map_i8};
 use crate::stream::{LayerRing, RowWindowI8};
 use crate::tri::{tri_index, tri_len};
-use crate::Error;
+use crate::{Buffer, Error};
 
 impl<const L: usize> Model<'_, L> {
     /// The ring of every layer for row-streaming execution, in `rings[..layer_count()]`
@@ -46,7 +46,7 @@ impl<const L: usize> Model<'_, L> {
         mut observe: impl FnMut(usize, usize, &[i8]),
     ) -> Result<usize, Error> {
         if buffers.probs.len() < tri_len(L) {
-            return Err(Error::BufferTooSmall);
+            return Err(Error::too_small(Buffer::Probs, tri_len(L)));
         }
         let Buffers {
             arena,
@@ -61,7 +61,7 @@ impl<const L: usize> Model<'_, L> {
                 let at = tri_index(L, i, i);
                 let written = probs
                     .get_mut(at..at + row.len())
-                    .ok_or(Error::BufferTooSmall)
+                    .ok_or(Error::too_small(Buffer::Probs, tri_len(L)))
                     .and_then(|p| sigmoid_map_i8(row, scale, zero_point, p));
                 if let Err(e) = written {
                     failed = Some(e);
@@ -95,12 +95,17 @@ impl<const L: usize> Model<'_, L> {
             return Err(Error::BadPrecision);
         }
         let rings = self.info.rings();
-        if arena.len() < self.stream_arena_len()? || scratch.len() < self.scratch_len() {
-            return Err(Error::BufferTooSmall);
+        let arena_len = self.stream_arena_len()?;
+        if arena.len() < arena_len {
+            return Err(Error::too_small(Buffer::Arena, arena_len));
         }
+        if scratch.len() < self.scratch_len() {
+            return Err(Error::too_small(Buffer::Scratch, self.scratch_len()));
+        }
+        let too_small = Error::too_small(Buffer::Arena, arena_len);
         let (features, maps) = arena
             .split_at_mut_checked(L * self.feature_dim)
-            .ok_or(Error::BufferTooSmall)?;
+            .ok_or(too_small)?;
         let (pairs, _) = self.pair_features_i8(sequence.into(), features)?;
         let len = pairs.len();
         // Output zero point and ring offset of every layer.
@@ -142,23 +147,19 @@ impl<const L: usize> Model<'_, L> {
                     return Err(Error::BadLayerCount);
                 };
                 // Earlier layers' rings are read, this layer's is written.
-                let (before, rest) = maps
-                    .split_at_mut_checked(begin)
-                    .ok_or(Error::BufferTooSmall)?;
-                let own = rest.get_mut(..end - begin).ok_or(Error::BufferTooSmall)?;
+                let (before, rest) = maps.split_at_mut_checked(begin).ok_or(too_small)?;
+                let own = rest.get_mut(..end - begin).ok_or(too_small)?;
                 let slot_len = L * layer.out_channels;
                 let slot = (i % usize::from(ring.rows.max(1))) * slot_len;
                 let row_len = (L - i) * layer.out_channels;
-                let row = own
-                    .get_mut(slot..slot + row_len)
-                    .ok_or(Error::BufferTooSmall)?;
+                let row = own.get_mut(slot..slot + row_len).ok_or(too_small)?;
                 let ring_of = |s: usize| -> Result<(&[i8], usize), Error> {
                     let (Some(&b), Some(&e), Some(r)) =
                         (start.get(s), start.get(s + 1), rings.get(s))
                     else {
                         return Err(Error::BadLayerCount);
                     };
-                    let data = before.get(b..e).ok_or(Error::BufferTooSmall)?;
+                    let data = before.get(b..e).ok_or(too_small)?;
                     Ok((data, usize::from(r.rows)))
                 };
                 if t == 0 {
@@ -175,7 +176,7 @@ impl<const L: usize> Model<'_, L> {
                     let source_slot = (i % rows.max(1)) * slot_len;
                     let skip = data
                         .get(source_slot..source_slot + row_len)
-                        .ok_or(Error::BufferTooSmall)?;
+                        .ok_or(too_small)?;
                     residual_add_i8(row, skip, &add)?;
                 }
                 observe(t, i, row);

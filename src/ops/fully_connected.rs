@@ -3,7 +3,7 @@
 
 use crate::conv::OutputQuant;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Activation, Requant};
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// `out[o] = clamp(requantize(bias[o] + Σ_i w[o][i]·(x[i] − zp_in)) + zp_out)`, weights
 /// row-major `out_features × in_features`, symmetric (zero point 0) and in [-127, 127].
@@ -68,10 +68,12 @@ impl<'a> FullyConnectedI8<'a> {
 
     /// Runs the layer on `input` (`in_features` values) into `out` (`out_features`).
     pub fn run(&self, input: &[i8], out: &mut [i8]) -> Result<(), Error> {
-        let input = input.get(..self.in_features).ok_or(Error::BufferTooSmall)?;
+        let input = input
+            .get(..self.in_features)
+            .ok_or(Error::too_small(Buffer::Input, self.in_features))?;
         let out = out
             .get_mut(..self.bias.len())
-            .ok_or(Error::BufferTooSmall)?;
+            .ok_or(Error::too_small(Buffer::Output, self.bias.len()))?;
         let rows = self.weights.chunks_exact(self.in_features);
         let quant = self.quant.multipliers.iter().zip(self.quant.shifts);
         for (((slot, row), &bias), (&multiplier, &shift)) in
@@ -121,10 +123,12 @@ impl<'a> FullyConnectedF32<'a> {
 
     /// Runs the layer on `input` into `out`.
     pub fn run(&self, input: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        let input = input.get(..self.in_features).ok_or(Error::BufferTooSmall)?;
+        let input = input
+            .get(..self.in_features)
+            .ok_or(Error::too_small(Buffer::Input, self.in_features))?;
         let out = out
             .get_mut(..self.bias.len())
-            .ok_or(Error::BufferTooSmall)?;
+            .ok_or(Error::too_small(Buffer::Output, self.bias.len()))?;
         let rows = self.weights.chunks_exact(self.in_features);
         for ((slot, row), &bias) in out.iter_mut().zip(rows).zip(self.bias) {
             let sum = row
