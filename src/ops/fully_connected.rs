@@ -5,6 +5,22 @@ use crate::conv::OutputQuant;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Activation, Requant};
 use crate::{Buffer, Error};
 
+/// The first `n_in` input and `n_out` output values, or which buffer is too short.
+fn vectors<'i, 'o, T>(
+    input: &'i [T],
+    out: &'o mut [T],
+    n_in: usize,
+    n_out: usize,
+) -> Result<(&'i [T], &'o mut [T]), Error> {
+    let input = input
+        .get(..n_in)
+        .ok_or(Error::too_small(Buffer::Input, n_in))?;
+    let out = out
+        .get_mut(..n_out)
+        .ok_or(Error::too_small(Buffer::Output, n_out))?;
+    Ok((input, out))
+}
+
 /// `out[o] = clamp(requantize(bias[o] + Σ_i w[o][i]·(x[i] − zp_in)) + zp_out)`, weights
 /// row-major `out_features × in_features`, symmetric (zero point 0) and in [-127, 127].
 /// Per-output-channel multipliers and shifts; a per-tensor layer repeats one pair.
@@ -68,12 +84,7 @@ impl<'a> FullyConnectedI8<'a> {
 
     /// Runs the layer on `input` (`in_features` values) into `out` (`out_features`).
     pub fn run(&self, input: &[i8], out: &mut [i8]) -> Result<(), Error> {
-        let input = input
-            .get(..self.in_features)
-            .ok_or(Error::too_small(Buffer::Input, self.in_features))?;
-        let out = out
-            .get_mut(..self.bias.len())
-            .ok_or(Error::too_small(Buffer::Output, self.bias.len()))?;
+        let (input, out) = vectors(input, out, self.in_features, self.bias.len())?;
         let rows = self.weights.chunks_exact(self.in_features);
         let quant = self.quant.multipliers.iter().zip(self.quant.shifts);
         for (((slot, row), &bias), (&multiplier, &shift)) in
@@ -123,12 +134,7 @@ impl<'a> FullyConnectedF32<'a> {
 
     /// Runs the layer on `input` into `out`.
     pub fn run(&self, input: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        let input = input
-            .get(..self.in_features)
-            .ok_or(Error::too_small(Buffer::Input, self.in_features))?;
-        let out = out
-            .get_mut(..self.bias.len())
-            .ok_or(Error::too_small(Buffer::Output, self.bias.len()))?;
+        let (input, out) = vectors(input, out, self.in_features, self.bias.len())?;
         let rows = self.weights.chunks_exact(self.in_features);
         for ((slot, row), &bias) in out.iter_mut().zip(rows).zip(self.bias) {
             let sum = row
