@@ -15,6 +15,7 @@ pub mod heatmap;
 pub mod output;
 pub mod progress;
 pub mod quantize;
+pub mod recsys;
 pub mod reference;
 pub mod runtime;
 pub mod target;
