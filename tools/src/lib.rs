@@ -19,5 +19,6 @@ pub mod recsys;
 pub mod reference;
 pub mod runtime;
 pub mod target;
+#[cfg(feature = "train")]
 pub mod train;
 pub mod weights;

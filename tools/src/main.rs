@@ -29,6 +29,7 @@ enum Command {
     /// Predict pair probabilities and structures.
     Predict(commands::predict::PredictArgs),
     /// Train an SCNN (or a plain CNN) on RNA structures.
+    #[cfg(feature = "train")]
     Train(commands::train::TrainArgs),
     /// Rebuild the shipped example blob and golden outputs from the trained weights.
     Example(commands::example::ExampleArgs),
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        #[cfg(feature = "train")]
         Command::Train(args) => commands::train::run(args),
         Command::Example(args) => commands::example::run(args),
         Command::Bench(args) => commands::bench::run(args),

@@ -7,6 +7,7 @@ pub mod footprint;
 pub mod inspect;
 pub mod predict;
 pub mod random;
+#[cfg(feature = "train")]
 pub mod train;
 pub mod verify;
 
