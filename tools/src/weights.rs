@@ -42,14 +42,41 @@ fn one_hot(app: crate::config::AppName, d: usize) -> Option<Vec<f32>> {
 #[derive(Clone, Debug)]
 pub struct FloatModel {
     pub config: ModelConfig,
-    /// `5 × D`, rows A, C, G, U, N.
+    /// `V × D`, a row per token (RNA: A, C, G, U, N).
     pub embedding: Vec<f32>,
     pub layers: Vec<FloatLayer>,
+    /// Tensors stored in another float type and read as f32, with that type.
+    pub converted: Vec<(String, String)>,
 }
 
 struct Tensors<'a> {
     st: SafeTensors<'a>,
     used: Vec<String>,
+    converted: Vec<(String, String)>,
+}
+
+/// The values of a tensor's little-endian bytes as f32: f32 as they are, f64, f16 and bf16
+/// converted (`None` for non-float types).
+fn floats_of(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
 }
 
 impl Tensors<'_> {
@@ -59,8 +86,15 @@ impl Tensors<'_> {
             Err(_) => return Ok(None),
         };
         self.used.push(name.to_string());
+        let Some(values) = floats_of(view.dtype(), view.data()) else {
+            bail!(
+                "tensor `{name}` has dtype {:?}; expected a float type (F32, F64, F16, BF16)",
+                view.dtype()
+            );
+        };
         if view.dtype() != Dtype::F32 {
-            bail!("tensor `{name}` has dtype {:?}; expected F32", view.dtype());
+            self.converted
+                .push((name.to_string(), format!("{:?}", view.dtype())));
         }
         if view.shape() != shape {
             bail!(
@@ -69,11 +103,6 @@ impl Tensors<'_> {
                 shape
             );
         }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
         if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
             bail!(
                 "tensor `{name}` holds a non-finite value ({}) at flat index {bad}",
@@ -118,6 +147,7 @@ impl FloatModel {
         let mut tensors = Tensors {
             st,
             used: Vec::new(),
+            converted: Vec::new(),
         };
 
         let d = config.embedding_dim;
@@ -166,6 +196,8 @@ impl FloatModel {
             .names()
             .into_iter()
             .filter(|n| !tensors.used.iter().any(|u| u == n))
+            // PyTorch's BatchNorm2d counter: nothing the model computes with.
+            .filter(|n| !n.ends_with(".num_batches_tracked"))
             .collect();
         extra.sort();
         if !extra.is_empty() {
@@ -178,6 +210,7 @@ impl FloatModel {
             config,
             embedding,
             layers,
+            converted: tensors.converted,
         })
     }
 

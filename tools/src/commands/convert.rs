@@ -40,6 +40,12 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         bail!("output {} must end in .scnn", args.output.display());
     }
     let model = FloatModel::load(&args.weights, args.symmetrize)?;
+    if let Some((name, dtype)) = model.converted.first() {
+        eprintln!(
+            "note: {} tensor(s) read as f32 from another float type (`{name}`: {dtype})",
+            model.converted.len()
+        );
+    }
     let spec = match args.precision {
         PrecisionArg::F32 => quantize::f32_blob(&model)?,
         PrecisionArg::Int8 => {
