@@ -1,4 +1,4 @@
-//! The packed model blob, format versions 1 and 2: constants, field layout and the parsing of
+//! The packed model blob, format versions 1, 2 and 3: constants, field layout and the parsing of
 //! its fixed-size records. The full specification is in `tools/BLOB_FORMAT.md`;
 //! [`Model::from_bytes`](crate::Model::from_bytes) validates a blob against it.
 //!
@@ -15,7 +15,15 @@ compile_error!("scnn reads its little-endian blobs in place; big-endian targets 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"SCNN";
 
-/// The format version this runtime writes; it reads this one and [`FORMAT_V1`].
+/// The newest format version; this runtime reads it, [`FORMAT_V2`] and [`FORMAT_V1`]. The
+/// tools write the oldest version that can hold a model, so a pair-map model stays readable by
+/// format 2 firmware.
+///
+/// Version 3 adds pooled models: valid padding for the conv (the layer record's option field),
+/// the layer kinds pool, dense, side table and scores, and the activations tanh and sigmoid on
+/// dense layers.
+pub const FORMAT_VERSION: u16 = 3;
+/// The second format.
 ///
 /// Version 2 adds a token vocabulary of any size (`vocab_size × D` embedding rows) with an
 /// alphabet (symbol → token) and an application tag, feature dimensions up to
@@ -26,7 +34,7 @@ pub const MAGIC: [u8; 4] = *b"SCNN";
 /// reserved field put to use. Loaders reject every version they do not know, so an old
 /// firmware refuses a new blob with [`Error::UnsupportedVersion`] instead of running it
 /// wrongly. Adding a new CLI-side convenience that leaves the bytes unchanged needs no bump.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_V2: u16 = 2;
 /// The first format: RNA letters only (5 embedding rows A, C, G, U, N), `D <= 16`, dilations
 /// 1, 2, 4. Still read.
 pub const FORMAT_V1: u16 = 1;
@@ -56,6 +64,12 @@ pub const ALIGN: usize = 4;
 pub const I8_CONV_TAIL_WORDS: usize = 4;
 /// 32-bit words of an int8 residual-add block.
 pub const I8_ADD_WORDS: usize = 12;
+/// 32-bit words of a dense layer's int8 tanh or sigmoid: multiplier, shift, radius.
+pub const I8_CURVE_WORDS: usize = 3;
+/// 32-bit words of an int8 side-table layer: multiplier, shift, output zero point, scale.
+pub const I8_SIDE_WORDS: usize = 4;
+/// 32-bit words of an int8 scores layer after its biases: the score scale.
+pub const I8_SCORES_TAIL_WORDS: usize = 1;
 
 /// Byte offsets of the header fields.
 pub mod header {
@@ -160,7 +174,7 @@ impl App {
 
 /// Byte offsets of the fields of a layer record.
 pub mod layer {
-    /// `u8` kind: 1 symmetric conv.
+    /// `u8` kind: 1 symmetric conv, 2 pool, 3 dense, 4 side table, 5 scores.
     pub const KIND: usize = 0;
     /// `u8` activation: 0 none, 1 ReLU, 2 ReLU6 (after the residual add, if any).
     pub const ACTIVATION: usize = 1;
@@ -174,8 +188,12 @@ pub mod layer {
     pub const OUT_CHANNELS: usize = 6;
     /// `u16` index of the earlier layer whose output is added, or [`super::NO_RESIDUAL`].
     pub const RESIDUAL: usize = 8;
-    /// `u16` reserved, zero.
+    /// `u16` reserved, zero, in formats 1 and 2; the kind's option in format 3 ([`OPTION`]).
     pub const RESERVED_A: usize = 10;
+    /// Format 3: `u16` option of the kind: the conv's padding ([`super::PADDING_SAME`],
+    /// [`super::PADDING_VALID`]), the pool's function ([`super::POOL_AVG`],
+    /// [`super::POOL_MAX`]), the side table's rows; zero for dense and scores layers.
+    pub const OPTION: usize = 10;
     /// `u32` offset of the packed weights.
     pub const WEIGHTS_OFFSET: usize = 12;
     /// `u32` byte length of the packed weights.
@@ -242,6 +260,26 @@ pub const SEGMENT_CONCAT: u8 = 1;
 pub const SEGMENT_OUTER: u8 = 2;
 /// Layer kind code of the symmetric conv.
 pub const LAYER_CONV: u8 = 1;
+/// Layer kind code of the global pool over the triangle (format 3).
+pub const LAYER_POOL: u8 = 2;
+/// Layer kind code of the dense (fully connected) layer (format 3).
+pub const LAYER_DENSE: u8 = 3;
+/// Layer kind code of the side-table concatenation (format 3).
+pub const LAYER_SIDE: u8 = 4;
+/// Layer kind code of the scores head (format 3).
+pub const LAYER_SCORES: u8 = 5;
+/// Conv option: zero 'same' padding, the map keeps its size.
+pub const PADDING_SAME: u16 = 0;
+/// Conv option: 'valid' padding, the map shrinks by `(k − 1)·d`.
+pub const PADDING_VALID: u16 = 1;
+/// Pool option: the mean.
+pub const POOL_AVG: u16 = 0;
+/// Pool option: the maximum.
+pub const POOL_MAX: u16 = 1;
+/// Dense activation code of tanh (format 3; codes 0–2 are [`activation_code`]'s).
+pub const ACTIVATION_TANH: u8 = 3;
+/// Dense activation code of the sigmoid (format 3).
+pub const ACTIVATION_SIGMOID: u8 = 4;
 
 /// The CRC-32 used by blobs (ISO-HDLC, the one of zlib and PNG).
 pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);

@@ -136,12 +136,24 @@ pub enum Error {
     /// A residual source is not an earlier layer, has a different channel count, or two
     /// skip connections overlap.
     BadResidual,
-    /// The last layer does not produce exactly one channel (the pair logits).
+    /// The head is malformed: a pair-map model must end in a one-channel conv, a pooled
+    /// model in a scores layer, with nothing after it.
     BadHead,
     /// A reserved field is not zero.
     NonZeroReserved,
     /// A float weight, bias or scale is NaN or infinite, or a scale is not positive.
     NonFinite,
+    /// A conv's padding code is unknown, or a pair-map model uses valid padding, or the
+    /// valid convs need more positions than the pair length.
+    BadPadding,
+    /// A blob's side table is empty, or there is more than one.
+    BadSide,
+    /// The sequence is shorter than the model's valid convs need.
+    SequenceTooShort,
+    /// A side token is missing, outside the side table, or given to a model without one.
+    BadSideToken,
+    /// The predict function does not fit the model's head (a pair map or scores).
+    WrongHead,
 }
 
 impl Error {
@@ -197,9 +209,14 @@ impl Error {
             Error::BadLayerKind => "blob layer kind is unknown",
             Error::BadActivation => "blob activation is unknown",
             Error::BadResidual => "blob residual source is invalid",
-            Error::BadHead => "blob's last layer must have one output channel",
+            Error::BadHead => "blob's head is malformed (one-channel conv or a scores layer last)",
             Error::NonZeroReserved => "blob reserved field is not zero",
             Error::NonFinite => "blob holds a NaN, infinite or non-positive scale or weight",
+            Error::BadPadding => "blob conv padding is unknown or does not fit the model",
+            Error::BadSide => "blob side table is empty or there is more than one",
+            Error::SequenceTooShort => "sequence is shorter than the model's valid convs need",
+            Error::BadSideToken => "side token is missing, out of range or not expected",
+            Error::WrongHead => "this predict function does not fit the model's head",
         }
     }
 }
@@ -212,7 +229,7 @@ impl core::fmt::Display for Error {
             }
             Error::UnsupportedVersion { found } => write!(
                 f,
-                "unsupported blob format version {found} (this runtime reads {} and {})",
+                "unsupported blob format version {found} (this runtime reads {} to {})",
                 crate::blob::FORMAT_V1,
                 crate::blob::FORMAT_VERSION
             ),

@@ -8,6 +8,7 @@
 //!         | app (1: the blob's application tag)
 //! host → firmware:
 //!   PREDICT (1) | len (u16) | len sequence bytes          → one response
+//!     (items: the bytes are the side token u16, 0xFFFF for none, then the item tokens u16)
 //!   EXIT (1)                                              → the firmware stops (exit code 0)
 //!   HELLO_AGAIN (1)                                       → the hello again (a host that
 //!                                                           opened the port late)
@@ -17,6 +18,8 @@
 //!               | structure: len dot-bracket bytes (decoded from the logits)
 //!     protein:  logits CRC-32 (u32, the same logits in the same order, never held whole)
 //!               | contacts (u16) | contacts × (i u16, j u16, logit i8), best first
+//!     items:    scores CRC-32 (u32, every item's i32 score in item order)
+//!               | items (u16) | items × (item u16, score i32), best first, history left out
 //!     others:   logits: tri_len(len) int8
 //!   ERROR (1) | message length (u8) | message (UTF-8)
 //! ```
@@ -31,6 +34,12 @@ pub const VERSION: u8 = 2;
 pub const HELLO_LEN: usize = 13;
 /// Bytes of one contact in a protein answer.
 pub const CONTACT_LEN: usize = 5;
+/// Bytes of one item in an items answer.
+pub const ITEM_LEN: usize = 6;
+/// The side token of an items request without one.
+pub const NO_SIDE: u16 = 0xFFFF;
+/// Items an items answer lists.
+pub const TOP_ITEMS: usize = 10;
 /// Request: predict one sequence.
 pub const PREDICT: u8 = b'Q';
 /// Request: stop the firmware.
@@ -215,5 +224,21 @@ pub fn contact_from_bytes(bytes: &[u8; CONTACT_LEN]) -> crate::apps::protein::Co
         i: u16::from_le_bytes([i0, i1]),
         j: u16::from_le_bytes([j0, j1]),
         logit: logit as i8,
+    }
+}
+
+/// The wire bytes of a recommended item.
+pub fn item_bytes(item: &crate::apps::items::ItemScore) -> [u8; ITEM_LEN] {
+    let [a, b] = item.item.to_le_bytes();
+    let [c, d, e, f] = item.score.to_le_bytes();
+    [a, b, c, d, e, f]
+}
+
+/// A recommended item from its wire bytes.
+pub fn item_from_bytes(bytes: &[u8; ITEM_LEN]) -> crate::apps::items::ItemScore {
+    let [a, b, c, d, e, f] = *bytes;
+    crate::apps::items::ItemScore {
+        item: u16::from_le_bytes([a, b]),
+        score: i32::from_le_bytes([c, d, e, f]),
     }
 }

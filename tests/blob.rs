@@ -121,8 +121,10 @@ fn every_corrupted_field_has_its_own_error() {
         ("magic", patched(h::MAGIC, b"SCNM"), Error::BadMagic),
         (
             "version",
-            patched(h::VERSION, &3u16.to_le_bytes()),
-            Error::UnsupportedVersion { found: 3 },
+            patched(h::VERSION, &(blob::FORMAT_VERSION + 1).to_le_bytes()),
+            Error::UnsupportedVersion {
+                found: blob::FORMAT_VERSION + 1,
+            },
         ),
         (
             "header length",

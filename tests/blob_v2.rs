@@ -12,7 +12,7 @@ static SHIPPED: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/mode
 #[test]
 fn the_shipped_example_is_a_format_2_rna_model_with_its_alphabet() {
     let info = ModelInfo::try_parse(&SHIPPED.0).unwrap();
-    assert_eq!(info.format_version(), blob::FORMAT_VERSION);
+    assert_eq!(info.format_version(), blob::FORMAT_V2);
     assert_eq!(info.app(), App::Rna);
     assert_eq!(info.vocab_size(), 5);
     let model = Model::<128>::from_bytes(&SHIPPED.0).unwrap();

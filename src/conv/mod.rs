@@ -6,7 +6,9 @@
 //! Y[i][j][o] = bias[o] + Σ_c Σ_{u,v} W[o][c][u][v] · X[i + d(u−r)][j + d(v−r)][c]
 //! ```
 //!
-//! with kernel size `k = 2r + 1`, dilation `d`, stride 1 and 'same' zero padding. Its input obeys
+//! with kernel size `k = 2r + 1`, dilation `d`, stride 1 and 'same' zero padding ('valid'
+//! padding computes only the pairs whose window stays inside the map: output `(i, j)` is the
+//! 'same' output at `(i + rd, j + rd)`, and the map shrinks by `2rd`). Its input obeys
 //! `X[j][i][c] = X[i][j][π(c)]`; the output is symmetric when `W[o][π(c)] = W[o][c]ᵀ`, so only
 //! one kernel per orbit of `π` is stored, packed per output channel in channel order:
 //!
@@ -255,7 +257,19 @@ fn fill_tap<'p, T: Copy, S: Sample + 'p>(
     }
 }
 
-/// Shape of a symmetric conv layer: channels, kernel size, dilation and input involution.
+/// How a conv treats the map's border.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Padding {
+    /// Zeros outside the map; the output is as large as the input.
+    #[default]
+    Same,
+    /// Only windows inside the map; the output is `(k − 1)·d` shorter (SCosRec's 3×3 convs).
+    Valid,
+}
+
+/// Shape of a symmetric conv layer: channels, kernel size, dilation, padding and input
+/// involution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvGeom<'a> {
@@ -263,6 +277,7 @@ pub struct ConvGeom<'a> {
     out_channels: usize,
     kernel: usize,
     dilation: usize,
+    padding: Padding,
     involution: Involution<'a>,
     patch_len: usize,
 }
@@ -296,9 +311,36 @@ impl<'a> ConvGeom<'a> {
             out_channels,
             kernel,
             dilation,
+            padding: Padding::Same,
             involution,
             patch_len: fixed * tri_len(kernel) + pairs * kernel * kernel,
         })
+    }
+
+    /// The same layer with `padding`.
+    pub fn with_padding(self, padding: Padding) -> Self {
+        Self { padding, ..self }
+    }
+
+    /// The border rule.
+    pub fn padding(&self) -> Padding {
+        self.padding
+    }
+
+    /// How much shorter the output is than the input: `(k − 1)·d` with valid padding, else 0.
+    pub fn shrink(&self) -> usize {
+        match self.padding {
+            Padding::Same => 0,
+            Padding::Valid => (self.kernel - 1) * self.dilation,
+        }
+    }
+
+    /// The output's active length for an input of `len` positions; valid padding needs more
+    /// than [`shrink`](Self::shrink) of them.
+    pub fn output_len(&self, len: usize) -> Result<usize, Error> {
+        len.checked_sub(self.shrink())
+            .filter(|&n| n > 0)
+            .ok_or(Error::SequenceTooShort)
     }
 
     /// Input channels.
@@ -497,15 +539,18 @@ fn run_row<S: PairSource, T: Copy, const L: usize>(
     let row = row
         .get_mut(..row_len)
         .ok_or(Error::too_small(Buffer::Map, row_len))?;
-    let len = input.len();
+    let len = geom.output_len(input.len())?;
+    // Valid padding: output (i, j) is the window centred on (i + rd, j + rd).
+    let offset = geom.shrink() / 2;
     // out_channels > 0 (ConvGeom::new); max(1) keeps chunks_exact_mut visibly panic-free.
     for (j, out) in (i..L).zip(row.chunks_exact_mut(out_channels.max(1))) {
         if j >= len || i >= len {
             out.fill(masked);
             continue;
         }
-        if !input.gather_fast(geom, i, j, patch, order) {
-            gather(input, geom, i, j, patch, order);
+        let (a, b) = (i + offset, j + offset);
+        if !input.gather_fast(geom, a, b, patch, order) {
+            gather(input, geom, a, b, patch, order);
         }
         compute(patch, out);
     }

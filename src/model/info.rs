@@ -32,10 +32,12 @@
 //! can run that same check on the host (the boards' build scripts do).
 
 use crate::blob::{
-    header as h, layer as lr, App, Precision, ALIGN, ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1,
-    FORMAT_VERSION, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV, LAYER_RECORD_LEN,
-    MAGIC, MAX_DILATION, MAX_FEATURE_DIM, MAX_FEATURE_DIM_V1, NO_RESIDUAL, SEGMENT_CONCAT,
-    SEGMENT_OUTER, SEGMENT_RECORD_LEN,
+    header as h, layer as lr, App, Precision, ACTIVATION_SIGMOID, ACTIVATION_TANH, ALIGN,
+    ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1, FORMAT_V2, FORMAT_VERSION, HEADER_LEN,
+    I8_ADD_WORDS, I8_CONV_TAIL_WORDS, I8_CURVE_WORDS, I8_SCORES_TAIL_WORDS, I8_SIDE_WORDS,
+    LAYER_CONV, LAYER_DENSE, LAYER_POOL, LAYER_RECORD_LEN, LAYER_SCORES, LAYER_SIDE, MAGIC,
+    MAX_DILATION, MAX_FEATURE_DIM, MAX_FEATURE_DIM_V1, NO_RESIDUAL, PADDING_SAME, PADDING_VALID,
+    POOL_AVG, POOL_MAX, SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN,
 };
 use crate::involution::Segment;
 use crate::model::MAX_SEGMENTS;
@@ -52,6 +54,20 @@ macro_rules! tri {
             Err(e) => return Err(e),
         }
     };
+}
+
+/// What a model's last layer gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Head {
+    /// A one-channel conv: pair logits over the packed triangle, probabilities by a sigmoid.
+    PairMap,
+    /// Convs, a pool over the triangle, dense and side-table layers, then a scores layer: one
+    /// score per item (int8 models: the int32 accumulators of the scores layer).
+    Scores {
+        /// Scores per inference (the scores layer's outputs).
+        items: usize,
+    },
 }
 
 /// A blob's dimensions and the sizes of every buffer inference needs, read by a `const fn`.
@@ -73,6 +89,11 @@ pub struct ModelInfo {
     ring_len: usize,
     stored_crc: u32,
     rings: [LayerRing; MAX_LAYERS],
+    head: Head,
+    conv_count: usize,
+    vector_len: usize,
+    side_rows: usize,
+    min_len: usize,
 }
 
 const fn byte(bytes: &[u8], at: usize) -> Result<u8, Error> {
@@ -156,10 +177,64 @@ const fn vocabulary(
 
 /// One layer record's structure: what [`ModelInfo`] needs of it.
 struct LayerShape {
+    kind: u8,
     out_channels: usize,
     reach: u16,
+    /// How much shorter the output map is than the input (valid padding).
+    shrink: usize,
     residual: Option<u16>,
     scratch_len: usize,
+    /// Rows of a side table.
+    side_rows: usize,
+}
+
+/// Where the walk over the layer records is: building maps, reducing the pooled vector, or
+/// past the scores layer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Maps,
+    Vector,
+    Done,
+}
+
+/// [`section`], except that an empty section must have offset 0.
+const fn optional_section(offset: u32, len: usize, payload_end: usize) -> Result<(), Error> {
+    if len == 0 {
+        if offset != 0 {
+            return Err(Error::BadOffset);
+        }
+        return Ok(());
+    }
+    match section(offset, len, payload_end) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks a record's weight and parameter lengths and sections; an empty section has offset 0.
+const fn record_sections(
+    bytes: &[u8],
+    at: usize,
+    weight_bytes: usize,
+    params_bytes: usize,
+    payload_end: usize,
+) -> Result<(), Error> {
+    if tri!(u32_at(bytes, at + lr::WEIGHTS_LEN)) as usize != weight_bytes
+        || tri!(u32_at(bytes, at + lr::PARAMS_LEN)) as usize != params_bytes
+    {
+        return Err(Error::BadOffset);
+    }
+    tri!(optional_section(
+        tri!(u32_at(bytes, at + lr::WEIGHTS_OFFSET)),
+        weight_bytes,
+        payload_end
+    ));
+    tri!(optional_section(
+        tri!(u32_at(bytes, at + lr::PARAMS_OFFSET)),
+        params_bytes,
+        payload_end
+    ));
+    Ok(())
 }
 
 /// Reads layer record `t`, checking its fields and sections.
@@ -172,24 +247,36 @@ const fn layer_shape(
     patch_counts: (usize, usize),
     version: u16,
 ) -> Result<LayerShape, Error> {
-    if tri!(byte(bytes, at + lr::KIND)) != LAYER_CONV {
+    let kind = tri!(byte(bytes, at + lr::KIND));
+    if kind != LAYER_CONV && (version < FORMAT_VERSION || kind > LAYER_SCORES) {
         return Err(Error::BadLayerKind);
     }
-    if tri!(u16_at(bytes, at + lr::RESERVED_A)) != 0
-        || tri!(u32_at(bytes, at + lr::RESERVED_B)) != 0
-    {
+    let option = tri!(u16_at(bytes, at + lr::OPTION));
+    if (version < FORMAT_VERSION && option != 0) || tri!(u32_at(bytes, at + lr::RESERVED_B)) != 0 {
         return Err(Error::NonZeroReserved);
     }
-    if tri!(byte(bytes, at + lr::ACTIVATION)) > 2 {
-        return Err(Error::BadActivation);
-    }
-    let kernel = tri!(byte(bytes, at + lr::KERNEL)) as usize;
-    let dilation = tri!(byte(bytes, at + lr::DILATION)) as usize;
     let in_channels = tri!(u16_at(bytes, at + lr::IN_CHANNELS)) as usize;
     let out_channels = tri!(u16_at(bytes, at + lr::OUT_CHANNELS)) as usize;
     if in_channels != expected_in {
         return Err(Error::ChannelMismatch);
     }
+    if kind != LAYER_CONV {
+        return vector_shape(
+            bytes,
+            at,
+            kind,
+            option,
+            precision,
+            payload_end,
+            (in_channels, out_channels),
+        );
+    }
+    let activation = tri!(byte(bytes, at + lr::ACTIVATION));
+    if activation > 2 {
+        return Err(Error::BadActivation);
+    }
+    let kernel = tri!(byte(bytes, at + lr::KERNEL)) as usize;
+    let dilation = tri!(byte(bytes, at + lr::DILATION)) as usize;
     if !matches!(kernel, 1 | 3 | 5 | 7) {
         return Err(Error::UnsupportedKernelSize);
     }
@@ -208,6 +295,11 @@ const fn layer_shape(
     {
         return Err(Error::BadChannelCount);
     }
+    let shrink = match option {
+        PADDING_SAME => 0,
+        PADDING_VALID => (kernel - 1) * dilation,
+        _ => return Err(Error::BadPadding),
+    };
     let residual = match tri!(u16_at(bytes, at + lr::RESIDUAL)) {
         NO_RESIDUAL => None,
         s => Some(s),
@@ -225,27 +317,126 @@ const fn layer_shape(
         }
         Precision::F32 => (4, patch_len, 4 * out_channels),
     };
-    let weight_bytes = out_channels * patch_len * elem;
-    if tri!(u32_at(bytes, at + lr::WEIGHTS_LEN)) as usize != weight_bytes
-        || tri!(u32_at(bytes, at + lr::PARAMS_LEN)) as usize != params_len
-    {
-        return Err(Error::BadOffset);
-    }
-    tri!(section(
-        tri!(u32_at(bytes, at + lr::WEIGHTS_OFFSET)),
-        weight_bytes,
-        payload_end
-    ));
-    tri!(section(
-        tri!(u32_at(bytes, at + lr::PARAMS_OFFSET)),
+    tri!(record_sections(
+        bytes,
+        at,
+        out_channels * patch_len * elem,
         params_len,
         payload_end
     ));
     Ok(LayerShape {
+        kind,
         out_channels,
         reach: (dilation * (kernel / 2)) as u16,
+        shrink,
         residual,
         scratch_len,
+        side_rows: 0,
+    })
+}
+
+/// The record of a pool, dense, side-table or scores layer (format 3): no kernel, dilation
+/// or residual; its option, activation, widths and sections.
+const fn vector_shape(
+    bytes: &[u8],
+    at: usize,
+    kind: u8,
+    option: u16,
+    precision: Precision,
+    payload_end: usize,
+    (in_width, out_width): (usize, usize),
+) -> Result<LayerShape, Error> {
+    if tri!(byte(bytes, at + lr::KERNEL)) != 0 || tri!(byte(bytes, at + lr::DILATION)) != 0 {
+        return Err(Error::NonZeroReserved);
+    }
+    if tri!(u16_at(bytes, at + lr::RESIDUAL)) != NO_RESIDUAL {
+        return Err(Error::BadResidual);
+    }
+    let activation = tri!(byte(bytes, at + lr::ACTIVATION));
+    let max_activation = if kind == LAYER_DENSE {
+        ACTIVATION_SIGMOID
+    } else {
+        0
+    };
+    if activation > max_activation {
+        return Err(Error::BadActivation);
+    }
+    let (elem, word) = match precision {
+        Precision::Int8 => (1, 0),
+        Precision::F32 => (4, 1),
+    };
+    let int8 = word == 0;
+    // Widths: a vector holds at most MAX_CHANNELS values; scores are never stored.
+    let max_out = if kind == LAYER_SCORES {
+        u16::MAX as usize
+    } else {
+        MAX_CHANNELS
+    };
+    if in_width == 0 || in_width > MAX_CHANNELS || out_width == 0 || out_width > max_out {
+        return Err(Error::BadChannelCount);
+    }
+    let mut side_rows = 0;
+    let (weight_bytes, params_bytes) = match kind {
+        LAYER_POOL => {
+            if option != POOL_AVG && option != POOL_MAX {
+                return Err(Error::BadLayerKind);
+            }
+            if out_width != in_width {
+                return Err(Error::ChannelMismatch);
+            }
+            (0, 0)
+        }
+        LAYER_DENSE => {
+            if option != 0 {
+                return Err(Error::NonZeroReserved);
+            }
+            let curve = if activation >= ACTIVATION_TANH {
+                I8_CURVE_WORDS
+            } else {
+                0
+            };
+            let params = if int8 {
+                4 * (3 * out_width + I8_CONV_TAIL_WORDS + curve)
+            } else {
+                4 * out_width
+            };
+            (out_width * in_width * elem, params)
+        }
+        LAYER_SIDE => {
+            if option == 0 || out_width <= in_width {
+                return Err(Error::BadSide);
+            }
+            side_rows = option as usize;
+            let params = if int8 { 4 * I8_SIDE_WORDS } else { 0 };
+            (side_rows * (out_width - in_width) * elem, params)
+        }
+        _ => {
+            if option != 0 {
+                return Err(Error::NonZeroReserved);
+            }
+            let params = if int8 {
+                4 * (out_width + I8_SCORES_TAIL_WORDS)
+            } else {
+                4 * out_width
+            };
+            (out_width * in_width * elem, params)
+        }
+    };
+    tri!(record_sections(
+        bytes,
+        at,
+        weight_bytes,
+        params_bytes,
+        payload_end
+    ));
+    Ok(LayerShape {
+        kind,
+        out_channels: out_width,
+        reach: 0,
+        shrink: 0,
+        residual: None,
+        scratch_len: 0,
+        side_rows,
     })
 }
 
@@ -315,7 +506,10 @@ impl ModelInfo {
             return Err(Error::BadMagic);
         }
         let format_version = tri!(u16_at(bytes, h::VERSION));
-        if format_version != FORMAT_VERSION && format_version != FORMAT_V1 {
+        if format_version != FORMAT_VERSION
+            && format_version != FORMAT_V2
+            && format_version != FORMAT_V1
+        {
             return Err(Error::UnsupportedVersion {
                 found: format_version,
             });
@@ -389,6 +583,8 @@ impl ModelInfo {
         let mut is_skip_source = [false; MAX_LAYERS];
         let mut live_skip_until: Option<usize> = None;
         let (mut max_channels, mut scratch_len) = (0, 0);
+        let mut stage = Stage::Maps;
+        let (mut conv_count, mut vector_len, mut side_rows, mut shrink) = (0, 0, 0, 0);
         let mut t = 0;
         while t < layer_count {
             // Layer 0 reads the pair features with their involution, later layers the
@@ -425,28 +621,63 @@ impl ModelInfo {
                 is_skip_source[s] = true;
                 live_skip_until = Some(t);
             }
+            // Convs build maps; a pool turns the last map into a vector, which dense and
+            // side-table layers transform until the scores layer ends the model.
+            stage = match (stage, shape.kind) {
+                (Stage::Maps, LAYER_CONV) => {
+                    conv_count += 1;
+                    shrink += shape.shrink;
+                    if shape.out_channels > max_channels {
+                        max_channels = shape.out_channels;
+                    }
+                    Stage::Maps
+                }
+                (Stage::Maps, LAYER_POOL) => Stage::Vector,
+                (Stage::Vector, LAYER_DENSE) => Stage::Vector,
+                (Stage::Vector, LAYER_SIDE) => {
+                    if side_rows != 0 {
+                        return Err(Error::BadSide);
+                    }
+                    side_rows = shape.side_rows;
+                    Stage::Vector
+                }
+                (Stage::Vector, LAYER_SCORES) => Stage::Done,
+                _ => return Err(Error::BadHead),
+            };
+            if matches!(stage, Stage::Vector) && shape.out_channels > vector_len {
+                vector_len = shape.out_channels;
+            }
             out_channels[t] = shape.out_channels;
             reach[t] = shape.reach;
             residual[t] = shape.residual;
-            if shape.out_channels > max_channels {
-                max_channels = shape.out_channels;
-            }
             if shape.scratch_len > scratch_len {
                 scratch_len = shape.scratch_len;
             }
             t += 1;
         }
-        if out_channels[layer_count - 1] != 1 {
-            return Err(Error::BadHead);
+        let head = match stage {
+            Stage::Maps if out_channels[layer_count - 1] == 1 => Head::PairMap,
+            Stage::Done => Head::Scores {
+                items: out_channels[layer_count - 1],
+            },
+            _ => return Err(Error::BadHead),
+        };
+        // Valid padding shrinks the map: a pair-map head must keep it whole, and a pooled
+        // model needs at least one position left.
+        if (shrink > 0 && matches!(head, Head::PairMap)) || shrink >= pair_len {
+            return Err(Error::BadPadding);
         }
 
+        // Row streaming: pair-map models only.
         let mut rings = [LayerRing { lead: 0, rows: 0 }; MAX_LAYERS];
-        tri!(plan_rings(layer_count, &reach, &residual, &mut rings));
         let mut ring_len = 0;
-        let mut t = 0;
-        while t < layer_count {
-            ring_len += rings[t].rows as usize * out_channels[t];
-            t += 1;
+        if let Head::PairMap = head {
+            tri!(plan_rings(layer_count, &reach, &residual, &mut rings));
+            let mut t = 0;
+            while t < layer_count {
+                ring_len += rings[t].rows as usize * out_channels[t];
+                t += 1;
+            }
         }
         Ok(ModelInfo {
             format_version,
@@ -464,7 +695,37 @@ impl ModelInfo {
             ring_len,
             stored_crc,
             rings,
+            head,
+            conv_count,
+            vector_len,
+            side_rows,
+            min_len: shrink + 1,
         })
+    }
+
+    /// What the last layer gives.
+    pub const fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The conv layers, which come first (all layers of a pair-map model).
+    pub const fn conv_count(&self) -> usize {
+        self.conv_count
+    }
+
+    /// Widest vector after the pool (0 in pair-map models).
+    pub const fn vector_len(&self) -> usize {
+        self.vector_len
+    }
+
+    /// Rows of the side table (a user embedding, say); 0 when the model has none.
+    pub const fn side_rows(&self) -> usize {
+        self.side_rows
+    }
+
+    /// Shortest sequence the model takes: 1, or more when valid convs shrink the map.
+    pub const fn min_len(&self) -> usize {
+        self.min_len
     }
 
     /// The blob's `format_version`.
@@ -547,14 +808,15 @@ impl ModelInfo {
     }
 
     /// Arena values of whole-map execution at `L = pair_len()`
-    /// ([`Model::arena_len`](crate::Model::arena_len)).
+    /// ([`Model::arena_len`](crate::Model::arena_len)): the features and the maps, and for a
+    /// scores head two vectors after them.
     pub const fn arena_len(&self) -> usize {
         plan::model_arena_len(
             self.pair_len,
             self.feature_dim,
             self.max_channels,
             self.slots,
-        )
+        ) + 2 * self.vector_len
     }
 
     /// Scratch values of the widest layer ([`Model::scratch_len`](crate::Model::scratch_len)).

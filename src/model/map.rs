@@ -4,12 +4,36 @@ use super::{mask_probs, Buffers, EmbeddingTable, LayerParams, Model, Sequence};
 use crate::blob::Precision;
 use crate::conv::PairSource;
 use crate::conv::{ConvF32, ConvI8, QuantMap};
-use crate::generate::PairFeaturesF32;
+use crate::generate::{PairFeaturesF32, PairFeaturesI8};
 use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8};
 use crate::quant::Activation;
 use crate::seq::Embedding;
-use crate::tri::{map_len, tri_len, TriMap};
+use crate::tri::{map_len, TriMap};
 use crate::{Buffer, Error};
+
+/// Where the conv layers left their result: the slot of the last map, its active length,
+/// channels and zero point.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MapsDone {
+    pub(super) slot: usize,
+    pub(super) len: usize,
+    pub(super) channels: usize,
+    pub(super) zero_point: i32,
+}
+
+impl MapsDone {
+    /// The last map, `map_len(L, channels)` values.
+    pub(super) fn map<'s, T, const L: usize>(
+        &self,
+        slots: &'s [&mut [T]; 3],
+    ) -> Result<&'s [T], Error> {
+        let len = map_len(L, self.channels);
+        slots
+            .get(self.slot)
+            .and_then(|s| s.get(..len))
+            .ok_or(Error::too_small(Buffer::Arena, len))
+    }
+}
 
 impl<const L: usize> Model<'_, L> {
     /// Runs an int8 model on `sequence`, writing pair probabilities into `buffers.probs`, and
@@ -23,12 +47,35 @@ impl<const L: usize> Model<'_, L> {
         if self.precision != Precision::Int8 {
             return Err(Error::BadPrecision);
         }
+        self.expect_pair_map()?;
         let (features, mut slots, scratch, probs) = self.split(buffers)?;
         let (input, zero_point) = self.pair_features_i8(sequence.into(), features)?;
-        let len = input.len();
+        let done = self.maps_i8(&input, zero_point, &mut slots, scratch, &mut observe)?;
+        let logits = done.map::<_, L>(&slots)?;
+        let (scale, zero_point) = self.logit_quant;
+        sigmoid_map_i8(logits, scale, zero_point, probs)?;
+        mask_probs::<L>(probs, done.len);
+        Ok(done.len)
+    }
 
+    /// The int8 conv layers over `input` (pair features of `zero_point`), each writing a whole
+    /// map into a slot.
+    pub(super) fn maps_i8(
+        &self,
+        input: &PairFeaturesI8<'_>,
+        zero_point: i32,
+        slots: &mut [&mut [i8]; 3],
+        scratch: &mut [i16],
+        observe: &mut impl FnMut(usize, &[i8]),
+    ) -> Result<MapsDone, Error> {
+        let mut len = input.len();
         let mut schedule = Schedule::default();
-        let mut in_zero_point = zero_point;
+        let mut done = MapsDone {
+            slot: 0,
+            len,
+            channels: input.channels(),
+            zero_point,
+        };
         for (t, layer) in self.layers().enumerate() {
             let LayerParams::I8(p) = layer.params else {
                 return Err(Error::BadPrecision);
@@ -37,26 +84,28 @@ impl<const L: usize> Model<'_, L> {
             let quant = p.conv_quant();
             let conv = ConvI8::new(geom, p.weights, p.bias, quant)?;
             let step = schedule.next(layer.residual);
-            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
+            let (out, previous, skip) = step.views(slots, map_len(L, layer.out_channels))?;
             match previous {
-                None => conv.run::<_, L>(&input, scratch, out)?,
+                None => conv.run::<_, L>(input, scratch, out)?,
                 Some(map) => {
                     let map = TriMap::<i8, L>::new(map, layer.in_channels, len)?;
-                    conv.run::<_, L>(&QuantMap::new(map, in_zero_point)?, scratch, out)?
+                    conv.run::<_, L>(&QuantMap::new(map, done.zero_point)?, scratch, out)?
                 }
             }
             if let Some((add, _)) = p.add {
                 residual_add_i8(out, skip.ok_or(Error::BadResidual)?, &add)?;
             }
             observe(t, out);
-            in_zero_point = p.output_quant().1;
+            len = geom.output_len(len)?;
+            done = MapsDone {
+                slot: step.output,
+                len,
+                channels: layer.out_channels,
+                zero_point: p.output_quant().1,
+            };
             schedule.finish(step, self.is_skip_source(t));
         }
-        let logits = schedule.logits::<_, L>(&slots)?;
-        let (scale, zero_point) = self.logit_quant;
-        sigmoid_map_i8(logits, scale, zero_point, probs)?;
-        mask_probs::<L>(probs, len);
-        Ok(len)
+        Ok(done)
     }
 
     /// Runs an f32 model on `sequence`; see [`Model::predict_i8_with`].
@@ -66,18 +115,48 @@ impl<const L: usize> Model<'_, L> {
         buffers: &mut Buffers<'_, f32, f32>,
         mut observe: impl FnMut(usize, &[f32]),
     ) -> Result<usize, Error> {
+        self.expect_pair_map()?;
+        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        let input = self.pair_features_f32(sequence.into(), features)?;
+        let done = self.maps_f32(&input, &mut slots, scratch, &mut observe)?;
+        let logits = done.map::<_, L>(&slots)?;
+        sigmoid_map_f32(logits, probs)?;
+        mask_probs::<L>(probs, done.len);
+        Ok(done.len)
+    }
+
+    /// Tokenizes and embeds `input` into `features` and returns the f32 pair features.
+    pub(super) fn pair_features_f32<'f>(
+        &'f self,
+        input: Sequence<'_>,
+        features: &'f mut [f32],
+    ) -> Result<PairFeaturesF32<'f>, Error> {
         let EmbeddingTable::F32(table) = self.embedding else {
             return Err(Error::BadPrecision);
         };
         let mut buffer = [0u16; L];
-        let tokens = self.tokens(sequence.into(), &mut buffer)?;
-        let len = tokens.len();
-        let (features, mut slots, scratch, probs) = self.split(buffers)?;
+        let tokens = self.tokens(input, &mut buffer)?;
         Embedding::with_rows(table, self.vocab_size(), self.feature_dim)?
             .fill_tokens(tokens, features)?;
-        let input = PairFeaturesF32::new(features, self.feature_dim, len, &self.segments)?;
+        PairFeaturesF32::new(features, self.feature_dim, tokens.len(), &self.segments)
+    }
 
+    /// The f32 conv layers over `input`; see [`maps_i8`](Self::maps_i8).
+    pub(super) fn maps_f32(
+        &self,
+        input: &PairFeaturesF32<'_>,
+        slots: &mut [&mut [f32]; 3],
+        scratch: &mut [f32],
+        observe: &mut impl FnMut(usize, &[f32]),
+    ) -> Result<MapsDone, Error> {
+        let mut len = input.len();
         let mut schedule = Schedule::default();
+        let mut done = MapsDone {
+            slot: 0,
+            len,
+            channels: input.channels(),
+            zero_point: 0,
+        };
         for (t, layer) in self.layers().enumerate() {
             let LayerParams::F32(p) = layer.params else {
                 return Err(Error::BadPrecision);
@@ -91,9 +170,9 @@ impl<const L: usize> Model<'_, L> {
             };
             let conv = ConvF32::new(geom, p.weights, p.bias, conv_activation)?;
             let step = schedule.next(layer.residual);
-            let (out, previous, skip) = step.views(&mut slots, map_len(L, layer.out_channels))?;
+            let (out, previous, skip) = step.views(slots, map_len(L, layer.out_channels))?;
             match previous {
-                None => conv.run::<_, L>(&input, scratch, out)?,
+                None => conv.run::<_, L>(input, scratch, out)?,
                 Some(map) => {
                     let map = TriMap::<f32, L>::new(map, layer.in_channels, len)?;
                     conv.run::<_, L>(&map, scratch, out)?
@@ -103,12 +182,16 @@ impl<const L: usize> Model<'_, L> {
                 residual_add_f32(out, skip.ok_or(Error::BadResidual)?, layer.activation)?;
             }
             observe(t, out);
+            len = geom.output_len(len)?;
+            done = MapsDone {
+                slot: step.output,
+                len,
+                channels: layer.out_channels,
+                zero_point: 0,
+            };
             schedule.finish(step, self.is_skip_source(t));
         }
-        let logits = schedule.logits::<_, L>(&slots)?;
-        sigmoid_map_f32(logits, probs)?;
-        mask_probs::<L>(probs, len);
-        Ok(len)
+        Ok(done)
     }
 }
 
@@ -158,14 +241,6 @@ impl Schedule {
             output,
             skip: residual.and(self.skip),
         }
-    }
-
-    /// The last layer's output: one channel of logits over the packed triangle.
-    fn logits<'s, T, const L: usize>(&self, slots: &'s [&mut [T]; 3]) -> Result<&'s [T], Error> {
-        slots
-            .get(self.last_output)
-            .and_then(|s| s.get(..tri_len(L)))
-            .ok_or(Error::too_small(Buffer::Arena, tri_len(L)))
     }
 
     fn finish(&mut self, step: Step, is_skip_source: bool) {

@@ -5,9 +5,10 @@ use crate::blob::App;
 use crate::blob::{
     activation_from_code, f32_at, header as h, i32_at, layer as lr, u16_at, u32_at, u8_at,
     Precision, ALIGN, CRC_LEN, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV,
-    LAYER_RECORD_LEN, NO_RESIDUAL, SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN,
+    LAYER_RECORD_LEN, NO_RESIDUAL, PADDING_VALID, SEGMENT_CONCAT, SEGMENT_OUTER,
+    SEGMENT_RECORD_LEN,
 };
-use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant};
+use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, Padding};
 use crate::generate::PairFeaturesI8;
 use crate::involution::{Involution, Segment};
 use crate::layers::AddQuant;
@@ -18,9 +19,11 @@ use crate::{Buffer, Error, MAX_LAYERS};
 
 mod info;
 mod map;
+mod pooled;
 mod streaming;
 
-pub use info::ModelInfo;
+pub use info::{Head, ModelInfo};
+pub use pooled::{DenseActivation, DenseI8, PoolKind, ScoresI8, SideI8, VectorLayer, VectorParams};
 
 /// Largest per-position feature dimension a blob may declare (format 2; 16 in format 1).
 pub const MAX_FEATURE_DIM: usize = crate::blob::MAX_FEATURE_DIM;
@@ -99,6 +102,8 @@ pub struct Layer<'a> {
     pub kernel: usize,
     /// Dilation.
     pub dilation: usize,
+    /// Same or valid padding.
+    pub padding: Padding,
     /// Activation, applied after the residual add if there is one.
     pub activation: Activation,
     /// Index of the earlier layer whose output is added.
@@ -298,7 +303,7 @@ fn parse_layer<'a, 'i>(
     if u8_at(record, lr::KIND)? != LAYER_CONV {
         return Err(Error::BadLayerKind);
     }
-    if u16_at(record, lr::RESERVED_A)? != 0 || u32_at(record, lr::RESERVED_B)? != 0 {
+    if u32_at(record, lr::RESERVED_B)? != 0 {
         return Err(Error::NonZeroReserved);
     }
     let activation = activation_from_code(u8_at(record, lr::ACTIVATION)?)?;
@@ -309,7 +314,14 @@ fn parse_layer<'a, 'i>(
     if in_channels != expected_in {
         return Err(Error::ChannelMismatch);
     }
-    let geom = ConvGeom::new(in_channels, out_channels, kernel, dilation, involution)?;
+    // ModelInfo has checked the code (and that it is 0 before format 3).
+    let padding = if u16_at(record, lr::OPTION)? == PADDING_VALID {
+        Padding::Valid
+    } else {
+        Padding::Same
+    };
+    let geom = ConvGeom::new(in_channels, out_channels, kernel, dilation, involution)?
+        .with_padding(padding);
     let residual = match u16_at(record, lr::RESIDUAL)? {
         NO_RESIDUAL => None,
         s => Some(s as usize),
@@ -357,6 +369,7 @@ fn parse_layer<'a, 'i>(
         out_channels,
         kernel,
         dilation,
+        padding,
         activation,
         residual,
         params,
@@ -467,7 +480,7 @@ impl<'a, const L: usize> Model<'a, L> {
         // that each residual add's second zero point is its source's output zero point.
         let mut zero_points = [0i32; MAX_LAYERS];
         let mut last_zero_point = None;
-        for t in 0..layer_count {
+        for t in 0..info.conv_count() {
             let (expected_in, involution) = match t.checked_sub(1) {
                 None => (pair_channels, Involution::Segments(&segments)),
                 Some(previous) => (
@@ -500,22 +513,20 @@ impl<'a, const L: usize> Model<'a, L> {
             }
             last_zero_point = Some((layer.out_channels, zero_point));
         }
-        let Some((head_channels, head_zero_point)) = last_zero_point else {
+        let Some((_, maps_zero_point)) = last_zero_point else {
             return Err(Error::BadLayerCount);
         };
-        if head_channels != 1 {
-            return Err(Error::BadHead);
-        }
-        let logit_quant = match precision {
-            Precision::Int8 => {
-                if head_zero_point != logit_zero_point {
+        // The logit fields describe the pair-map head's output; a scores head gives its own.
+        let logit_quant = match (precision, info.head()) {
+            (Precision::Int8, Head::PairMap) => {
+                if maps_zero_point != logit_zero_point {
                     return Err(Error::BadQuantRange);
                 }
                 (logit_scale, logit_zero_point)
             }
-            Precision::F32 => (1.0, 0),
+            _ => (1.0, 0),
         };
-        Ok(Self {
+        let model = Self {
             precision,
             pair_len,
             feature_dim: dim,
@@ -527,7 +538,13 @@ impl<'a, const L: usize> Model<'a, L> {
             layer_count,
             logit_quant,
             info,
-        })
+        };
+        // The layers after the pool: every value, and each input's zero point.
+        let mut zero_point = maps_zero_point;
+        for t in info.conv_count()..layer_count {
+            zero_point = model.vector_layer(t, true)?.output_quant(zero_point).1;
+        }
+        Ok(model)
     }
 
     /// Number type of the model.
@@ -555,15 +572,33 @@ impl<'a, const L: usize> Model<'a, L> {
         &self.embedding
     }
 
-    /// Number of layers.
+    /// Number of layers: the convs, then for a scores head the pool and the layers after it.
     pub fn layer_count(&self) -> usize {
         self.layer_count
     }
 
-    /// Layer `t`, read from the blob (which [`Model::from_bytes`] has checked, so this only
-    /// fails for `t >= layer_count()`).
+    /// Number of conv layers (all of a pair-map model's layers).
+    pub fn conv_count(&self) -> usize {
+        self.info.conv_count()
+    }
+
+    /// What the model's last layer gives.
+    pub fn head(&self) -> Head {
+        self.info.head()
+    }
+
+    /// [`Error::WrongHead`] unless the model has a pair-map head.
+    fn expect_pair_map(&self) -> Result<(), Error> {
+        match self.info.head() {
+            Head::PairMap => Ok(()),
+            Head::Scores { .. } => Err(Error::WrongHead),
+        }
+    }
+
+    /// Conv layer `t`, read from the blob (which [`Model::from_bytes`] has checked, so this
+    /// only fails for `t >= conv_count()`).
     pub fn layer(&self, t: usize) -> Result<Layer<'a>, Error> {
-        if t >= self.layer_count {
+        if t >= self.info.conv_count() {
             return Err(Error::BadLayerCount);
         }
         let (expected_in, involution) = match t.checked_sub(1) {
@@ -590,9 +625,9 @@ impl<'a, const L: usize> Model<'a, L> {
         Ok(layer)
     }
 
-    /// The layers, first to last.
+    /// The conv layers, first to last.
     pub fn layers(&self) -> impl Iterator<Item = Layer<'a>> + '_ {
-        (0..self.layer_count).filter_map(|t| self.layer(t).ok())
+        (0..self.info.conv_count()).filter_map(|t| self.layer(t).ok())
     }
 
     /// Scale and zero point of the int8 logits ((1.0, 0) for f32 models).
@@ -610,9 +645,11 @@ impl<'a, const L: usize> Model<'a, L> {
         self.info.max_channels()
     }
 
-    /// Arena values [`Buffers::arena`] needs: the features, then `slots` packed maps.
+    /// Arena values [`Buffers::arena`] needs: the features, then `slots` packed maps, and for
+    /// a scores head two vectors of [`ModelInfo::vector_len`] values.
     pub fn arena_len(&self) -> usize {
         crate::plan::model_arena_len(L, self.feature_dim, self.max_channels(), self.slots())
+            + 2 * self.info.vector_len()
     }
 
     /// Scratch values [`Buffers::scratch`] needs: the widest layer's patch, and for int8 models
@@ -636,20 +673,33 @@ impl<'a, const L: usize> Model<'a, L> {
         if buffers.probs.len() < tri_len(L) {
             return Err(Error::too_small(Buffer::Probs, tri_len(L)));
         }
-        let map = map_len(L, self.max_channels());
+        let (features, slots, _) = self.split_arena(buffers.arena)?;
+        Ok((features, slots, buffers.scratch, buffers.probs))
+    }
+
+    /// Splits an arena of at least [`arena_len`](Self::arena_len) values into the features,
+    /// the map slots (the third empty without skip connections) and the rest.
+    #[allow(clippy::type_complexity)]
+    fn split_arena<'b, T>(
+        &self,
+        arena: &'b mut [T],
+    ) -> Result<(&'b mut [T], [&'b mut [T]; 3], &'b mut [T]), Error> {
         let too_small = Error::too_small(Buffer::Arena, self.arena_len());
-        let (features, maps) = buffers
-            .arena
+        if arena.len() < self.arena_len() {
+            return Err(too_small);
+        }
+        let map = map_len(L, self.max_channels());
+        let (features, maps) = arena
             .split_at_mut_checked(L * self.feature_dim)
             .ok_or(too_small)?;
         let (a, rest) = maps.split_at_mut_checked(map).ok_or(too_small)?;
         let (b, rest) = rest.split_at_mut_checked(map).ok_or(too_small)?;
-        let c = if self.slots() == 3 {
-            rest.get_mut(..map).ok_or(too_small)?
+        let (c, rest) = if self.slots() == 3 {
+            rest.split_at_mut_checked(map).ok_or(too_small)?
         } else {
-            &mut []
+            rest.split_at_mut(0)
         };
-        Ok((features, [a, b, c], buffers.scratch, buffers.probs))
+        Ok((features, [a, b, c], rest))
     }
 
     /// The tokens of `input` in `buffer`: text through the model's alphabet, tokens checked
@@ -745,13 +795,14 @@ impl<'a, const L: usize> Model<'a, L> {
         } else {
             Involution::Identity
         };
-        ConvGeom::new(
+        Ok(ConvGeom::new(
             layer.in_channels,
             layer.out_channels,
             layer.kernel,
             layer.dilation,
             involution,
-        )
+        )?
+        .with_padding(layer.padding))
     }
 
     fn is_skip_source(&self, t: usize) -> bool {

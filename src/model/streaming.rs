@@ -94,6 +94,7 @@ impl<const L: usize> Model<'_, L> {
         if self.precision != Precision::Int8 {
             return Err(Error::BadPrecision);
         }
+        self.expect_pair_map()?;
         let rings = self.info.rings();
         let arena_len = self.stream_arena_len()?;
         if arena.len() < arena_len {

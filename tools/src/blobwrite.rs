@@ -1,19 +1,27 @@
-//! Assembling a blob in format version 2 (see `tools/BLOB_FORMAT.md` and `scnn::blob`).
+//! Assembling a blob (see `tools/BLOB_FORMAT.md` and `scnn::blob`): format version 2 for
+//! pair-map models, version 3 when the model needs it (valid padding, a pooled head).
 
 use scnn::blob::{
-    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_VERSION, HEADER_LEN,
-    LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_RECORD_LEN,
+    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_V2, FORMAT_VERSION,
+    HEADER_LEN, LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_RECORD_LEN,
 };
-use scnn::{Activation, Requant};
+use scnn::Requant;
 
 /// One layer's record and sections.
 #[derive(Clone, Debug)]
 pub struct LayerSpec {
+    /// Layer kind code (`scnn::blob::LAYER_*`).
+    pub kind: u8,
+    /// The kind's option (padding, pool function, side rows); 0 before format 3.
+    pub option: u16,
+    /// 0 for layers without a kernel.
     pub kernel: usize,
+    /// 0 for layers without a kernel.
     pub dilation: usize,
     pub in_channels: usize,
     pub out_channels: usize,
-    pub activation: Activation,
+    /// Activation code (`scnn::blob::activation_code`, or tanh/sigmoid on dense layers).
+    pub activation: u8,
     pub residual: Option<usize>,
     /// Packed weights, little-endian bytes.
     pub weights: Vec<u8>,
@@ -69,11 +77,25 @@ pub fn floats(values: &[f32]) -> Vec<u8> {
 }
 
 impl BlobSpec {
+    /// The oldest format version that holds the model: 2, or 3 with pooled layers or valid
+    /// padding, so firmware that reads format 2 keeps reading pair-map models.
+    pub fn format_version(&self) -> u16 {
+        let needs_v3 = self
+            .layers
+            .iter()
+            .any(|l| l.kind != LAYER_CONV || l.option != 0);
+        if needs_v3 {
+            FORMAT_VERSION
+        } else {
+            FORMAT_V2
+        }
+    }
+
     /// The blob bytes, CRC included.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![0u8; HEADER_LEN];
         out[h::MAGIC..h::MAGIC + 4].copy_from_slice(&MAGIC);
-        put_u16(&mut out, h::VERSION, FORMAT_VERSION);
+        put_u16(&mut out, h::VERSION, self.format_version());
         put_u16(&mut out, h::HEADER_LEN, HEADER_LEN as u16);
         out[h::PRECISION] = self.precision.code();
         out[h::LAYER_COUNT] = self.layers.len() as u8;
@@ -126,14 +148,24 @@ impl BlobSpec {
         for (t, layer) in self.layers.iter().enumerate() {
             let record = layers_at + t * LAYER_RECORD_LEN;
             pad(&mut out);
-            let weights_at = out.len();
+            // Empty sections have offset 0.
+            let weights_at = if layer.weights.is_empty() {
+                0
+            } else {
+                out.len()
+            };
             out.extend_from_slice(&layer.weights);
             pad(&mut out);
-            let params_at = out.len();
+            let params_at = if layer.params.is_empty() {
+                0
+            } else {
+                out.len()
+            };
             out.extend_from_slice(&layer.params);
             pad(&mut out);
-            out[record + lr::KIND] = LAYER_CONV;
-            out[record + lr::ACTIVATION] = blob::activation_code(layer.activation);
+            out[record + lr::KIND] = layer.kind;
+            out[record + lr::ACTIVATION] = layer.activation;
+            put_u16(&mut out, record + lr::OPTION, layer.option);
             out[record + lr::KERNEL] = layer.kernel as u8;
             out[record + lr::DILATION] = layer.dilation as u8;
             put_u16(&mut out, record + lr::IN_CHANNELS, layer.in_channels as u16);

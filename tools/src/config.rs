@@ -26,6 +26,8 @@ pub enum AppName {
     Rna,
     /// Amino acids: 21 tokens, the 20 standard residues and X.
     Protein,
+    /// Item ids (sequential recommendation): `vocab_size` tokens, no alphabet.
+    Items,
 }
 
 impl AppName {
@@ -34,6 +36,7 @@ impl AppName {
         match self {
             AppName::Rna => scnn::blob::App::Rna,
             AppName::Protein => scnn::blob::App::Protein,
+            AppName::Items => scnn::blob::App::Items,
         }
     }
 
@@ -42,14 +45,17 @@ impl AppName {
         match self {
             AppName::Rna => scnn::apps::rna::ALPHABET,
             AppName::Protein => scnn::apps::protein::ALPHABET,
+            AppName::Items => &[],
         }
     }
 
-    /// Tokens: rows of the embedding table.
-    pub fn vocab_size(self) -> usize {
+    /// Tokens of the letter apps (rows of the embedding table); `None` for items, whose
+    /// count the config gives.
+    pub fn vocab_size(self) -> Option<usize> {
         match self {
-            AppName::Rna => scnn::apps::rna::VOCAB_SIZE,
-            AppName::Protein => scnn::apps::protein::VOCAB_SIZE,
+            AppName::Rna => Some(scnn::apps::rna::VOCAB_SIZE),
+            AppName::Protein => Some(scnn::apps::protein::VOCAB_SIZE),
+            AppName::Items => None,
         }
     }
 }
@@ -90,6 +96,106 @@ pub struct LayerConfig {
     /// Whether `layers.N.bn.*` tensors follow the conv (folded by `convert`).
     #[serde(default)]
     pub batch_norm: bool,
+    /// `same` (zeros around the map, the default) or `valid` (the map shrinks by
+    /// `(kernel − 1)·dilation`; pooled models only).
+    #[serde(default)]
+    pub padding: PaddingName,
+}
+
+/// Conv padding names in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PaddingName {
+    #[default]
+    Same,
+    Valid,
+}
+
+impl From<PaddingName> for scnn::conv::Padding {
+    fn from(p: PaddingName) -> Self {
+        match p {
+            PaddingName::Same => scnn::conv::Padding::Same,
+            PaddingName::Valid => scnn::conv::Padding::Valid,
+        }
+    }
+}
+
+/// Pool names in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolName {
+    #[default]
+    Avg,
+    Max,
+}
+
+/// Activations of dense layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DenseActivationName {
+    #[default]
+    None,
+    Relu,
+    Relu6,
+    Tanh,
+    Sigmoid,
+}
+
+/// A layer after the pool. Tensors: `head.N.weight` and `head.N.bias` for layer `N` of
+/// `head.layers` (a side table has only `head.N.weight`, `[rows, dim]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum VectorConfig {
+    /// Fully connected: `weight [out_features, in]`, `bias [out_features]`.
+    Dense {
+        out_features: usize,
+        #[serde(default)]
+        activation: DenseActivationName,
+    },
+    /// Joins row `side` of a table (a user embedding, say) to the vector.
+    Side { rows: usize, dim: usize },
+    /// One score per item: `weight [items, in]`, `bias [items]`. Last.
+    Scores { items: usize },
+}
+
+/// A pooled head: the last conv map pooled over the triangle, then `layers`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PooledConfig {
+    #[serde(default)]
+    pub pool: PoolName,
+    pub layers: Vec<VectorConfig>,
+}
+
+impl PooledConfig {
+    /// Output width of head layer `n`, given the pooled width.
+    pub fn width_after(&self, n: usize, pooled: usize) -> usize {
+        let mut width = pooled;
+        for layer in &self.layers[..=n] {
+            width = match *layer {
+                VectorConfig::Dense { out_features, .. } => out_features,
+                VectorConfig::Side { dim, .. } => width + dim,
+                VectorConfig::Scores { items } => items,
+            };
+        }
+        width
+    }
+
+    /// Input width of head layer `n`.
+    pub fn width_before(&self, n: usize, pooled: usize) -> usize {
+        match n {
+            0 => pooled,
+            n => self.width_after(n - 1, pooled),
+        }
+    }
+
+    /// Rows of the side table, if any.
+    pub fn side_rows(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| match *l {
+            VectorConfig::Side { rows, .. } => Some(rows),
+            _ => None,
+        })
+    }
 }
 
 impl LayerConfig {
@@ -108,6 +214,7 @@ impl LayerConfig {
             activation,
             residual,
             batch_norm: false,
+            padding: PaddingName::Same,
         }
     }
 }
@@ -136,9 +243,25 @@ pub struct ModelConfig {
     pub layers: Vec<LayerConfig>,
     #[serde(default = "default_eps")]
     pub bn_eps: f64,
+    /// Tokens (rows of the embedding table): required for items, else the app's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
+    /// A pooled head after the convs (recommendation); none: the last conv gives pair logits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<PooledConfig>,
 }
 
 impl ModelConfig {
+    /// Tokens: rows of the embedding table.
+    pub fn vocab_size(&self) -> usize {
+        self.app.vocab_size().or(self.vocab_size).unwrap_or(0)
+    }
+
+    /// Channels of the last conv (the pooled width of a pooled head).
+    pub fn conv_out_channels(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.out_channels)
+    }
+
     /// The runtime segments of the pair features.
     pub fn segments(&self) -> Vec<Segment> {
         let d = self.embedding_dim as u16;
@@ -232,8 +355,90 @@ impl ModelConfig {
                 live_until = t;
             }
         }
-        if self.layers.last().map(|l| l.out_channels) != Some(1) {
-            bail!("config: the last layer must have out_channels 1 (the pair logits)");
+        match (self.app.vocab_size(), self.vocab_size) {
+            (None, None) => bail!("config: vocab_size is required for app {:?}", self.app),
+            (Some(app), Some(given)) if app != given => {
+                bail!("config: vocab_size {given} differs from the app's {app} tokens")
+            }
+            _ => {}
+        }
+        if !(1..=65_535).contains(&self.vocab_size()) {
+            bail!(
+                "config: vocab_size {} must be in 1..=65535",
+                self.vocab_size()
+            );
+        }
+        let shrink: usize = self
+            .layers
+            .iter()
+            .filter(|l| l.padding == PaddingName::Valid)
+            .map(|l| (l.kernel - 1) * l.dilation)
+            .sum();
+        match &self.head {
+            None => {
+                if self.layers.last().map(|l| l.out_channels) != Some(1) {
+                    bail!("config: the last layer must have out_channels 1 (the pair logits)");
+                }
+                if shrink > 0 {
+                    bail!("config: valid padding needs a pooled head (a pair map keeps its size)");
+                }
+            }
+            Some(head) => self.validate_head(head, shrink)?,
+        }
+        Ok(())
+    }
+
+    fn validate_head(&self, head: &PooledConfig, shrink: usize) -> Result<()> {
+        if shrink >= self.pair_len {
+            bail!(
+                "config: the valid convs shrink the map by {shrink}, leaving nothing of pair_len {}",
+                self.pair_len
+            );
+        }
+        let count = self.layers.len() + 1 + head.layers.len();
+        if count > scnn::MAX_LAYERS {
+            bail!(
+                "config: {count} layers with the head; at most {}",
+                scnn::MAX_LAYERS
+            );
+        }
+        let Some(VectorConfig::Scores { .. }) = head.layers.last() else {
+            bail!("config: head.layers must end with a scores layer");
+        };
+        let pooled = self.conv_out_channels();
+        let mut sides = 0;
+        for (n, layer) in head.layers.iter().enumerate() {
+            let out = head.width_after(n, pooled);
+            match *layer {
+                VectorConfig::Scores { items } => {
+                    if n + 1 != head.layers.len() {
+                        bail!("config: head.layers[{n}]: scores must be the last layer");
+                    }
+                    if !(1..=65_535).contains(&items) {
+                        bail!("config: head.layers[{n}].items {items} must be in 1..=65535");
+                    }
+                }
+                VectorConfig::Side { rows, dim } => {
+                    sides += 1;
+                    if !(1..=65_535).contains(&rows) || dim == 0 {
+                        bail!("config: head.layers[{n}]: side needs 1..=65535 rows and dim >= 1");
+                    }
+                }
+                VectorConfig::Dense { out_features, .. } => {
+                    if out_features == 0 {
+                        bail!("config: head.layers[{n}].out_features must be at least 1");
+                    }
+                }
+            }
+            if !matches!(layer, VectorConfig::Scores { .. }) && out > scnn::MAX_CHANNELS {
+                bail!(
+                    "config: head.layers[{n}] is {out} wide; at most {}",
+                    scnn::MAX_CHANNELS
+                );
+            }
+        }
+        if sides > 1 {
+            bail!("config: head.layers has {sides} side tables; at most one");
         }
         Ok(())
     }

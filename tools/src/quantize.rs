@@ -2,12 +2,20 @@
 //! representative sequences, or a plain f32 packing.
 
 use anyhow::{bail, Result};
-use scnn::blob::{Precision, SEGMENT_CONCAT, SEGMENT_OUTER};
+use scnn::blob::{
+    activation_code, Precision, ACTIVATION_SIGMOID, ACTIVATION_TANH, LAYER_CONV, LAYER_DENSE,
+    LAYER_POOL, LAYER_SCORES, LAYER_SIDE, PADDING_SAME, PADDING_VALID, POOL_AVG, POOL_MAX,
+    SEGMENT_CONCAT, SEGMENT_OUTER,
+};
 use scnn::layers::AddQuant;
+use scnn::ops::activation::{ActivationI8, Curve};
 use scnn::{Activation, Requant};
 
 use crate::blobwrite::{floats, words, BlobSpec, LayerSpec};
-use crate::config::PairFeature;
+use crate::config::{
+    DenseActivationName, LayerConfig, ModelConfig, PaddingName, PairFeature, PoolName,
+    PooledConfig, VectorConfig,
+};
 use crate::reference;
 use crate::weights::FloatModel;
 
@@ -39,29 +47,122 @@ fn range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
         .fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
-/// Min and max of each layer's conv output and layer output over the calibration set.
+/// Min and max of each layer's conv output and layer output over the calibration set, and of
+/// each pooled-head layer's output (`head[0]`: the pooled vector) and pre-activation.
 pub struct Ranges {
     pub conv: Vec<(f64, f64)>,
     pub output: Vec<(f64, f64)>,
+    pub head: Vec<(f64, f64)>,
+    pub head_pre: Vec<(f64, f64)>,
 }
 
-pub fn calibrate(model: &FloatModel, sequences: &[Vec<u16>], mut progress: impl FnMut()) -> Ranges {
+fn widen(slot: &mut (f64, f64), values: &[f64]) {
+    let (lo, hi) = range(values.iter().copied());
+    *slot = (slot.0.min(lo), slot.1.max(hi));
+}
+
+pub fn calibrate(model: &FloatModel, sequences: &[Vec<u16>], progress: impl FnMut()) -> Ranges {
+    calibrate_with_sides(model, sequences, &[], progress)
+}
+
+/// [`calibrate`] with the side token of each sequence (`sides[i]`; row 0 when missing).
+pub fn calibrate_with_sides(
+    model: &FloatModel,
+    sequences: &[Vec<u16>],
+    sides: &[u16],
+    mut progress: impl FnMut(),
+) -> Ranges {
     let count = model.config.layers.len();
+    let head_len = model.config.head.as_ref().map_or(0, |h| h.layers.len());
     let mut ranges = Ranges {
         conv: vec![(0.0, 0.0); count],
         output: vec![(0.0, 0.0); count],
+        head: vec![(0.0, 0.0); head_len + usize::from(head_len > 0)],
+        head_pre: vec![(0.0, 0.0); head_len],
     };
-    for tokens in sequences {
-        let forward = reference::forward_tokens(model, tokens);
+    for (n, tokens) in sequences.iter().enumerate() {
+        let side = sides.get(n).map(|&s| s as usize);
+        let forward = reference::forward_side(model, tokens, side);
         for t in 0..count {
-            let (lo, hi) = range(forward.conv_outputs[t].data.iter().copied());
-            ranges.conv[t] = (ranges.conv[t].0.min(lo), ranges.conv[t].1.max(hi));
-            let (lo, hi) = range(forward.outputs[t].data.iter().copied());
-            ranges.output[t] = (ranges.output[t].0.min(lo), ranges.output[t].1.max(hi));
+            widen(&mut ranges.conv[t], &forward.conv_outputs[t].data);
+            widen(&mut ranges.output[t], &forward.outputs[t].data);
+        }
+        for (slot, values) in ranges.head.iter_mut().zip(&forward.head) {
+            widen(slot, values);
+        }
+        for (slot, values) in ranges.head_pre.iter_mut().zip(&forward.head_pre) {
+            widen(slot, values);
         }
         progress();
     }
     ranges
+}
+
+/// A conv layer's record fields other than its sections.
+fn conv_spec(cfg: &ModelConfig, t: usize, layer: &LayerConfig) -> LayerSpec {
+    LayerSpec {
+        kind: LAYER_CONV,
+        option: match layer.padding {
+            PaddingName::Same => PADDING_SAME,
+            PaddingName::Valid => PADDING_VALID,
+        },
+        kernel: layer.kernel,
+        dilation: layer.dilation,
+        in_channels: cfg.in_channels(t),
+        out_channels: layer.out_channels,
+        activation: activation_code(layer.activation.into()),
+        residual: layer.residual,
+        weights: Vec::new(),
+        params: Vec::new(),
+    }
+}
+
+/// The record fields of pooled-head layer `n` (`None`: the pool itself) other than its
+/// sections.
+fn head_spec(cfg: &ModelConfig, head: &PooledConfig, n: Option<usize>) -> LayerSpec {
+    let pooled = cfg.conv_out_channels();
+    let mut spec = LayerSpec {
+        kind: LAYER_POOL,
+        option: match head.pool {
+            PoolName::Avg => POOL_AVG,
+            PoolName::Max => POOL_MAX,
+        },
+        kernel: 0,
+        dilation: 0,
+        in_channels: pooled,
+        out_channels: pooled,
+        activation: 0,
+        residual: None,
+        weights: Vec::new(),
+        params: Vec::new(),
+    };
+    let Some(n) = n else {
+        return spec;
+    };
+    spec.in_channels = head.width_before(n, pooled);
+    spec.out_channels = head.width_after(n, pooled);
+    match head.layers[n] {
+        VectorConfig::Dense { activation, .. } => {
+            spec.kind = LAYER_DENSE;
+            spec.option = 0;
+            spec.activation = match activation {
+                DenseActivationName::None => activation_code(Activation::None),
+                DenseActivationName::Relu => activation_code(Activation::Relu),
+                DenseActivationName::Relu6 => activation_code(Activation::Relu6),
+                DenseActivationName::Tanh => ACTIVATION_TANH,
+                DenseActivationName::Sigmoid => ACTIVATION_SIGMOID,
+            };
+        }
+        VectorConfig::Side { rows, .. } => {
+            spec.kind = LAYER_SIDE;
+            spec.option = rows as u16;
+        }
+        VectorConfig::Scores { .. } => {
+            spec.kind = LAYER_SCORES;
+            spec.option = 0;
+        }
+    }
+    spec
 }
 
 fn segments(model: &FloatModel) -> Vec<(u8, u16)> {
@@ -80,25 +181,30 @@ fn segments(model: &FloatModel) -> Vec<(u8, u16)> {
 /// The f32 blob: packed float kernels, no quantization.
 pub fn f32_blob(model: &FloatModel) -> Result<BlobSpec> {
     let cfg = &model.config;
-    let layers = cfg
+    let mut layers: Vec<LayerSpec> = cfg
         .layers
         .iter()
         .enumerate()
         .map(|(t, layer)| LayerSpec {
-            kernel: layer.kernel,
-            dilation: layer.dilation,
-            in_channels: cfg.in_channels(t),
-            out_channels: layer.out_channels,
-            activation: layer.activation.into(),
-            residual: layer.residual,
             weights: floats(&model.packed(t)),
             params: floats(&model.layers[t].bias),
+            ..conv_spec(cfg, t, layer)
         })
         .collect();
+    if let Some(head) = &cfg.head {
+        layers.push(head_spec(cfg, head, None));
+        for (n, weights) in model.head.iter().enumerate() {
+            layers.push(LayerSpec {
+                weights: floats(&weights.weight),
+                params: floats(&weights.bias),
+                ..head_spec(cfg, head, Some(n))
+            });
+        }
+    }
     Ok(BlobSpec {
         precision: Precision::F32,
         app: cfg.app.app(),
-        vocab_size: cfg.app.vocab_size(),
+        vocab_size: cfg.vocab_size(),
         alphabet: cfg.app.alphabet().to_vec(),
         pair_len: cfg.pair_len,
         feature_dim: cfg.embedding_dim,
@@ -162,6 +268,8 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
                 (lo, hi)
             }
         };
+        // A pooled head's map is not the pair logits: no clip.
+        let clip = |r: (f64, f64)| if cfg.head.is_some() { r } else { clip(r) };
         let (out_lo, out_hi) = clip(ranges.output[t]);
         let out_q = asymmetric(out_lo, out_hi);
         let (conv_lo, conv_hi) = clip(ranges.conv[t]);
@@ -238,21 +346,28 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
             conv_q
         });
         layers.push(LayerSpec {
-            kernel: layer.kernel,
-            dilation: layer.dilation,
-            in_channels: cfg.in_channels(t),
-            out_channels: o_count,
-            activation,
-            residual: layer.residual,
             weights: q_weights,
             params,
+            ..conv_spec(cfg, t, layer)
         });
     }
     let logits = *outputs.last().expect("validated: at least one layer");
+    if let Some(head) = &cfg.head {
+        int8_head(model, head, ranges, logits, &mut layers)?;
+    }
+    // A pooled model's header logit fields describe nothing; 1.0 and 0 keep the loader happy.
+    let logits = if cfg.head.is_some() {
+        QParams {
+            scale: 1.0,
+            zero_point: 0,
+        }
+    } else {
+        logits
+    };
     Ok(BlobSpec {
         precision: Precision::Int8,
         app: cfg.app.app(),
-        vocab_size: cfg.app.vocab_size(),
+        vocab_size: cfg.vocab_size(),
         alphabet: cfg.app.alphabet().to_vec(),
         pair_len: cfg.pair_len,
         feature_dim: cfg.embedding_dim,
@@ -265,4 +380,151 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
         logit_zero_point: logits.zero_point,
         layers,
     })
+}
+
+/// Symmetric int8 weights of one row (or a whole matrix): values and scale.
+fn symmetric(values: &[f32]) -> (Vec<u8>, f32) {
+    let max = values.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let q = values
+        .iter()
+        .map(|&w| (w / scale).round().clamp(-127.0, 127.0) as i8 as u8)
+        .collect();
+    (q, scale)
+}
+
+/// An int32 bias at `scale`, or an error naming the layer.
+fn int32_bias(what: &str, value: f32, scale: f64) -> Result<i32> {
+    let b = (value as f64 / scale).round();
+    if b.abs() > i32::MAX as f64 / 2.0 {
+        bail!("{what}: bias does not fit int32 at scale {scale:e}");
+    }
+    Ok(b as i32)
+}
+
+/// The pooled head in int8: the pool keeps the last map's quantization; dense layers are
+/// per-channel FULLY_CONNECTED (then TFLite's TANH or LOGISTIC, whose output quantization is
+/// fixed); the side table is quantized at the joined vector's quantization, which covers the
+/// incoming vector and the table; the scores share one weight scale so their int32
+/// accumulators rank as the real scores do.
+fn int8_head(
+    model: &FloatModel,
+    head: &PooledConfig,
+    ranges: &Ranges,
+    pooled_q: QParams,
+    layers: &mut Vec<LayerSpec>,
+) -> Result<()> {
+    let cfg = &model.config;
+    layers.push(head_spec(cfg, head, None));
+    let mut in_q = pooled_q;
+    for (n, (layer, weights)) in head.layers.iter().zip(&model.head).enumerate() {
+        let spec = head_spec(cfg, head, Some(n));
+        let (c, o) = (spec.in_channels, spec.out_channels);
+        let what = format!("head.{n}");
+        let (q_weights, params, out_q) = match *layer {
+            VectorConfig::Dense { activation, .. } => {
+                let curve = match activation {
+                    DenseActivationName::Tanh => Some(Curve::Tanh),
+                    DenseActivationName::Sigmoid => Some(Curve::Logistic),
+                    _ => None,
+                };
+                // The affine output's quantization: from its own range before a curve,
+                // else from the output's (the clamp is the activation).
+                let (lo, hi) = if curve.is_some() {
+                    ranges.head_pre[n]
+                } else {
+                    ranges.head[n + 1]
+                };
+                let affine_q = asymmetric(lo, hi);
+                let clamp: Activation = match activation {
+                    DenseActivationName::Relu => Activation::Relu,
+                    DenseActivationName::Relu6 => Activation::Relu6,
+                    _ => Activation::None,
+                };
+                let (act_min, act_max) = clamp.int8_range(affine_q.scale, affine_q.zero_point);
+                let mut q_weights = Vec::with_capacity(o * c);
+                let (mut bias, mut multipliers, mut shifts) = (vec![], vec![], vec![]);
+                for row in 0..o {
+                    let (q, w_scale) = symmetric(&weights.weight[row * c..(row + 1) * c]);
+                    q_weights.extend(q);
+                    let bias_scale = in_q.scale as f64 * w_scale as f64;
+                    bias.push(int32_bias(&what, weights.bias[row], bias_scale)?);
+                    let r = Requant::from_real(bias_scale / affine_q.scale as f64)?;
+                    multipliers.push(r.multiplier);
+                    shifts.push(r.shift);
+                }
+                let mut params = words(&bias);
+                params.extend(words(&multipliers));
+                params.extend(words(&shifts));
+                params.extend(words(&[
+                    affine_q.zero_point,
+                    act_min as i32,
+                    act_max as i32,
+                    affine_q.scale.to_bits() as i32,
+                ]));
+                let out_q = match curve {
+                    Some(curve) => {
+                        let a = ActivationI8::from_input_scale(
+                            curve,
+                            affine_q.scale,
+                            affine_q.zero_point,
+                        )?;
+                        params.extend(words(&[a.multiplier, a.shift, a.radius]));
+                        let (scale, zero_point) = curve.output_quant();
+                        QParams { scale, zero_point }
+                    }
+                    None => affine_q,
+                };
+                (q_weights, params, out_q)
+            }
+            VectorConfig::Side { .. } => {
+                // The joined vector holds the incoming values and the table's.
+                let incoming = (
+                    (-128 - in_q.zero_point) as f64 * in_q.scale as f64,
+                    (127 - in_q.zero_point) as f64 * in_q.scale as f64,
+                );
+                let (t_lo, t_hi) = range(weights.weight.iter().map(|&v| v as f64));
+                let out_q = asymmetric(incoming.0.min(t_lo), incoming.1.max(t_hi));
+                let table = weights
+                    .weight
+                    .iter()
+                    .map(|&v| scnn::quant::quantize(v, out_q.scale, out_q.zero_point) as u8)
+                    .collect();
+                let r = Requant::from_real(in_q.scale as f64 / out_q.scale as f64)?;
+                let params = words(&[
+                    r.multiplier,
+                    r.shift,
+                    out_q.zero_point,
+                    out_q.scale.to_bits() as i32,
+                ]);
+                (table, params, out_q)
+            }
+            VectorConfig::Scores { .. } => {
+                let (q_weights, w_scale) = symmetric(&weights.weight);
+                let scale = in_q.scale as f64 * w_scale as f64;
+                let bias = weights
+                    .bias
+                    .iter()
+                    .map(|&b| int32_bias(&what, b, scale))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut params = words(&bias);
+                params.extend(words(&[(scale as f32).to_bits() as i32]));
+                (
+                    q_weights,
+                    params,
+                    QParams {
+                        scale: scale as f32,
+                        zero_point: 0,
+                    },
+                )
+            }
+        };
+        layers.push(LayerSpec {
+            weights: q_weights,
+            params,
+            ..spec
+        });
+        in_q = out_q;
+    }
+    Ok(())
 }

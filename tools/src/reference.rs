@@ -40,8 +40,12 @@ pub struct Forward {
     pub conv_outputs: Vec<DenseMap>,
     /// Each layer's output.
     pub outputs: Vec<DenseMap>,
-    /// Pair probabilities, `n×n`.
+    /// Pair probabilities, `n×n` (pair-map models; empty for a pooled head).
     pub probs: DenseMap,
+    /// Each pooled-head layer's output: the pooled vector first, the scores last.
+    pub head: Vec<Vec<f64>>,
+    /// Each layer of `head.layers` before its activation (dense layers; else its output).
+    pub head_pre: Vec<Vec<f64>>,
 }
 
 fn activate(activation: crate::config::ActivationName, x: f64) -> f64 {
@@ -61,6 +65,12 @@ pub fn forward(model: &FloatModel, bases: &[Base]) -> Forward {
 
 /// Runs the float model on `tokens` (rows of its embedding table).
 pub fn forward_tokens(model: &FloatModel, tokens: &[u16]) -> Forward {
+    forward_side(model, tokens, None)
+}
+
+/// Runs the float model on `tokens` and, for a pooled head with a side table, row `side`
+/// of it (row 0 when `None`).
+pub fn forward_side(model: &FloatModel, tokens: &[u16], side: Option<usize>) -> Forward {
     let cfg = &model.config;
     let n = tokens.len();
     let d = cfg.embedding_dim;
@@ -98,19 +108,25 @@ pub fn forward_tokens(model: &FloatModel, tokens: &[u16]) -> Forward {
         let (o_count, c_count, k) = (layer.out_channels, input.c, layer.kernel);
         let r = (k / 2) as isize;
         let dil = layer.dilation as isize;
-        let mut conv = DenseMap::zeros(n, o_count);
-        for i in 0..n {
-            for j in 0..n {
+        // Valid padding: output (i, j) is the window whose top-left tap is input (i, j).
+        let (m, origin) = match layer.padding {
+            crate::config::PaddingName::Same => (input.n, -dil * r),
+            crate::config::PaddingName::Valid => (input.n - (k - 1) * layer.dilation, 0),
+        };
+        let n_in = input.n as isize;
+        let mut conv = DenseMap::zeros(m, o_count);
+        for i in 0..m {
+            for j in 0..m {
                 for o in 0..o_count {
                     let mut acc = weights.bias[o] as f64;
                     for u in 0..k {
-                        let a = i as isize + dil * (u as isize - r);
-                        if a < 0 || a >= n as isize {
+                        let a = i as isize + origin + dil * u as isize;
+                        if a < 0 || a >= n_in {
                             continue;
                         }
                         for v in 0..k {
-                            let b = j as isize + dil * (v as isize - r);
-                            if b < 0 || b >= n as isize {
+                            let b = j as isize + origin + dil * v as isize;
+                            if b < 0 || b >= n_in {
                                 continue;
                             }
                             for c in 0..c_count {
@@ -141,14 +157,94 @@ pub fn forward_tokens(model: &FloatModel, tokens: &[u16]) -> Forward {
         conv_outputs.push(conv);
         outputs.push(output);
     }
-    let logits = outputs.last().expect("a model has at least one layer");
-    let mut probs = DenseMap::zeros(n, 1);
-    for (p, &x) in probs.data.iter_mut().zip(&logits.data) {
-        *p = 1.0 / (1.0 + (-x).exp());
-    }
+    let last = outputs.last().expect("a model has at least one layer");
+    let (probs, (head, head_pre)) = match &cfg.head {
+        None => {
+            let mut probs = DenseMap::zeros(n, 1);
+            for (p, &x) in probs.data.iter_mut().zip(&last.data) {
+                *p = 1.0 / (1.0 + (-x).exp());
+            }
+            (probs, (Vec::new(), Vec::new()))
+        }
+        Some(pooled) => (
+            DenseMap::zeros(0, 1),
+            head_forward(model, pooled, last, side),
+        ),
+    };
     Forward {
         conv_outputs,
         outputs,
         probs,
+        head,
+        head_pre,
     }
+}
+
+/// The pooled head on the last map: the pool over the whole symmetric map, then each layer.
+fn head_forward(
+    model: &FloatModel,
+    pooled: &crate::config::PooledConfig,
+    map: &DenseMap,
+    side: Option<usize>,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    use crate::config::{DenseActivationName as A, PoolName, VectorConfig};
+    let cells = (map.n * map.n) as f64;
+    let mut x: Vec<f64> = (0..map.c)
+        .map(|ch| {
+            let values = (0..map.n).flat_map(|i| (0..map.n).map(move |j| (i, j)));
+            match pooled.pool {
+                PoolName::Avg => values.map(|(i, j)| map.at(i, j, ch)).sum::<f64>() / cells,
+                PoolName::Max => values
+                    .map(|(i, j)| map.at(i, j, ch))
+                    .fold(f64::NEG_INFINITY, f64::max),
+            }
+        })
+        .collect();
+    let mut outputs = vec![x.clone()];
+    let mut pre = Vec::new();
+    for (layer, weights) in pooled.layers.iter().zip(&model.head) {
+        let affine = |out: usize| -> Vec<f64> {
+            (0..out)
+                .map(|o| {
+                    let row = &weights.weight[o * x.len()..(o + 1) * x.len()];
+                    row.iter()
+                        .zip(&x)
+                        .fold(weights.bias[o] as f64, |acc, (&w, &v)| acc + w as f64 * v)
+                })
+                .collect()
+        };
+        x = match *layer {
+            VectorConfig::Dense {
+                out_features,
+                activation,
+            } => {
+                let affine = affine(out_features);
+                pre.push(affine.clone());
+                affine
+                    .into_iter()
+                    .map(|v| match activation {
+                        A::None => v,
+                        A::Relu => v.max(0.0),
+                        A::Relu6 => v.clamp(0.0, 6.0),
+                        A::Tanh => v.tanh(),
+                        A::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                    })
+                    .collect()
+            }
+            VectorConfig::Side { dim, .. } => {
+                let row = side.unwrap_or(0);
+                let table = &weights.weight[row * dim..(row + 1) * dim];
+                x.iter()
+                    .copied()
+                    .chain(table.iter().map(|&v| v as f64))
+                    .collect()
+            }
+            VectorConfig::Scores { items } => affine(items),
+        };
+        if !matches!(layer, VectorConfig::Dense { .. }) {
+            pre.push(x.clone());
+        }
+        outputs.push(x.clone());
+    }
+    (outputs, pre)
 }

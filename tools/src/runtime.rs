@@ -299,3 +299,77 @@ pub fn logits_crc(logits: &[i8], l: usize, len: usize) -> u32 {
     }
     digest.finalize()
 }
+
+/// Every item's score for one history.
+#[derive(Clone, Debug)]
+pub struct ItemScores {
+    /// int8 models: the scores layer's int32 accumulators, as a firmware computes them.
+    pub raw: Vec<i32>,
+    /// Real scores (`raw · scale` for int8 models).
+    pub real: Vec<f64>,
+}
+
+fn scores_at<const L: usize>(blob: &Blob, items: &[u16], user: Option<u16>) -> Result<ItemScores> {
+    let model = load::<L>(blob)?;
+    let last = model.layer_count() - 1;
+    let mut out = ItemScores {
+        raw: Vec::new(),
+        real: Vec::new(),
+    };
+    let run = match model.precision() {
+        Precision::Int8 => {
+            let scale = match model.vector_layer(last, false).map(|l| l.params()) {
+                Ok(scnn::model::VectorParams::ScoresI8(s)) => s.scale as f64,
+                _ => anyhow::bail!("{}: not a model with a scores head", blob.name()),
+            };
+            let mut arena = vec![0i8; model.arena_len()];
+            let mut scratch = vec![0i16; model.scratch_len()];
+            model.predict_scores_i8(items, user, &mut arena, &mut scratch, |_, acc| {
+                out.raw.push(acc);
+                out.real.push(acc as f64 * scale);
+            })
+        }
+        Precision::F32 => {
+            let mut arena = vec![0f32; model.arena_len()];
+            let mut scratch = vec![0f32; model.scratch_len()];
+            model.predict_scores_f32(items, user, &mut arena, &mut scratch, |_, s| {
+                out.real.push(s as f64)
+            })
+        }
+    };
+    run.map_err(|e| anyhow!("{e}"))?;
+    Ok(out)
+}
+
+/// Runs a recommendation blob on one history (item tokens, oldest first) and user.
+pub fn scores(blob: &Blob, items: &[u16], user: Option<u16>) -> Result<ItemScores> {
+    with_l!(blob.pair_len(), scores_at(blob, items, user))
+}
+
+/// The best `k` items by int32 score, items of the history left out, by the rule the
+/// firmware's list uses (score descending, ties by the lower item), written here as a plain
+/// sort: an independent check of it.
+pub fn top_items(scores: &[i32], history: &[u16], k: usize) -> Vec<scnn::apps::items::ItemScore> {
+    let mut all: Vec<scnn::apps::items::ItemScore> = scores
+        .iter()
+        .enumerate()
+        .filter(|&(item, _)| !history.contains(&(item as u16)))
+        .map(|(item, &score)| scnn::apps::items::ItemScore {
+            item: item as u16,
+            score,
+        })
+        .collect();
+    all.sort_by_key(|s| (std::cmp::Reverse(s.score), s.item));
+    all.truncate(k);
+    all
+}
+
+/// CRC-32 of every item's score, little-endian, in item order (what an items firmware sends
+/// instead of the scores).
+pub fn scores_crc(scores: &[i32]) -> u32 {
+    let mut digest = scnn::blob::CRC32.digest();
+    for s in scores {
+        digest.update(&s.to_le_bytes());
+    }
+    digest.finalize()
+}

@@ -7,6 +7,9 @@
 //!   (one-hot is used).
 //! - `layers.N.weight` `[O, C, k, k]`, `layers.N.bias` `[O]` (optional, zeros).
 //! - `layers.N.bn.weight|bias|running_mean|running_var` `[O]` when the layer has `batch_norm`.
+//! - With a pooled head, for layer `N` of `head.layers`: `head.N.weight` `[out, in]` and
+//!   `head.N.bias` `[out]` (optional, zeros) for dense and scores layers, `head.N.weight`
+//!   `[rows, dim]` for the side table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,8 +29,7 @@ pub struct FloatLayer {
 
 /// The one-hot table used when a file has no embedding: RNA's 4 columns (N all zero), or
 /// the identity when the dimension equals the vocabulary.
-fn one_hot(app: crate::config::AppName, d: usize) -> Option<Vec<f32>> {
-    let v = app.vocab_size();
+fn one_hot(app: crate::config::AppName, v: usize, d: usize) -> Option<Vec<f32>> {
     if app == crate::config::AppName::Rna && d == 4 {
         return Some(scnn::seq::ONE_HOT.to_vec());
     }
@@ -45,6 +47,8 @@ pub struct FloatModel {
     /// `V × D`, a row per token (RNA: A, C, G, U, N).
     pub embedding: Vec<f32>,
     pub layers: Vec<FloatLayer>,
+    /// The pooled head's layers, as `head.layers` (a side table: `weight` only, no bias).
+    pub head: Vec<FloatLayer>,
     /// Tensors stored in another float type and read as f32, with that type.
     pub converted: Vec<(String, String)>,
 }
@@ -151,10 +155,10 @@ impl FloatModel {
         };
 
         let d = config.embedding_dim;
-        let v = config.app.vocab_size();
+        let v = config.vocab_size();
         let embedding = match tensors.get("embedding.weight", &[v, d])? {
             Some(table) => table,
-            None => match one_hot(config.app, d) {
+            None => match one_hot(config.app, v, d) {
                 Some(table) => table,
                 None => bail!(
                     "missing tensor `embedding.weight` [{v}, {d}] (one-hot is used without it only for RNA with embedding_dim 4 and for embedding_dim = vocabulary size)"
@@ -191,6 +195,26 @@ impl FloatModel {
             check_symmetry(&name, &mut weight, o, &config.partners(t), k, symmetrize)?;
             layers.push(FloatLayer { weight, bias });
         }
+        let mut head = Vec::new();
+        if let Some(pooled) = &config.head {
+            let width = config.conv_out_channels();
+            for (n, layer) in pooled.layers.iter().enumerate() {
+                let (c, o) = (pooled.width_before(n, width), pooled.width_after(n, width));
+                let weight_name = format!("head.{n}.weight");
+                head.push(match *layer {
+                    crate::config::VectorConfig::Side { rows, dim } => FloatLayer {
+                        weight: tensors.require(&weight_name, &[rows, dim])?,
+                        bias: Vec::new(),
+                    },
+                    _ => FloatLayer {
+                        weight: tensors.require(&weight_name, &[o, c])?,
+                        bias: tensors
+                            .get(&format!("head.{n}.bias"), &[o])?
+                            .unwrap_or_else(|| vec![0.0; o]),
+                    },
+                });
+            }
+        }
         let mut extra: Vec<&str> = tensors
             .st
             .names()
@@ -210,6 +234,7 @@ impl FloatModel {
             config,
             embedding,
             layers,
+            head,
             converted: tensors.converted,
         })
     }

@@ -1,9 +1,10 @@
 //! The model a serving firmware embeds — `SCNN_MODEL` at build time, else the example — with
 //! every buffer sized from the blob itself at compile time.
 
+use scnn::apps::items::TopItems;
 use scnn::apps::protein::TopContacts;
 use scnn::blob::{AlignedBlob, App, Precision};
-use scnn::model::ModelInfo;
+use scnn::model::{Head, ModelInfo};
 use static_cell::ConstStaticCell;
 
 /// The blob, 4-byte aligned in flash (checked by the build script with the runtime's loader).
@@ -20,9 +21,23 @@ const _: () = assert!(
 
 /// Pair length: the model's own.
 pub const L: usize = INFO.pair_len();
-/// The streaming activation arena: per-position features and every layer's ring of rows.
-pub static ARENA: ConstStaticCell<[i8; INFO.stream_arena_len()]> =
-    ConstStaticCell::new([0; INFO.stream_arena_len()]);
+/// True for a model with a scores head (recommendation): whole maps (tiny at `L` = 5), then
+/// vectors, and the best items kept.
+pub const ITEMS: bool = matches!(INFO.head(), Head::Scores { .. });
+/// Arena values: the streaming arena (per-position features and every layer's ring of rows)
+/// for a pair-map model, the whole-map arena for a scores head.
+pub const ARENA_LEN: usize = if ITEMS {
+    INFO.arena_len()
+} else {
+    INFO.stream_arena_len()
+};
+/// The activation arena.
+pub static ARENA: ConstStaticCell<[i8; ARENA_LEN]> = ConstStaticCell::new([0; ARENA_LEN]);
+/// Bytes of the longest request: the sequence, or for items the user and `L` item tokens.
+pub const REQUEST_LEN: usize = if ITEMS { 2 + 2 * L } else { L };
+/// An items model's best items (the history left out), offered item by item.
+pub static TOP_ITEMS: ConstStaticCell<TopItems<{ scnn::wire::TOP_ITEMS }>> =
+    ConstStaticCell::new(TopItems::new());
 /// The conv scratch of the widest layer.
 pub static SCRATCH: ConstStaticCell<[i16; INFO.scratch_len()]> =
     ConstStaticCell::new([0; INFO.scratch_len()]);

@@ -9,8 +9,9 @@ use scnn::seq::{encode, Base};
 use scnn::tri::tri_index;
 use scnn::{wire, Model};
 
-use crate::model::{self, INFO, L, PROTEIN};
+use crate::model::{self, INFO, ITEMS, L, PROTEIN, REQUEST_LEN};
 use crate::{stack, Counter};
+use scnn::apps::items::{ItemScore, TopItems};
 use scnn::apps::protein::TopContacts;
 use scnn::blob::App;
 
@@ -73,6 +74,14 @@ pub fn serve<U: Read + Write, C: Counter>(
         (&mut logits[..], None)
     };
     let last = model.layer_count() - 1;
+    let mut top_items = if ITEMS {
+        let Some(top) = model::TOP_ITEMS.try_take() else {
+            return Err(Stop::Buffers);
+        };
+        Some(top)
+    } else {
+        None
+    };
 
     let hello = wire::Hello {
         unit: C::UNIT,
@@ -85,7 +94,7 @@ pub fn serve<U: Read + Write, C: Counter>(
     uart.flush().map_err(Stop::Link)?;
     defmt::info!("serving {}, L = {}", model::NAME, L);
 
-    let mut sequence = [0u8; L];
+    let mut sequence = [0u8; REQUEST_LEN];
     loop {
         let mut command = [0u8; 1];
         uart.read_exact(&mut command)?;
@@ -106,10 +115,10 @@ pub fn serve<U: Read + Write, C: Counter>(
         let mut len = [0u8; 2];
         uart.read_exact(&mut len)?;
         let len = u16::from_le_bytes(len) as usize;
-        if len > L {
+        if len > REQUEST_LEN {
             let mut left = len;
             while left > 0 {
-                let n = left.min(L);
+                let n = left.min(REQUEST_LEN);
                 uart.read_exact(&mut sequence[..n])?;
                 left -= n;
             }
@@ -118,6 +127,19 @@ pub fn serve<U: Read + Write, C: Counter>(
         }
         let text = &mut sequence[..len];
         uart.read_exact(text)?;
+        if let Some(top) = top_items.as_deref_mut() {
+            recommend(
+                uart,
+                counter,
+                &model,
+                text,
+                &mut arena[..],
+                &mut scratch[..],
+                top,
+            )
+            .map_err(Stop::Link)?;
+            continue;
+        }
 
         stack::paint();
         if let Some(top) = top.as_deref_mut() {
@@ -170,6 +192,70 @@ pub fn serve<U: Read + Write, C: Counter>(
             reply(uart, text, len, logits, quant, measured).map_err(Stop::Link)?;
         }
     }
+}
+
+/// Answers one items request (the user token, then the history's item tokens): every item's
+/// score into a CRC-32, the best ones (the history left out) into `top`, then the reply.
+#[inline(never)]
+fn recommend<U: Write, C: Counter>(
+    uart: &mut U,
+    counter: &mut C,
+    model: &Model<'_, L>,
+    request: &[u8],
+    arena: &mut [i8],
+    scratch: &mut [i16],
+    top: &mut TopItems<{ wire::TOP_ITEMS }>,
+) -> Result<(), U::Error> {
+    let (Some((side, items)), true) = (
+        request.split_first_chunk::<2>(),
+        request.len().is_multiple_of(2),
+    ) else {
+        return send_error(uart, "items request: a u16 user, then u16 item tokens");
+    };
+    let side = match u16::from_le_bytes(*side) {
+        wire::NO_SIDE => None,
+        user => Some(user),
+    };
+    let mut history = [0u16; L];
+    if items.len() / 2 > L {
+        return send_error(uart, scnn::Error::SequenceTooLong);
+    }
+    for (slot, pair) in history.iter_mut().zip(items.chunks_exact(2)) {
+        if let [a, b] = *pair {
+            *slot = u16::from_le_bytes([a, b]);
+        }
+    }
+    let history = history.get(..items.len() / 2).unwrap_or(&[]);
+
+    stack::paint();
+    top.clear();
+    let mut digest = scnn::blob::CRC32.digest();
+    let start = counter.now();
+    let result = model.predict_scores_i8(history, side, arena, scratch, |item, score| {
+        digest.update(&score.to_le_bytes());
+        if !history.contains(&item) {
+            top.offer(ItemScore { item, score });
+        }
+    });
+    let count = counter.now() - start;
+    let stack_bytes = stack::used();
+    let len = match result {
+        Ok(len) => len,
+        Err(e) => return send_error(uart, e),
+    };
+    let measured = Measured {
+        count,
+        stack_bytes,
+        unit: C::UNIT.name(),
+    };
+    send_header(uart, len, &measured)?;
+    uart.write_all(&digest.finalize().to_le_bytes())?;
+    let items = top.items();
+    uart.write_all(&(items.len() as u16).to_le_bytes())?;
+    for item in items {
+        uart.write_all(&wire::item_bytes(item))?;
+    }
+    uart.flush()
 }
 
 /// Logs what a prediction cost and sends the answer's header.

@@ -53,15 +53,23 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
                 bail!("int8 conversion needs --calibrate FASTA (representative sequences)");
             };
             let app = model.config.app;
-            let records = fasta::read_for(path, app.app())?;
-            let mut sequences = Vec::new();
-            for record in &records {
-                super::check_fits(&record.name, &record.sequence, model.config.pair_len)?;
-                let tokens = fasta::tokens(&record.name, &record.sequence, app.alphabet())?;
-                sequences.push(tokens);
+            let (mut sequences, mut sides) = (Vec::new(), Vec::new());
+            if app == crate::config::AppName::Items {
+                // Recommendation models calibrate on item histories (with their users).
+                for history in crate::formats::histories::read(path)? {
+                    super::check_history(&model.config, &history)?;
+                    sequences.push(history.items);
+                    sides.push(history.user.unwrap_or(0));
+                }
+            } else {
+                for record in &fasta::read_for(path, app.app())? {
+                    super::check_fits(&record.name, &record.sequence, model.config.pair_len)?;
+                    let tokens = fasta::tokens(&record.name, &record.sequence, app.alphabet())?;
+                    sequences.push(tokens);
+                }
             }
             let bar = progress::bar(sequences.len(), "calibrating");
-            let ranges = quantize::calibrate(&model, &sequences, || bar.inc(1));
+            let ranges = quantize::calibrate_with_sides(&model, &sequences, &sides, || bar.inc(1));
             bar.finish_and_clear();
             quantize::int8_blob(&model, &ranges)?
         }

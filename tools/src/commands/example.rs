@@ -74,6 +74,8 @@ pub fn config() -> ModelConfig {
             layer(1, 1, 1, ActivationName::None, None),
         ],
         bn_eps: 1e-5,
+        vocab_size: None,
+        head: None,
     }
 }
 

@@ -31,6 +31,39 @@ pub fn bases(name: &str, sequence: &str) -> Result<Vec<Base>> {
 }
 
 /// Checks that a record fits the model's pair length.
+/// Checks a history against a recommendation model's description: length, item and user
+/// tokens, and a user exactly when the model has a side table.
+pub fn check_history(
+    config: &crate::config::ModelConfig,
+    history: &crate::formats::histories::History,
+) -> Result<()> {
+    let name = &history.name;
+    let (n, l) = (history.items.len(), config.pair_len);
+    if n != l {
+        bail!("history `{name}`: {n} items; the model takes the last {l}");
+    }
+    if let Some(&item) = history
+        .items
+        .iter()
+        .find(|&&i| usize::from(i) >= config.vocab_size())
+    {
+        bail!(
+            "history `{name}`: item {item} is outside the model's {} items",
+            config.vocab_size()
+        );
+    }
+    let rows = config.head.as_ref().and_then(|h| h.side_rows());
+    match (history.user, rows) {
+        (None, None) => Ok(()),
+        (Some(u), Some(rows)) if usize::from(u) < rows => Ok(()),
+        (Some(u), Some(rows)) => {
+            bail!("history `{name}`: user {u} is outside the model's {rows} users")
+        }
+        (None, Some(_)) => bail!("history `{name}`: the model needs a user"),
+        (Some(_), None) => bail!("history `{name}`: the model has no user table"),
+    }
+}
+
 pub fn check_fits(name: &str, sequence: &str, pair_len: usize) -> Result<()> {
     if sequence.len() > pair_len {
         bail!(

@@ -9,14 +9,18 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::example::{random_symmetric, Rng};
-use crate::config::{ActivationName, AppName, LayerConfig, ModelConfig, PairFeature};
+use crate::config::{
+    ActivationName, AppName, DenseActivationName, LayerConfig, ModelConfig, PaddingName,
+    PairFeature, PoolName, PooledConfig, VectorConfig,
+};
 use crate::output::write_atomic;
 use crate::weights;
 
 #[derive(Args, Debug)]
 pub struct RandomArgs {
-    /// What the model is for: `rna` (5 tokens, one-hot D = 4) or `protein` (21 tokens,
-    /// one-hot D = 21).
+    /// What the model is for: `rna` (5 tokens, one-hot D = 4), `protein` (21 tokens,
+    /// one-hot D = 21) or `items` (SCosRec's shape: `--items` item ids embedded in D = width,
+    /// L = 5, valid 3×3 convs, average pool, tanh dense layer, a `--users` side table, scores).
     #[arg(long, default_value = "rna")]
     pub app: String,
     /// Pair length L.
@@ -40,6 +44,54 @@ pub struct RandomArgs {
     /// How many sequences.
     #[arg(long, default_value_t = 8)]
     pub count: usize,
+    /// `items`: the item vocabulary.
+    #[arg(long, default_value_t = 300)]
+    pub items: usize,
+    /// `items`: rows of the user (side) table.
+    #[arg(long, default_value_t = 40)]
+    pub users: usize,
+}
+
+/// SCosRec's architecture at `width` (the paper's: d = 50, 128 and 256 channels, 150 dense):
+/// `[e_i ; e_j]`, a 1×1 generating layer, a valid 3×3, a 1×1 to twice the width, a valid 3×3
+/// (5×5 → 3×3 → 1×1), average pool, dense + tanh, the user row joined, scores.
+fn items_config(width: usize, items: usize, users: usize) -> ModelConfig {
+    let layer = |out, kernel, valid: bool| LayerConfig {
+        padding: if valid {
+            PaddingName::Valid
+        } else {
+            PaddingName::Same
+        },
+        ..LayerConfig::new(out, kernel, 1, ActivationName::Relu, None)
+    };
+    ModelConfig {
+        app: AppName::Items,
+        pair_len: 5,
+        embedding_dim: width,
+        pair_features: vec![PairFeature::Concat],
+        layers: vec![
+            layer(width, 1, false),
+            layer(width, 3, true),
+            layer(2 * width, 1, false),
+            layer(2 * width, 3, true),
+        ],
+        bn_eps: 1e-5,
+        vocab_size: Some(items),
+        head: Some(PooledConfig {
+            pool: PoolName::Avg,
+            layers: vec![
+                VectorConfig::Dense {
+                    out_features: 3 * width,
+                    activation: DenseActivationName::Tanh,
+                },
+                VectorConfig::Side {
+                    rows: users,
+                    dim: width,
+                },
+                VectorConfig::Scores { items },
+            ],
+        }),
+    }
 }
 
 /// The architecture: one-hot features, `[e_i ; e_j]`, a 1×1 generating layer, 3×3 layers
@@ -47,7 +99,7 @@ pub struct RandomArgs {
 fn config(app: AppName, pair_len: usize, width: usize, dilations: &[usize]) -> ModelConfig {
     let embedding_dim = match app {
         AppName::Rna => 4,
-        AppName::Protein => app.vocab_size(),
+        AppName::Protein | AppName::Items => app.vocab_size().unwrap_or(width),
     };
     let layer = LayerConfig::new;
     let mut layers = vec![layer(width, 1, 1, ActivationName::Relu, None)];
@@ -64,6 +116,8 @@ fn config(app: AppName, pair_len: usize, width: usize, dilations: &[usize]) -> M
         pair_features: vec![PairFeature::Concat],
         layers,
         bn_eps: 1e-5,
+        vocab_size: None,
+        head: None,
     }
 }
 
@@ -91,7 +145,58 @@ fn tensors(config: &ModelConfig, rng: &mut Rng) -> BTreeMap<String, (Vec<usize>,
         t.insert(format!("layers.{n}.weight"), (vec![o, c, k, k], weight));
         t.insert(format!("layers.{n}.bias"), (vec![o], bias));
     }
+    if config.app == AppName::Items {
+        let v = config.vocab_size();
+        let table = (0..v * d).map(|_| rng.unit()).collect();
+        t.insert("embedding.weight".into(), (vec![v, d], table));
+    }
+    if let Some(head) = &config.head {
+        let pooled = config.conv_out_channels();
+        for (n, layer) in head.layers.iter().enumerate() {
+            let (c, o) = (head.width_before(n, pooled), head.width_after(n, pooled));
+            let amplitude = 2.0 / (c as f32).sqrt();
+            let (shape, len) = match *layer {
+                VectorConfig::Side { rows, dim } => (vec![rows, dim], rows * dim),
+                _ => (vec![o, c], o * c),
+            };
+            let weight = (0..len).map(|_| amplitude * rng.unit()).collect();
+            t.insert(format!("head.{n}.weight"), (shape, weight));
+            if !matches!(layer, VectorConfig::Side { .. }) {
+                let bias = (0..o).map(|_| 0.1 * rng.unit()).collect();
+                t.insert(format!("head.{n}.bias"), (vec![o], bias));
+            }
+        }
+    }
     t
+}
+
+/// Random histories for an items model (see [`crate::formats::histories`]): five distinct
+/// items and a user each.
+fn histories(config: &ModelConfig, count: usize, rng: &mut Rng) -> String {
+    let items = config.vocab_size();
+    let users = config
+        .head
+        .as_ref()
+        .and_then(|h| h.side_rows())
+        .unwrap_or(0);
+    let mut text = String::from("name\tuser\titems\n");
+    for n in 0..count {
+        let mut history: Vec<usize> = Vec::new();
+        while history.len() < config.pair_len.min(items) {
+            let item = rng.below(items);
+            if !history.contains(&item) {
+                history.push(item);
+            }
+        }
+        let user = if users > 0 {
+            rng.below(users).to_string()
+        } else {
+            String::new()
+        };
+        let history: Vec<String> = history.iter().map(|i| i.to_string()).collect();
+        text.push_str(&format!("random{}\t{user}\t{}\n", n + 1, history.join(" ")));
+    }
+    text
 }
 
 /// Random sequences of the app's letters: lengths between L/4 and L, the first exactly L.
@@ -99,6 +204,7 @@ fn sequences(app: AppName, pair_len: usize, count: usize, rng: &mut Rng) -> Stri
     let letters: &[u8] = match app {
         AppName::Rna => b"ACGU",
         AppName::Protein => b"ACDEFGHIKLMNPQRSTVWY",
+        AppName::Items => unreachable!("items models get histories"),
     };
     let mut fasta = String::new();
     for n in 0..count {
@@ -119,17 +225,21 @@ pub fn run(args: &RandomArgs) -> Result<()> {
     let app = match args.app.as_str() {
         "rna" => AppName::Rna,
         "protein" => AppName::Protein,
-        other => bail!("--app {other}: must be rna or protein"),
+        "items" => AppName::Items,
+        other => bail!("--app {other}: must be rna, protein or items"),
     };
-    let config = config(app, args.pair_len, args.width, &args.dilations);
+    let config = match app {
+        AppName::Items => items_config(args.width, args.items, args.users),
+        _ => config(app, args.pair_len, args.width, &args.dilations),
+    };
     config.validate()?;
     let mut rng = Rng(args.seed);
     let tensors = tensors(&config, &mut rng);
     let weights = weights::to_bytes(&config, &tensors)?;
-    let fasta = args
-        .sequences
-        .as_ref()
-        .map(|_| sequences(app, args.pair_len, args.count.max(1), &mut rng));
+    let fasta = args.sequences.as_ref().map(|_| match app {
+        AppName::Items => histories(&config, args.count.max(1), &mut rng),
+        _ => sequences(app, args.pair_len, args.count.max(1), &mut rng),
+    });
     // Both files, or neither.
     write_atomic(&args.output, &weights)?;
     eprintln!("wrote {} (random weights)", args.output.display());

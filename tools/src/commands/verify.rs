@@ -73,16 +73,36 @@ pub struct ParityReport {
     pub stack_bytes_max: u32,
 }
 
+/// What a parity run feeds the device.
+enum Inputs {
+    /// FASTA records (RNA, proteins).
+    Sequences(Vec<fasta::Record>),
+    /// Item histories (recommendation).
+    Histories(Vec<crate::formats::histories::History>),
+}
+
 /// `verify --target`: every record through the device and the host, bit for bit.
-fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Result<()> {
+fn run_parity(args: &VerifyArgs, blob: &Blob, inputs: &Inputs) -> Result<()> {
     let Some(mut device) = args.device.start(blob)? else {
         bail!("no target")
     };
-    let bar = crate::progress::bar(records.len(), "device parity");
+    let count = match inputs {
+        Inputs::Sequences(records) => records.len(),
+        Inputs::Histories(histories) => histories.len(),
+    };
+    let bar = crate::progress::bar(count, "device parity");
     let mut counts = Vec::new();
     let mut stack = 0;
-    for record in records {
-        let out = parity::compare(blob, &mut device, &record.name, &record.sequence)?;
+    for n in 0..count {
+        let out = match inputs {
+            Inputs::Sequences(records) => {
+                let record = &records[n];
+                parity::compare(blob, &mut device, &record.name, &record.sequence)?
+            }
+            Inputs::Histories(histories) => {
+                parity::compare_items(blob, &mut device, &histories[n])?
+            }
+        };
         counts.push(out.count);
         stack = stack.max(out.stack);
         bar.inc(1);
@@ -92,11 +112,12 @@ fn run_parity(args: &VerifyArgs, blob: &Blob, records: &[fasta::Record]) -> Resu
     let what = match device.app {
         scnn::blob::App::Rna => "int8 logits and structures",
         scnn::blob::App::Protein => "int8 logits (CRC) and top-L contacts",
+        scnn::blob::App::Items => "int32 item scores (CRC) and top-10 items",
         _ => "int8 logits",
     };
     device.close()?;
     let report = ParityReport {
-        sequences: records.len(),
+        sequences: count,
         bit_identical: true,
         unit,
         count_min: counts.iter().copied().min().unwrap_or(0),
@@ -216,11 +237,15 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
     let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
     if args.device.target.is_some() {
+        if summary.app == scnn::blob::App::Items {
+            let histories = crate::formats::histories::read(&args.inputs)?;
+            return run_parity(args, &blob, &Inputs::Histories(histories));
+        }
         let records = fasta::read_for(&args.inputs, summary.app)?;
         for record in &records {
             super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
         }
-        return run_parity(args, &blob, &records);
+        return run_parity(args, &blob, &Inputs::Sequences(records));
     }
     let Some(weights) = &args.weights else {
         bail!("--weights is required without --target")

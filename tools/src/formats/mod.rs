@@ -1,7 +1,9 @@
-//! File formats: FASTA with optional dot-bracket lines, Stockholm, bpseq, and npy dumps.
+//! File formats: FASTA with optional dot-bracket lines, Stockholm, bpseq, item histories and
+//! npy dumps.
 
 pub mod bpseq;
 pub mod fasta;
+pub mod histories;
 pub mod npy;
 pub mod stockholm;
 

@@ -29,6 +29,10 @@ pub struct DeviceOutput {
     pub logits_crc: Option<u32>,
     /// The best contacts, best first (protein models).
     pub contacts: Vec<scnn::apps::protein::Contact>,
+    /// CRC-32 of every item's score (items models).
+    pub scores_crc: Option<u32>,
+    /// The best items, best first, the history left out (items models).
+    pub items: Vec<scnn::apps::items::ItemScore>,
 }
 
 /// A running firmware.
@@ -228,9 +232,23 @@ impl Device {
 
     /// Sends one sequence and reads the device's answer.
     pub fn predict(&mut self, sequence: &str) -> Result<DeviceOutput> {
+        self.request(sequence.as_bytes())
+    }
+
+    /// Sends one history (item tokens, oldest first, and the user) to an items firmware and
+    /// reads its answer.
+    pub fn recommend(&mut self, items: &[u16], user: Option<u16>) -> Result<DeviceOutput> {
+        let mut payload = user.unwrap_or(wire::NO_SIDE).to_le_bytes().to_vec();
+        for item in items {
+            payload.extend(item.to_le_bytes());
+        }
+        self.request(&payload)
+    }
+
+    fn request(&mut self, payload: &[u8]) -> Result<DeviceOutput> {
         let mut request = vec![wire::PREDICT];
-        request.extend((sequence.len() as u16).to_le_bytes());
-        request.extend(sequence.as_bytes());
+        request.extend((payload.len() as u16).to_le_bytes());
+        request.extend(payload);
         self.stdin.write_all(&request)?;
         self.stdin.flush()?;
         let kind = self.read_exact(1)?[0];
@@ -254,7 +272,21 @@ impl Device {
             structure: String::new(),
             logits_crc: None,
             contacts: Vec::new(),
+            scores_crc: None,
+            items: Vec::new(),
         };
+        if self.app == scnn::blob::App::Items {
+            let crc = self.read_exact(4)?;
+            out.scores_crc = Some(u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]));
+            let count = self.read_exact(2)?;
+            let count = u16::from_le_bytes([count[0], count[1]]) as usize;
+            let bytes = self.read_exact(count * wire::ITEM_LEN)?;
+            out.items = bytes
+                .chunks_exact(wire::ITEM_LEN)
+                .map(|c| wire::item_from_bytes(&[c[0], c[1], c[2], c[3], c[4], c[5]]))
+                .collect();
+            return Ok(out);
+        }
         if self.app == scnn::blob::App::Protein {
             let crc = self.read_exact(4)?;
             out.logits_crc = Some(u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]));

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use super::device::{Device, DeviceOutput};
@@ -83,6 +83,38 @@ impl TargetArgs {
         });
         Device::start_qemu(machine, &firmware)
     }
+}
+
+/// Runs a history on an items device and on the host; errors name the first difference.
+pub fn compare_items(
+    blob: &Blob,
+    device: &mut Device,
+    history: &crate::formats::histories::History,
+) -> Result<DeviceOutput> {
+    let name = &history.name;
+    let host = runtime::scores(blob, &history.items, history.user)
+        .with_context(|| format!("history `{name}`"))?;
+    if host.raw.is_empty() {
+        bail!("parity needs an int8 blob");
+    }
+    let got = device.recommend(&history.items, history.user)?;
+    let crc = runtime::scores_crc(&host.raw);
+    if got.scores_crc != Some(crc) {
+        bail!(
+            "history `{name}`: the device's scores (CRC {:08x}) differ from the host's (CRC {crc:08x})",
+            got.scores_crc.unwrap_or(0)
+        );
+    }
+    let want = runtime::top_items(&host.raw, &history.items, scnn::wire::TOP_ITEMS);
+    if let Some(m) = (0..want.len().max(got.items.len())).find(|&m| want.get(m) != got.items.get(m))
+    {
+        bail!(
+            "history `{name}`: item {m} is {:?} on the device, {:?} on the host",
+            got.items.get(m),
+            want.get(m)
+        );
+    }
+    Ok(got)
 }
 
 /// Runs `sequence` on the device and the host; errors name the first difference.

@@ -132,6 +132,8 @@ pub fn example_config(pair_len: usize, width: usize) -> ModelConfig {
             layer(1, 1, 1, ActivationName::None, None),
         ],
         bn_eps: 1e-5,
+        vocab_size: None,
+        head: None,
     }
 }
 
