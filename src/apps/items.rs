@@ -54,7 +54,9 @@ impl<const K: usize> TopItems<K> {
             .unwrap_or(self.best.len());
         // Not full here (a full list lost its worst above): append, then rotate into place.
         if self.best.push(candidate).is_ok() {
-            if let Some(tail) = self.best.get_mut(at..) {
+            // Non-empty (it holds the new entry), which the optimizer must see to drop
+            // `rotate_right`'s panic.
+            if let Some(tail) = self.best.get_mut(at..).filter(|t| !t.is_empty()) {
                 tail.rotate_right(1);
             }
         }

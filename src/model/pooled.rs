@@ -467,9 +467,10 @@ impl<'a, const L: usize> Model<'a, L> {
                         );
                         *out = clamp_i8(scaled.wrapping_add(s.zero_point), i8::MIN, i8::MAX);
                     }
-                    tail.get_mut(..dim)
-                        .ok_or(Error::BadSide)?
-                        .copy_from_slice(row);
+                    // Zipped copies: lengths the optimizer cannot tie together can't panic.
+                    for (out, &q) in tail.iter_mut().zip(row) {
+                        *out = q;
+                    }
                     in_width + dim
                 }
                 (VectorLayer::Scores { in_width, .. }, VectorParams::ScoresI8(s)) => {
@@ -564,10 +565,13 @@ impl<'a, const L: usize> Model<'a, L> {
                         .get(side * dim..(side + 1) * dim)
                         .ok_or(Error::BadSideToken)?;
                     let (head, tail) = y.split_at_mut_checked(in_width).ok_or(Error::BadSide)?;
-                    head.copy_from_slice(x.get(..in_width).ok_or(Error::BadSide)?);
-                    tail.get_mut(..dim)
-                        .ok_or(Error::BadSide)?
-                        .copy_from_slice(row);
+                    for (out, &v) in head.iter_mut().zip(x.iter()) {
+                        *out = v;
+                    }
+                    // Zipped copies: lengths the optimizer cannot tie together can't panic.
+                    for (out, &q) in tail.iter_mut().zip(row) {
+                        *out = q;
+                    }
                 }
                 (VectorLayer::Scores { in_width, .. }, VectorParams::ScoresF32(weights, bias)) => {
                     let input = x

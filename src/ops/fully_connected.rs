@@ -85,7 +85,7 @@ impl<'a> FullyConnectedI8<'a> {
     /// Runs the layer on `input` (`in_features` values) into `out` (`out_features`).
     pub fn run(&self, input: &[i8], out: &mut [i8]) -> Result<(), Error> {
         let (input, out) = vectors(input, out, self.in_features, self.bias.len())?;
-        let rows = self.weights.chunks_exact(self.in_features);
+        let rows = self.weights.chunks_exact(self.in_features.max(1));
         let quant = self.quant.multipliers.iter().zip(self.quant.shifts);
         for (((slot, row), &bias), (&multiplier, &shift)) in
             out.iter_mut().zip(rows).zip(self.bias).zip(quant)
@@ -135,7 +135,7 @@ impl<'a> FullyConnectedF32<'a> {
     /// Runs the layer on `input` into `out`.
     pub fn run(&self, input: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let (input, out) = vectors(input, out, self.in_features, self.bias.len())?;
-        let rows = self.weights.chunks_exact(self.in_features);
+        let rows = self.weights.chunks_exact(self.in_features.max(1));
         for ((slot, row), &bias) in out.iter_mut().zip(rows).zip(self.bias) {
             let sum = row
                 .iter()

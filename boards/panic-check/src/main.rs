@@ -3,7 +3,8 @@
 //! The panic handler calls `scnn_panic_path_remains`, which no object defines. A release
 //! build (fat LTO) links only if no reachable code can panic, i.e. the optimizer proved
 //! every bounds check, unwrap and division in `Model::from_bytes`, `predict_i8_streaming`,
-//! `predict_i8_with`, `predict_f32_with` and `decode` can't fail. Inputs come through `black_box` so nothing
+//! `predict_i8_with`, `predict_f32_with`, `predict_scores_i8`, `predict_scores_f32` and
+//! `decode` can't fail. Inputs come through `black_box` so nothing
 //! is folded away: the blob, the sequence and its length are opaque to the compiler.
 #![no_std]
 #![no_main]
@@ -28,6 +29,8 @@ static F32_ARENA: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
 static F32_SCRATCH: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
 static CONTACTS: ConstStaticCell<scnn::apps::protein::TopContacts<L>> =
     ConstStaticCell::new(scnn::apps::protein::TopContacts::new());
+static TOP_ITEMS: ConstStaticCell<scnn::apps::items::TopItems<10>> =
+    ConstStaticCell::new(scnn::apps::items::TopItems::new());
 
 #[entry]
 fn main() -> ! {
@@ -89,6 +92,18 @@ fn main() -> ! {
                 ));
                 black_box(top.contacts());
             }
+            // A recommendation firmware's path: a pooled head's scores and the best items.
+            if let Some(top) = TOP_ITEMS.try_take() {
+                let history: &[u16] = black_box(&[1, 2, 3, 4, 0]);
+                black_box(&model.predict_scores_i8(
+                    history,
+                    black_box(Some(3)),
+                    &mut buffers.arena[..],
+                    &mut buffers.scratch[..],
+                    |item, score| top.offer(scnn::apps::items::ItemScore { item, score }),
+                ));
+                black_box(top.items());
+            }
             if let (Some(arena), Some(scratch)) = (F32_ARENA.try_take(), F32_SCRATCH.try_take()) {
                 let mut buffers = Buffers {
                     arena: &mut arena[..],
@@ -98,6 +113,15 @@ fn main() -> ! {
                 black_box(&model.predict_f32_with(text, &mut buffers, |t, map| {
                     black_box((t, map));
                 }));
+                black_box(&model.predict_scores_f32(
+                    text,
+                    black_box(None),
+                    &mut buffers.arena[..],
+                    &mut buffers.scratch[..],
+                    |item, score| {
+                        black_box((item, score));
+                    },
+                ));
             }
             #[cfg(feature = "self-test")]
             {
