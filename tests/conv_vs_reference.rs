@@ -5,6 +5,7 @@ mod reference;
 
 use proptest::prelude::*;
 use reference::{Dense, I8Out, Run};
+use scnn::conv::Padding;
 use scnn::generate::{PairFeaturesF32, PairFeaturesI8};
 use scnn::{
     Activation, ConvF32, ConvGeom, ConvI8, Involution, OutputQuant, QuantMap, Requant, TriMap,
@@ -347,6 +348,41 @@ fn check_i8_map<const L: usize>(shape: &Shape, runs: &[Run]) {
         max,
     };
     check_i8_against_reference::<L>(&out, &centered, shape.len, &dense_w, &bias, shape, &q);
+
+    // Valid padding: the same layer computes only the windows inside the map, so output
+    // (i, j) is the reference's (i + rd, j + rd), over a map (k − 1)·d shorter.
+    let shrink = (shape.kernel - 1) * shape.dilation;
+    let valid = ConvI8::new(geom.with_padding(Padding::Valid), &weights, &bias, quant).unwrap();
+    let mut out = vec![0x55i8; scnn::tri::map_len(L, shape.out_channels)];
+    let ran = valid.run::<_, L>(&input, &mut scratch, &mut out);
+    if shape.len <= shrink {
+        assert_eq!(ran, Err(scnn::Error::SequenceTooShort));
+        return;
+    }
+    ran.unwrap();
+    let y = reference::conv_i8(
+        &centered,
+        shape.len,
+        &dense_w,
+        &bias,
+        shape.kernel,
+        shape.dilation,
+        &q,
+    );
+    let (m, offset) = (shape.len - shrink, shrink / 2);
+    for i in 0..L {
+        for j in i..L {
+            for o in 0..shape.out_channels {
+                let got = reference::packed_at(&out, L, shape.out_channels, i, j, o);
+                let want = if j < m {
+                    y.at(i + offset, j + offset, o)
+                } else {
+                    out_zp.clamp(-128, 127) as i8
+                };
+                assert_eq!(got, want, "valid pair ({i}, {j}) channel {o}");
+            }
+        }
+    }
 }
 
 fn check_f32_generating<const L: usize>(shape: &Shape, dim: usize, runs: &[Run]) {

@@ -117,11 +117,13 @@ fn summary_at<const L: usize>(blob: &Blob) -> Result<Summary> {
         feature_dim: m.feature_dim(),
         slots: m.slots(),
         max_channels: m.max_channels(),
-        arena_len: m.arena_len(),
+        // At the blob's own pair length (L may be larger here).
+        arena_len: m.info().arena_len(),
         scratch_len: m.scratch_len(),
-        stream_ring_len: match m.precision() {
-            Precision::Int8 => m.stream_ring_len().ok(),
-            Precision::F32 => None,
+        // Row streaming runs pair-map heads only.
+        stream_ring_len: match (m.precision(), m.head()) {
+            (Precision::Int8, scnn::model::Head::PairMap) => m.stream_ring_len().ok(),
+            _ => None,
         },
     })
 }

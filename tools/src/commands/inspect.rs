@@ -29,6 +29,8 @@ pub struct LayerReport {
     pub out_channels: usize,
     pub kernel: usize,
     pub dilation: usize,
+    /// `same` or `valid` for convs; empty for the layers after the pool.
+    pub padding: &'static str,
     pub involution: String,
     pub activation: &'static str,
     pub residual: Option<usize>,
@@ -69,8 +71,15 @@ pub struct Report {
     /// The symbols the model reads, in token order of their first entry (empty: the caller
     /// supplies tokens).
     pub alphabet: String,
-    /// What the last layer gives: `pair_map` (one logit per pair).
+    /// What the last layer gives: `pair_map` (one logit per pair) or `scores` (one score per
+    /// item, after a pool over the triangle).
     pub head_kind: &'static str,
+    /// Scores per inference (`scores` heads).
+    pub items: Option<usize>,
+    /// Rows of the side table (a user embedding), when the model has one.
+    pub side_rows: Option<usize>,
+    /// Shortest sequence the model takes (more than 1 when valid convs shrink the map).
+    pub min_len: usize,
     /// The CRC-32 stored in the blob: what a firmware embedding it reports in its hello.
     pub stored_crc: String,
     pub feature_dim: usize,
@@ -120,12 +129,19 @@ pub fn report(blob: &Blob) -> Result<Report> {
         Precision::Int8 => 1,
         Precision::F32 => 4,
     };
-    let layers = runtime::with_model(blob, |model| {
+    let mut layers = runtime::with_model(blob, |model| {
         let segments = model.segments().to_vec();
+        // The map each conv writes: L, less what valid convs take off.
+        let mut n = l;
         model
             .layers()
             .enumerate()
             .map(|(t, layer)| {
+                let shrink = match layer.padding {
+                    scnn::conv::Padding::Same => 0,
+                    scnn::conv::Padding::Valid => (layer.kernel - 1) * layer.dilation,
+                };
+                n = n.saturating_sub(shrink);
                 let (o, c, k) = (layer.out_channels, layer.in_channels, layer.kernel);
                 let (packed, weight_bytes) = match layer.params {
                     LayerParams::I8(p) => (
@@ -141,6 +157,10 @@ pub fn report(blob: &Blob) -> Result<Report> {
                     out_channels: o,
                     kernel: k,
                     dilation: layer.dilation,
+                    padding: match layer.padding {
+                        scnn::conv::Padding::Same => "same",
+                        scnn::conv::Padding::Valid => "valid",
+                    },
                     involution: if t == 0 {
                         involution_name(&segments)
                     } else {
@@ -151,26 +171,29 @@ pub fn report(blob: &Blob) -> Result<Report> {
                     params_packed: packed + o,
                     params_dense: o * c * k * k + o,
                     weight_bytes,
-                    macs_sym: (tri_len(l) * packed) as u64,
-                    macs_dense: (l * l * o * c * k * k) as u64,
+                    macs_sym: (tri_len(n) * packed) as u64,
+                    macs_dense: (n * n * o * c * k * k) as u64,
                 }
             })
             .collect::<Vec<_>>()
     })?;
-    let features = l * summary.feature_dim;
-    let arena_dense = (features + summary.slots * l * l * summary.max_channels) * elem;
-    debug_assert_eq!(
-        summary.arena_len,
-        features + summary.slots * map_len(l, summary.max_channels)
-    );
+    layers.extend(head_layers(blob, layers.len())?);
     let info = scnn::model::ModelInfo::try_parse(blob.bytes())
         .map_err(|e| anyhow::anyhow!("invalid model blob: {e}"))?;
+    let features = l * summary.feature_dim;
+    let vectors = 2 * info.vector_len();
+    let arena_dense = (features + summary.slots * l * l * summary.max_channels + vectors) * elem;
+    debug_assert_eq!(
+        summary.arena_len,
+        features + summary.slots * map_len(l, summary.max_channels) + vectors
+    );
+    let scores = matches!(info.head(), scnn::model::Head::Scores { .. });
     let (value, scratch) = match summary.precision {
         Precision::Int8 => ("i8", "i16"),
         Precision::F32 => ("f32", "f32"),
     };
     let mut buffers = Vec::new();
-    if summary.precision == Precision::Int8 {
+    if summary.precision == Precision::Int8 && !scores {
         buffers.push(BufferReport {
             name: "stream_arena",
             element: "i8",
@@ -185,8 +208,11 @@ pub fn report(blob: &Blob) -> Result<Report> {
             element: value,
             len: info.arena_len(),
             rust: "INFO.arena_len()",
-            holds:
-                "per-position features and whole packed maps (predict_i8_with / predict_f32_with)",
+            holds: if scores {
+                "per-position features, whole packed maps and two vectors (predict_scores_i8 / predict_scores_f32)"
+            } else {
+                "per-position features and whole packed maps (predict_i8_with / predict_f32_with)"
+            },
         },
         BufferReport {
             name: "scratch",
@@ -195,21 +221,25 @@ pub fn report(blob: &Blob) -> Result<Report> {
             rust: "INFO.scratch_len()",
             holds: "the widest layer's patch (and, int8, its weights widened for SMLAD)",
         },
-        BufferReport {
-            name: "logits",
-            element: value,
-            len: info.logits_len(),
-            rust: "INFO.logits_len()",
-            holds: "the pair logits over the packed triangle, for the decoder",
-        },
-        BufferReport {
-            name: "probs",
-            element: "f32",
-            len: info.logits_len(),
-            rust: "INFO.logits_len()",
-            holds: "pair probabilities (Buffers::probs), when a caller wants them",
-        },
     ]);
+    if !scores {
+        buffers.extend([
+            BufferReport {
+                name: "logits",
+                element: value,
+                len: info.logits_len(),
+                rust: "INFO.logits_len()",
+                holds: "the pair logits over the packed triangle, for the decoder",
+            },
+            BufferReport {
+                name: "probs",
+                element: "f32",
+                len: info.logits_len(),
+                rust: "INFO.logits_len()",
+                holds: "pair probabilities (Buffers::probs), when a caller wants them",
+            },
+        ]);
+    }
     Ok(Report {
         format_version: info.format_version(),
         input_kind: "tokens",
@@ -222,7 +252,13 @@ pub fn report(blob: &Blob) -> Result<Report> {
                 .map(|(symbol, _)| symbol as char)
                 .collect()
         })?,
-        head_kind: "pair_map",
+        head_kind: if scores { "scores" } else { "pair_map" },
+        items: match info.head() {
+            scnn::model::Head::Scores { items } => Some(items),
+            scnn::model::Head::PairMap => None,
+        },
+        side_rows: (info.side_rows() > 0).then_some(info.side_rows()),
+        min_len: info.min_len(),
         stored_crc: format!("{:08x}", info.stored_crc()),
         buffers,
         precision: match summary.precision {
@@ -258,6 +294,78 @@ pub fn report(blob: &Blob) -> Result<Report> {
     })
 }
 
+/// The layers after the convs of a pooled model: pool, dense, side table, scores.
+fn head_layers(blob: &Blob, first: usize) -> Result<Vec<LayerReport>> {
+    use scnn::model::{DenseActivation, PoolKind, VectorLayer, VectorParams};
+    runtime::with_model(blob, |model| {
+        (first..model.layer_count())
+            .map(|t| {
+                let layer = model
+                    .vector_layer(t, false)
+                    .map_err(|e| anyhow::anyhow!("layer {t}: {e}"))?;
+                let weights = match layer.params() {
+                    VectorParams::DenseI8(d) => d.weights.len(),
+                    VectorParams::DenseF32(w, _) => w.len(),
+                    VectorParams::SideI8(s) => s.table.len(),
+                    VectorParams::SideF32(t) => t.len(),
+                    VectorParams::ScoresI8(s) => s.weights.len(),
+                    VectorParams::ScoresF32(w, _) => w.len(),
+                    VectorParams::None => 0,
+                };
+                let (kind, c, o, activation, macs, bias) = match layer {
+                    VectorLayer::Pool { kind, width } => {
+                        let name = match kind {
+                            PoolKind::Average => "pool_avg",
+                            PoolKind::Max => "pool_max",
+                        };
+                        (name, width, width, "none", 0, 0)
+                    }
+                    VectorLayer::Dense {
+                        in_width,
+                        out_width,
+                        activation,
+                        ..
+                    } => {
+                        let name = match activation {
+                            DenseActivation::Clamp(a) => activation_name(a),
+                            DenseActivation::Curve(scnn::ops::activation::Curve::Tanh) => "tanh",
+                            DenseActivation::Curve(_) => "sigmoid",
+                        };
+                        ("dense", in_width, out_width, name, weights, out_width)
+                    }
+                    VectorLayer::Side { in_width, dim, .. } => {
+                        ("side", in_width, in_width + dim, "none", 0, 0)
+                    }
+                    VectorLayer::Scores {
+                        in_width, items, ..
+                    } => ("scores", in_width, items, "none", weights, items),
+                };
+                let elem = match model.precision() {
+                    Precision::Int8 => 1,
+                    Precision::F32 => 4,
+                };
+                Ok(LayerReport {
+                    index: t,
+                    kind,
+                    in_channels: c,
+                    out_channels: o,
+                    kernel: 0,
+                    dilation: 0,
+                    padding: "",
+                    involution: String::new(),
+                    activation,
+                    residual: None,
+                    params_packed: weights + bias,
+                    params_dense: weights + bias,
+                    weight_bytes: weights * elem + 4 * bias,
+                    macs_sym: macs as u64,
+                    macs_dense: macs as u64,
+                })
+            })
+            .collect()
+    })?
+}
+
 pub fn run(args: &InspectArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
     let r = report(&blob)?;
@@ -275,12 +383,25 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         r.blob_bytes
     );
     println!("tokens     {} (alphabet {})", r.vocab_size, r.alphabet);
-    println!();
-    println!("| # | in→out | k | dil | input involution | act | residual | params packed / dense | MACs sym / dense |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for l in &r.layers {
+    if let Some(items) = r.items {
+        let side = r.side_rows.map_or(String::new(), |rows| {
+            format!(", a side table of {rows} rows")
+        });
         println!(
-            "| {} | {}→{} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
+            "head       scores for {items} items{side}; sequences of {} to {} tokens",
+            r.min_len, r.pair_len
+        );
+    }
+    println!();
+    println!("| # | kind | in→out | k | dil | input involution | act | residual | params packed / dense | MACs sym / dense |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for l in &r.layers {
+        let kind = match l.padding {
+            "" => l.kind.to_string(),
+            padding => format!("conv ({padding})"),
+        };
+        println!(
+            "| {} | {kind} | {}→{} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             l.index,
             l.in_channels,
             l.out_channels,
@@ -316,10 +437,14 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         r.arena_bytes_dense,
         ratio(r.arena_bytes as f64, r.arena_bytes_dense as f64)
     );
-    println!(
-        "scratch    {} bytes; probabilities {} bytes",
-        r.scratch_bytes, r.probs_bytes
-    );
+    if r.items.is_some() {
+        println!("scratch    {} bytes", r.scratch_bytes);
+    } else {
+        println!(
+            "scratch    {} bytes; probabilities {} bytes",
+            r.scratch_bytes, r.probs_bytes
+        );
+    }
     if let Some(bytes) = r.stream_arena_bytes {
         println!(
             "streaming  {bytes} bytes of activation rings ({:.3}× the triangular arena)",
