@@ -18,12 +18,28 @@ pub const fn widened_weight_len(patch_len: usize, out_channels: usize) -> usize 
     out_channels.div_ceil(4) * 4 * patch_len.div_ceil(2) * 2
 }
 
-/// Scratch values of an int8 conv whose patch holds `patch_len` values: the patch, then its
-/// weights widened for the SMLAD kernel ([`widened_weight_len`]), plus one value of slack to
-/// start them on a word boundary (the kernel loads them with `LDM`, which faults on
-/// unaligned addresses).
+/// Most int16 values a layer's widened weights may take (96 KiB: a 64-channel 3×3 layer, dense
+/// or symmetric, still widens). A layer with more runs the portable inner loop on its weights
+/// in flash instead (the same bits, more instructions), so RAM stays bounded for wide layers
+/// such as SCosRec's 256-channel 3×3 conv (786 KB widened).
+pub const MAX_WIDENED_WEIGHTS: usize = 48 * 1024;
+
+/// Whether an int8 conv of this shape widens its weights for the SMLAD kernel (on builds that
+/// have it): when they fit [`MAX_WIDENED_WEIGHTS`].
+pub const fn widens(patch_len: usize, out_channels: usize) -> bool {
+    widened_weight_len(patch_len, out_channels) <= MAX_WIDENED_WEIGHTS
+}
+
+/// Scratch values of an int8 conv whose patch holds `patch_len` values: the patch, then, when
+/// the layer [`widens`] them, its weights widened for the SMLAD kernel
+/// ([`widened_weight_len`]) plus one value of slack to start them on a word boundary (the
+/// kernel loads them with `LDM`, which faults on unaligned addresses).
 pub const fn conv_i8_scratch_len_for(patch_len: usize, out_channels: usize) -> usize {
-    patch_len + widened_weight_len(patch_len, out_channels) + 1
+    if widens(patch_len, out_channels) {
+        patch_len + widened_weight_len(patch_len, out_channels) + 1
+    } else {
+        patch_len
+    }
 }
 
 /// Scratch values an int8 symmetric conv with `in_channels` inputs, `out_channels` outputs

@@ -139,3 +139,17 @@ proptest! {
         agree(&bytes);
     }
 }
+
+#[test]
+fn wide_layers_run_portably_instead_of_widening_into_ram() {
+    use scnn::plan::{conv_i8_scratch_len, widened_weight_len, widens, MAX_WIDENED_WEIGHTS};
+    // The benchmark's 64-channel 3×3 layers, symmetric and dense, widen for SMLAD.
+    assert!(widens(64 * 6, 64) && widens(64 * 9, 64));
+    assert_eq!(
+        conv_i8_scratch_len(64, 64, 3),
+        64 * 6 + widened_weight_len(64 * 6, 64) + 1
+    );
+    // SCosRec's 256-channel 3×3 layer would take 786 KB widened: it keeps only its patch.
+    assert!(widened_weight_len(256 * 6, 256) > MAX_WIDENED_WEIGHTS);
+    assert_eq!(conv_i8_scratch_len(256, 256, 3), 256 * 6);
+}

@@ -263,8 +263,8 @@ pub(crate) enum Kernel<'w> {
 
 impl<'w> Kernel<'w> {
     /// Splits `scratch` into the patch (`patch_len` values) and the rest, and picks the inner
-    /// loop: SMLAD on weights widened into the rest when the build has it and `fast` is set,
-    /// else the portable loop. Returns the patch order the kernel reads: `tap_major`
+    /// loop: SMLAD on weights widened into the rest when the build has it, `fast` is set and
+    /// the layer [`widens`](crate::plan::widens) its weights, else the portable loop. Returns the patch order the kernel reads: `tap_major`
     /// (`(taps, channels)`, identity involution) is taken by the SMLAD kernel, which widens its
     /// weights in that order; the portable kernel reads [`PatchOrder::Packed`]. `scratch` must hold
     /// [`plan::conv_i8_scratch_len_for`](crate::plan::conv_i8_scratch_len_for) values in every
@@ -284,7 +284,7 @@ impl<'w> Kernel<'w> {
         }
         let (patch, rest) = scratch.split_at_mut_checked(patch_len).ok_or(too_small)?;
         #[cfg(all(feature = "dsp", target_arch = "arm"))]
-        if fast {
+        if fast && crate::plan::widens(patch_len, out_channels) {
             let wide =
                 super::dsp::WideWeights::new(weights, patch_len, out_channels, rest, tap_major)
                     .ok_or(too_small)?;
