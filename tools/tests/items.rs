@@ -194,3 +194,64 @@ fn bad_histories_are_named_and_nothing_is_written() {
         assert!(!out.exists(), "{text:?} left a blob behind");
     }
 }
+
+#[test]
+fn verify_and_predict_take_histories() {
+    let made = make(tempfile::tempdir().unwrap());
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            &made.int8,
+            "--weights",
+            &made.weights,
+            "--inputs",
+            &made.histories,
+            "--json",
+        ];
+        args.extend(extra);
+        scnn(&args)
+    };
+    let passed = verify(&[]);
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&passed.stdout).unwrap();
+    assert_eq!(report["histories"], 48);
+    assert!(report["top10_overlap"].as_f64().unwrap() > 0.8);
+    // A limit the model cannot meet fails the run.
+    let failed = verify(&["--min-top-overlap", "1.01"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("beyond the limits"));
+
+    let out = scnn(&[
+        "predict",
+        &made.int8,
+        "--histories",
+        &made.histories,
+        "--top",
+        "7",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let all = histories::read(Path::new(&made.histories)).unwrap();
+    assert_eq!(text.lines().count(), all.len());
+    for (line, history) in text.lines().zip(&all) {
+        let (name, items) = line.split_once('\t').unwrap();
+        assert_eq!(name, history.name);
+        let items: Vec<u16> = items
+            .split(' ')
+            .map(|pair| pair.split_once(':').unwrap().0.parse().unwrap())
+            .collect();
+        assert_eq!(items.len(), 7);
+        assert!(items.iter().all(|i| !history.items.contains(i)), "{line}");
+    }
+    let wrong = scnn(&["predict", &made.int8, "--seq", "ACGU"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("give --histories"));
+}

@@ -1,4 +1,5 @@
-//! `scnn predict`: pair probabilities and the decoded structure of each sequence.
+//! `scnn predict`: pair probabilities and the decoded structure of each sequence, or for a
+//! recommendation model the best items of each history.
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ use crate::runtime::{self, Blob};
 use crate::target::parity::{self, TargetArgs};
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("input").required(true).args(["seq", "fasta"]))]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["seq", "fasta", "histories"]))]
 pub struct PredictArgs {
     /// The blob.
     pub model: PathBuf,
@@ -23,6 +24,13 @@ pub struct PredictArgs {
     /// A FASTA file; a dot-bracket line after a sequence is ignored here.
     #[arg(long)]
     pub fasta: Option<PathBuf>,
+    /// Item histories for a recommendation model (`name<TAB>user<TAB>items`, see
+    /// `scnn random --app items`).
+    #[arg(long)]
+    pub histories: Option<PathBuf>,
+    /// Recommendation models: how many items to list (the history's own left out).
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
     /// Print one JSON object per record instead of text.
     #[arg(long)]
     pub json: bool,
@@ -62,6 +70,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     let blob = Blob::read(&args.model)?;
     let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    if summary.app == scnn::blob::App::Items || args.histories.is_some() {
+        return recommend(args, &blob, summary.app);
+    }
     let records = match (&args.seq, &args.fasta) {
         (Some(seq), None) => {
             fasta::check_sequence("seq", seq)?;
@@ -149,6 +160,99 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     for (path, bytes) in &images {
         write_atomic(path, bytes)?;
+    }
+    print!("{text}");
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonItems<'a> {
+    name: &'a str,
+    user: Option<u16>,
+    history: &'a [u16],
+    /// `[item, score]`, best first.
+    items: Vec<(u16, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceJson>,
+}
+
+/// The best items of each history, from the host runtime (and checked on a device).
+fn recommend(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()> {
+    let Some(path) = &args.histories else {
+        bail!(
+            "{} is a recommendation model: give --histories",
+            args.model.display()
+        );
+    };
+    if app != scnn::blob::App::Items {
+        bail!(
+            "--histories needs a recommendation model; {} is a {} model",
+            args.model.display(),
+            app.name()
+        );
+    }
+    if args.top == 0 {
+        bail!("--top must be at least 1");
+    }
+    let histories = crate::formats::histories::read(path)?;
+    // Every history is scored before any output, so bad input prints nothing.
+    let mut results = Vec::new();
+    for history in &histories {
+        let scores = runtime::scores(blob, &history.items, history.user)
+            .with_context(|| format!("history `{}`", history.name))?;
+        results.push(scores);
+    }
+    let mut device = args.device.start(blob)?;
+    let mut text = String::new();
+    for (history, scores) in histories.iter().zip(&results) {
+        let on_device = match device.as_mut() {
+            Some(d) => {
+                let out = parity::compare_items(blob, d, history)?;
+                Some(DeviceJson {
+                    machine: args.device.place(),
+                    count: out.count,
+                    unit: d.unit.name(),
+                    stack_bytes: out.stack,
+                    bit_identical_to_host: true,
+                })
+            }
+            None => None,
+        };
+        let mut ranked: Vec<(u16, f64)> = (0..scores.real.len())
+            .map(|i| i as u16)
+            .filter(|i| !history.items.contains(i))
+            .map(|i| (i, scores.real[usize::from(i)]))
+            .collect();
+        // int8 models rank by their int32 scores, as the device does.
+        if scores.raw.is_empty() {
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        } else {
+            ranked.sort_by_key(|&(i, _)| (std::cmp::Reverse(scores.raw[usize::from(i)]), i));
+        }
+        ranked.truncate(args.top);
+        if args.json {
+            let json = JsonItems {
+                name: &history.name,
+                user: history.user,
+                history: &history.items,
+                items: ranked,
+                device: on_device,
+            };
+            text.push_str(&serde_json::to_string(&json)?);
+            text.push('\n');
+        } else {
+            let items: Vec<String> = ranked.iter().map(|(i, s)| format!("{i}:{s:.4}")).collect();
+            text.push_str(&format!("{}\t{}\n", history.name, items.join(" ")));
+            if let Some(d) = &on_device {
+                text.push_str(&format!(
+                    "# scored on {}: {} {}, stack {} bytes; scores and top items bit-identical to the host runtime\n",
+                    d.machine, d.count, d.unit, d.stack_bytes
+                ));
+            }
+        }
+    }
+    if let Some(d) = device {
+        d.close()?;
     }
     print!("{text}");
     Ok(())

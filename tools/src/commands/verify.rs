@@ -48,6 +48,15 @@ pub struct VerifyArgs {
     /// Smallest allowed F1 of the runtime's pairs against the float model's pairs.
     #[arg(long, default_value_t = 0.9)]
     pub min_f1: f64,
+    /// Recommendation models: largest allowed |score_runtime − score_float| over all items,
+    /// as a fraction of the float scores' spread (their standard deviation, mean over the
+    /// histories).
+    #[arg(long, default_value_t = 0.25)]
+    pub max_score_error: f64,
+    /// Recommendation models: smallest allowed mean share of the float model's top 10 items
+    /// that the runtime's top 10 holds.
+    #[arg(long, default_value_t = 0.8)]
+    pub min_top_overlap: f64,
     /// Largest allowed drop of the runtime's pair F1 below the float model's, against the
     /// structures in `--inputs` (when it has them).
     #[arg(long, default_value_t = 0.01)]
@@ -172,6 +181,108 @@ pub struct VerifyLimits {
     pub max_f1_drop: f64,
 }
 
+/// `verify` of a recommendation model: its scores against the float reference's.
+#[derive(Serialize, Debug, Clone)]
+pub struct ItemsReport {
+    pub histories: usize,
+    /// Largest |score_runtime − score_float| over every item of every history.
+    pub max_abs_error: f64,
+    /// The float scores' standard deviation, mean over the histories.
+    pub score_spread: f64,
+    /// `max_abs_error / score_spread`.
+    pub relative_error: f64,
+    /// Mean share of the float model's top 10 (history left out) in the runtime's top 10.
+    pub top10_overlap: f64,
+    pub max_relative_error: f64,
+    pub min_top10_overlap: f64,
+    pub passed: bool,
+}
+
+fn top10(scores: &[f64], history: &[u16]) -> Vec<usize> {
+    let mut items: Vec<usize> = (0..scores.len())
+        .filter(|&i| !history.contains(&(i as u16)))
+        .collect();
+    items.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    items.truncate(10);
+    items
+}
+
+fn verify_items(args: &VerifyArgs, blob: &Blob, model: &FloatModel) -> Result<()> {
+    if args.dump.is_some() {
+        bail!("--dump writes pair maps; a recommendation model has none");
+    }
+    let histories = crate::formats::histories::read(&args.inputs)?;
+    for history in &histories {
+        super::check_history(&model.config, history)?;
+    }
+    let (mut max_err, mut spread, mut overlap) = (0f64, 0f64, 0f64);
+    for history in &histories {
+        let float = reference::forward_side(model, &history.items, history.user.map(usize::from));
+        let want = float.head.last().cloned().unwrap_or_default();
+        let got = runtime::scores(blob, &history.items, history.user)
+            .with_context(|| format!("history `{}`", history.name))?;
+        if got.real.len() != want.len() {
+            bail!(
+                "the blob scores {} items, the weights {}",
+                got.real.len(),
+                want.len()
+            );
+        }
+        for (w, g) in want.iter().zip(&got.real) {
+            max_err = max_err.max((w - g).abs());
+        }
+        let mean = want.iter().sum::<f64>() / want.len().max(1) as f64;
+        let variance =
+            want.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / want.len().max(1) as f64;
+        spread += variance.sqrt();
+        let (a, b) = (
+            top10(&want, &history.items),
+            top10(&got.real, &history.items),
+        );
+        overlap += b.iter().filter(|i| a.contains(i)).count() as f64 / a.len().max(1) as f64;
+    }
+    let n = histories.len() as f64;
+    let spread = spread / n;
+    let relative_error = if spread > 0.0 {
+        max_err / spread
+    } else {
+        max_err
+    };
+    let top10_overlap = overlap / n;
+    let passed = relative_error <= args.max_score_error && top10_overlap >= args.min_top_overlap;
+    let report = ItemsReport {
+        histories: histories.len(),
+        max_abs_error: max_err,
+        score_spread: spread,
+        relative_error,
+        top10_overlap,
+        max_relative_error: args.max_score_error,
+        min_top10_overlap: args.min_top_overlap,
+        passed,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("histories                {}", report.histories);
+        println!(
+            "max |score_runtime − score_float| {:.5} = {:.3} of the score spread {:.4} (limit {})",
+            report.max_abs_error, report.relative_error, report.score_spread, args.max_score_error
+        );
+        println!(
+            "top-10 overlap with float {:.3} (limit {})",
+            report.top10_overlap, args.min_top_overlap
+        );
+    }
+    if !passed {
+        bail!(
+            "the runtime's scores differ from the float model's beyond the limits (relative error {:.3}, top-10 overlap {:.3})",
+            report.relative_error,
+            report.top10_overlap
+        );
+    }
+    Ok(())
+}
+
 /// Pair F1 of `predicted` against `truth` (1 when both are empty).
 pub fn f1(predicted: &[(usize, usize)], truth: &[(usize, usize)]) -> f64 {
     if predicted.is_empty() && truth.is_empty() {
@@ -257,6 +368,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             model.config.pair_len,
             summary.pair_len
         );
+    }
+    if summary.app == scnn::blob::App::Items {
+        return verify_items(args, &blob, &model);
     }
     let records = fasta::read(&args.inputs)?;
     for record in &records {
