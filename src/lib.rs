@@ -92,6 +92,7 @@ pub mod plan;
 pub mod quant;
 pub mod seq;
 pub mod stream;
+pub mod top;
 pub mod tri;
 pub mod wire;
 

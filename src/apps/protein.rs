@@ -1,5 +1,7 @@
 //! Protein contact maps: amino acids in, residue contacts out.
 
+use crate::top::{Rank, Top};
+
 /// The 20 standard amino acids in one-letter code, alphabetical, then X (unknown): tokens
 /// 0–20. The ambiguity codes B, Z, J and the rare U (selenocysteine) and O (pyrrolysine)
 /// read as X. Either case.
@@ -77,10 +79,10 @@ pub struct Contact {
     pub logit: i8,
 }
 
-impl Contact {
+impl Rank for Contact {
     /// True when `self` ranks before `other`: higher logit first, ties by `(i, j)` ascending
     /// (the rule host and device share).
-    pub fn ranks_before(&self, other: &Contact) -> bool {
+    fn ranks_before(&self, other: &Contact) -> bool {
         (other.logit, self.i, self.j) < (self.logit, other.i, other.j)
     }
 }
@@ -89,15 +91,13 @@ impl Contact {
 /// row as the model makes it and never holds the `L×L` map.
 #[derive(Clone, Debug, Default)]
 pub struct TopContacts<const K: usize> {
-    best: heapless::Vec<Contact, K>,
+    best: Top<Contact, K>,
 }
 
 impl<const K: usize> TopContacts<K> {
     /// An empty list.
     pub const fn new() -> Self {
-        Self {
-            best: heapless::Vec::new(),
-        }
+        Self { best: Top::new() }
     }
 
     /// Offers row `i` of the last layer's output (`row[m]` is pair `(i, i + m)`) for a
@@ -119,32 +119,12 @@ impl<const K: usize> TopContacts<K> {
 
     /// Offers one contact.
     pub fn offer(&mut self, contact: Contact) {
-        if self.best.is_full() {
-            match self.best.last() {
-                Some(worst) if contact.ranks_before(worst) => {
-                    self.best.pop();
-                }
-                _ => return,
-            }
-        }
-        let at = self
-            .best
-            .iter()
-            .position(|c| contact.ranks_before(c))
-            .unwrap_or(self.best.len());
-        // Not full here (a full list lost its worst above): append, then rotate into place.
-        if self.best.push(contact).is_ok() {
-            if let Some(tail) = self.best.get_mut(at..) {
-                if !tail.is_empty() {
-                    tail.rotate_right(1);
-                }
-            }
-        }
+        self.best.offer(contact);
     }
 
     /// The contacts kept, best first.
     pub fn contacts(&self) -> &[Contact] {
-        &self.best
+        self.best.as_slice()
     }
 
     /// Forgets every contact (for the next sequence).

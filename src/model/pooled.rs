@@ -369,6 +369,31 @@ impl<'a, const L: usize> Model<'a, L> {
         Ok(layer)
     }
 
+    /// What both pooled executors start with: a scores head, the side row, a scratch of
+    /// `scratch_len` values that fits, and the arena split into the features, the map slots
+    /// and two vectors.
+    #[allow(clippy::type_complexity)]
+    fn pooled_start<'b, T>(
+        &self,
+        side: Option<u16>,
+        arena: &'b mut [T],
+        scratch_len: usize,
+    ) -> Result<(usize, &'b mut [T], [&'b mut [T]; 3], [&'b mut [T]; 2]), Error> {
+        let Head::Scores { .. } = self.info.head() else {
+            return Err(Error::WrongHead);
+        };
+        let side = self.side_row(side)?;
+        if scratch_len < self.scratch_len() {
+            return Err(Error::too_small(Buffer::Scratch, self.scratch_len()));
+        }
+        let (features, slots, vectors) = self.split_arena(arena)?;
+        let too_small = Error::too_small(Buffer::Arena, self.arena_len());
+        let width = self.info.vector_len();
+        let (x, rest) = vectors.split_at_mut_checked(width).ok_or(too_small)?;
+        let y = rest.get_mut(..width).ok_or(too_small)?;
+        Ok((side, features, slots, [x, y]))
+    }
+
     /// The side row a pooled model joins: required exactly when the model has a side table.
     fn side_row(&self, side: Option<u16>) -> Result<usize, Error> {
         match (side, self.info.side_rows()) {
@@ -408,24 +433,11 @@ impl<'a, const L: usize> Model<'a, L> {
         if self.precision != Precision::Int8 {
             return Err(Error::BadPrecision);
         }
-        let Head::Scores { .. } = self.info.head() else {
-            return Err(Error::WrongHead);
-        };
-        let side = self.side_row(side)?;
-        if scratch.len() < self.scratch_len() {
-            return Err(Error::too_small(Buffer::Scratch, self.scratch_len()));
-        }
-        let (features, mut slots, vectors) = self.split_arena(arena)?;
+        let (side, features, mut slots, [mut x, mut y]) =
+            self.pooled_start(side, arena, scratch.len())?;
         let (input, zero_point) = self.pair_features_i8(sequence.into(), features)?;
         let len = input.len();
         let done = self.maps_i8(&input, zero_point, &mut slots, scratch, &mut observe)?;
-        let width = self.info.vector_len();
-        let (mut x, rest) = vectors
-            .split_at_mut_checked(width)
-            .ok_or(Error::too_small(Buffer::Arena, self.arena_len()))?;
-        let mut y = rest
-            .get_mut(..width)
-            .ok_or(Error::too_small(Buffer::Arena, self.arena_len()))?;
         let mut zero_point = done.zero_point;
         for t in self.info.conv_count()..self.layer_count {
             let layer = self.vector_layer(t, false)?;
@@ -510,24 +522,11 @@ impl<'a, const L: usize> Model<'a, L> {
         scratch: &mut [f32],
         mut score: impl FnMut(u16, f32),
     ) -> Result<usize, Error> {
-        let Head::Scores { .. } = self.info.head() else {
-            return Err(Error::WrongHead);
-        };
-        let side = self.side_row(side)?;
-        if scratch.len() < self.scratch_len() {
-            return Err(Error::too_small(Buffer::Scratch, self.scratch_len()));
-        }
-        let (features, mut slots, vectors) = self.split_arena(arena)?;
+        let (side, features, mut slots, [mut x, mut y]) =
+            self.pooled_start(side, arena, scratch.len())?;
         let input = self.pair_features_f32(sequence.into(), features)?;
         let len = input.len();
         let done = self.maps_f32(&input, &mut slots, scratch, &mut |_, _| {})?;
-        let width = self.info.vector_len();
-        let (mut x, rest) = vectors
-            .split_at_mut_checked(width)
-            .ok_or(Error::too_small(Buffer::Arena, self.arena_len()))?;
-        let mut y = rest
-            .get_mut(..width)
-            .ok_or(Error::too_small(Buffer::Arena, self.arena_len()))?;
         for t in self.info.conv_count()..self.layer_count {
             let layer = self.vector_layer(t, false)?;
             match (layer, layer.params()) {

@@ -282,38 +282,23 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
         };
         let weights = &model.layers[t];
         let o_count = layer.out_channels;
-        let per_output = weights.weight.len() / o_count;
         let packed = model.packed(t);
-        let packed_per_output = packed.len() / o_count;
-        let mut q_weights = Vec::with_capacity(packed.len());
-        let (mut bias, mut multipliers, mut shifts) = (Vec::new(), Vec::new(), Vec::new());
-        for o in 0..o_count {
-            let dense = &weights.weight[o * per_output..(o + 1) * per_output];
-            let max = dense.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-            let w_scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-            for &w in &packed[o * packed_per_output..(o + 1) * packed_per_output] {
-                q_weights.push((w / w_scale).round().clamp(-127.0, 127.0) as i8 as u8);
-            }
-            let bias_scale = in_q.scale as f64 * w_scale as f64;
-            let b = (weights.bias[o] as f64 / bias_scale).round();
-            if b.abs() > i32::MAX as f64 / 2.0 {
-                bail!("layer {t}: bias {o} does not fit int32 at scale {bias_scale:e}");
-            }
-            bias.push(b as i32);
-            let factor = bias_scale / conv_q.scale as f64;
-            let r = Requant::from_real(factor)?;
-            multipliers.push(r.multiplier);
-            shifts.push(r.shift);
-        }
-        let mut params = words(&bias);
-        params.extend(words(&multipliers));
-        params.extend(words(&shifts));
-        params.extend(words(&[
+        // Each output's scale from its dense kernels; the packed values are among them.
+        let per_channel = PerChannel::new(
+            &format!("layer {t}"),
+            weights.weight.chunks(weights.weight.len() / o_count),
+            packed.chunks(packed.len() / o_count),
+            &weights.bias,
+            in_q.scale,
+            conv_q.scale,
+        )?;
+        let q_weights = per_channel.weights.clone();
+        let mut params = per_channel.params(&[
             conv_q.zero_point,
             conv_range.0,
             conv_range.1,
             conv_q.scale.to_bits() as i32,
-        ]));
+        ]);
         if let Some(s) = layer.residual {
             let skip = outputs[s];
             let add = AddQuant::from_scales(
@@ -382,6 +367,60 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
     })
 }
 
+/// An affine layer quantized per output channel: int8 weights, int32 biases and the
+/// requantization of each output.
+struct PerChannel {
+    weights: Vec<u8>,
+    bias: Vec<i32>,
+    multipliers: Vec<i32>,
+    shifts: Vec<i32>,
+}
+
+impl PerChannel {
+    /// Output `o`'s weights are `value_rows[o]` at the symmetric scale of `scale_rows[o]`
+    /// (the same row, or one holding the same values and more); its bias is at `in_scale ·
+    /// weight scale`, requantized to `out_scale`.
+    fn new<'a>(
+        what: &str,
+        scale_rows: impl Iterator<Item = &'a [f32]>,
+        value_rows: impl Iterator<Item = &'a [f32]>,
+        biases: &[f32],
+        in_scale: f32,
+        out_scale: f32,
+    ) -> Result<Self> {
+        let mut out = Self {
+            weights: Vec::new(),
+            bias: Vec::new(),
+            multipliers: Vec::new(),
+            shifts: Vec::new(),
+        };
+        for (o, ((scale_row, values), &b)) in scale_rows.zip(value_rows).zip(biases).enumerate() {
+            let (_, w_scale) = symmetric(scale_row);
+            out.weights.extend(
+                values
+                    .iter()
+                    .map(|&w| (w / w_scale).round().clamp(-127.0, 127.0) as i8 as u8),
+            );
+            let bias_scale = in_scale as f64 * w_scale as f64;
+            out.bias
+                .push(int32_bias(&format!("{what}: bias {o}"), b, bias_scale)?);
+            let r = Requant::from_real(bias_scale / out_scale as f64)?;
+            out.multipliers.push(r.multiplier);
+            out.shifts.push(r.shift);
+        }
+        Ok(out)
+    }
+
+    /// The parameter block: biases, multipliers, shifts, then `tail`.
+    fn params(&self, tail: &[i32]) -> Vec<u8> {
+        let mut params = words(&self.bias);
+        params.extend(words(&self.multipliers));
+        params.extend(words(&self.shifts));
+        params.extend(words(tail));
+        params
+    }
+}
+
 /// Symmetric int8 weights of one row (or a whole matrix): values and scale.
 fn symmetric(values: &[f32]) -> (Vec<u8>, f32) {
     let max = values.iter().fold(0.0f32, |m, w| m.max(w.abs()));
@@ -393,11 +432,11 @@ fn symmetric(values: &[f32]) -> (Vec<u8>, f32) {
     (q, scale)
 }
 
-/// An int32 bias at `scale`, or an error naming the layer.
+/// An int32 bias at `scale`, or an error naming it.
 fn int32_bias(what: &str, value: f32, scale: f64) -> Result<i32> {
     let b = (value as f64 / scale).round();
     if b.abs() > i32::MAX as f64 / 2.0 {
-        bail!("{what}: bias does not fit int32 at scale {scale:e}");
+        bail!("{what} does not fit int32 at scale {scale:e}");
     }
     Ok(b as i32)
 }
@@ -419,7 +458,7 @@ fn int8_head(
     let mut in_q = pooled_q;
     for (n, (layer, weights)) in head.layers.iter().zip(&model.head).enumerate() {
         let spec = head_spec(cfg, head, Some(n));
-        let (c, o) = (spec.in_channels, spec.out_channels);
+        let c = spec.in_channels;
         let what = format!("head.{n}");
         let (q_weights, params, out_q) = match *layer {
             VectorConfig::Dense { activation, .. } => {
@@ -442,26 +481,22 @@ fn int8_head(
                     _ => Activation::None,
                 };
                 let (act_min, act_max) = clamp.int8_range(affine_q.scale, affine_q.zero_point);
-                let mut q_weights = Vec::with_capacity(o * c);
-                let (mut bias, mut multipliers, mut shifts) = (vec![], vec![], vec![]);
-                for row in 0..o {
-                    let (q, w_scale) = symmetric(&weights.weight[row * c..(row + 1) * c]);
-                    q_weights.extend(q);
-                    let bias_scale = in_q.scale as f64 * w_scale as f64;
-                    bias.push(int32_bias(&what, weights.bias[row], bias_scale)?);
-                    let r = Requant::from_real(bias_scale / affine_q.scale as f64)?;
-                    multipliers.push(r.multiplier);
-                    shifts.push(r.shift);
-                }
-                let mut params = words(&bias);
-                params.extend(words(&multipliers));
-                params.extend(words(&shifts));
-                params.extend(words(&[
+                let rows = || weights.weight.chunks(c);
+                let per_channel = PerChannel::new(
+                    &what,
+                    rows(),
+                    rows(),
+                    &weights.bias,
+                    in_q.scale,
+                    affine_q.scale,
+                )?;
+                let q_weights = per_channel.weights.clone();
+                let mut params = per_channel.params(&[
                     affine_q.zero_point,
                     act_min as i32,
                     act_max as i32,
                     affine_q.scale.to_bits() as i32,
-                ]));
+                ]);
                 let out_q = match curve {
                     Some(curve) => {
                         let a = ActivationI8::from_input_scale(
@@ -505,7 +540,8 @@ fn int8_head(
                 let bias = weights
                     .bias
                     .iter()
-                    .map(|&b| int32_bias(&what, b, scale))
+                    .enumerate()
+                    .map(|(i, &b)| int32_bias(&format!("{what}: bias {i}"), b, scale))
                     .collect::<Result<Vec<_>>>()?;
                 let mut params = words(&bias);
                 params.extend(words(&[(scale as f32).to_bits() as i32]));

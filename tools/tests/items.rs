@@ -131,7 +131,7 @@ fn converted_items_models_score_like_the_float_reference() {
                 });
             }
         }
-        assert_eq!(top.items(), runtime::top_items(&got8.raw, &h.items, 10));
+        assert_eq!(top.as_slice(), runtime::top_items(&got8.raw, &h.items, 10));
     }
     let spread = spread / all.len() as f64;
     let overlap = overlap as f64 / (10 * all.len()) as f64;

@@ -102,7 +102,7 @@ fn main() -> ! {
                     &mut buffers.scratch[..],
                     |item, score| top.offer(scnn::apps::items::ItemScore { item, score }),
                 ));
-                black_box(top.items());
+                black_box(top.as_slice());
             }
             if let (Some(arena), Some(scratch)) = (F32_ARENA.try_take(), F32_SCRATCH.try_take()) {
                 let mut buffers = Buffers {

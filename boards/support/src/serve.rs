@@ -250,7 +250,7 @@ fn recommend<U: Write, C: Counter>(
     };
     send_header(uart, len, &measured)?;
     uart.write_all(&digest.finalize().to_le_bytes())?;
-    let items = top.items();
+    let items = top.as_slice();
     uart.write_all(&(items.len() as u16).to_le_bytes())?;
     for item in items {
         uart.write_all(&wire::item_bytes(item))?;

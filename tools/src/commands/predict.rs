@@ -64,6 +64,23 @@ struct DeviceJson {
     bit_identical_to_host: bool,
 }
 
+impl DeviceJson {
+    /// What one answer cost on the device (parity already checked).
+    fn new(
+        args: &PredictArgs,
+        device: &crate::target::device::Device,
+        out: &crate::target::device::DeviceOutput,
+    ) -> Self {
+        Self {
+            machine: args.device.place(),
+            count: out.count,
+            unit: device.unit.name(),
+            stack_bytes: out.stack,
+            bit_identical_to_host: true,
+        }
+    }
+}
+
 pub fn run(args: &PredictArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.threshold) {
         bail!("--threshold {} must be in [0, 1)", args.threshold);
@@ -118,13 +135,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         let on_device = match device.as_mut() {
             Some(d) => {
                 let out = parity::compare(&blob, d, &record.name, &record.sequence)?;
-                Some(DeviceJson {
-                    machine: args.device.place(),
-                    count: out.count,
-                    unit: d.unit.name(),
-                    stack_bytes: out.stack,
-                    bit_identical_to_host: true,
-                })
+                Some(DeviceJson::new(args, d, &out))
             }
             None => None,
         };
@@ -208,13 +219,7 @@ fn recommend(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()
         let on_device = match device.as_mut() {
             Some(d) => {
                 let out = parity::compare_items(blob, d, history)?;
-                Some(DeviceJson {
-                    machine: args.device.place(),
-                    count: out.count,
-                    unit: d.unit.name(),
-                    stack_bytes: out.stack,
-                    bit_identical_to_host: true,
-                })
+                Some(DeviceJson::new(args, d, &out))
             }
             None => None,
         };
