@@ -11,6 +11,7 @@
 
 mod reference;
 
+use proptest::prelude::*;
 use scnn::blob::{self, header as h, layer as lr, AlignedBlob};
 use scnn::model::{Buffers, DenseActivation, Head, ModelInfo, VectorLayer, VectorParams};
 use scnn::{Error, Model};
@@ -114,17 +115,29 @@ fn average_pool(map: &[i8], n: usize, channels: usize) -> Vec<i8> {
         .collect()
 }
 
-#[test]
-fn each_layer_after_the_convs_matches_independent_integer_arithmetic() {
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Over random histories and users, each layer after the convs equals independent
+    /// integer arithmetic.
+    #[test]
+    fn each_layer_after_the_convs_matches_independent_integer_arithmetic(
+        history in prop::array::uniform5(0u16..300),
+        user in 0u16..40,
+    ) {
+        check_layers_after_the_convs(&history, user);
+    }
+}
+
+fn check_layers_after_the_convs(history: &[u16; 5], user: u16) {
     let model = Model::<5>::from_bytes(&ITEMS.0).unwrap();
     let mut arena = vec![0i8; model.arena_len()];
     let mut scratch = vec![0i16; model.scratch_len()];
     let mut outputs: Vec<Vec<i8>> = Vec::new();
     let mut got = Vec::new();
-    let user = 11u16;
     model
         .predict_scores_i8_with(
-            &HISTORY,
+            history,
             Some(user),
             &mut arena,
             &mut scratch,
