@@ -88,6 +88,7 @@ pub mod involution;
 pub mod layers;
 pub mod model;
 pub mod ops;
+pub mod params;
 pub mod plan;
 pub mod quant;
 pub mod seq;

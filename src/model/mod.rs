@@ -12,6 +12,7 @@ use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, Padding};
 use crate::generate::PairFeaturesI8;
 use crate::involution::{Involution, Segment};
 use crate::layers::AddQuant;
+use crate::params::OutputTail;
 use crate::quant::{check_zero_point, Activation, Requant};
 use crate::seq::Embedding;
 use crate::tri::{map_len, tri_len};
@@ -223,15 +224,6 @@ fn finite_scale(x: f32) -> Result<f32, Error> {
     }
 }
 
-fn i8_range(min: i32, max: i32) -> Result<(i8, i8), Error> {
-    let min = i8::try_from(min).map_err(|_| Error::BadQuantRange)?;
-    let max = i8::try_from(max).map_err(|_| Error::BadQuantRange)?;
-    if min > max {
-        return Err(Error::BadQuantRange);
-    }
-    Ok((min, max))
-}
-
 fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<LayerI8<'a>, Error> {
     let words = cast::<i32>(params)?;
     let expected = 3 * out + I8_CONV_TAIL_WORDS + if residual { I8_ADD_WORDS } else { 0 };
@@ -241,38 +233,14 @@ fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<L
     let (bias, rest) = words.split_at_checked(out).ok_or(Error::BadOffset)?;
     let (multipliers, rest) = rest.split_at_checked(out).ok_or(Error::BadOffset)?;
     let (shifts, tail) = rest.split_at_checked(out).ok_or(Error::BadOffset)?;
-    let word = |i: usize| tail.get(i).copied().ok_or(Error::BadOffset);
-    let conv_zero_point = word(0)?;
-    check_zero_point(conv_zero_point)?;
-    let conv_range = i8_range(word(1)?, word(2)?)?;
-    let conv_scale = finite_scale(f32::from_bits(word(3)? as u32))?;
+    let conv = OutputTail::from_words(tail)?;
     let add = if residual {
-        let w = |i: usize| word(I8_CONV_TAIL_WORDS + i);
-        let (act_min, act_max) = i8_range(w(9)?, w(10)?)?;
-        let add = AddQuant {
-            a_zero_point: w(0)?,
-            a: Requant {
-                multiplier: w(1)?,
-                shift: w(2)?,
-            },
-            b_zero_point: w(3)?,
-            b: Requant {
-                multiplier: w(4)?,
-                shift: w(5)?,
-            },
-            out: Requant {
-                multiplier: w(6)?,
-                shift: w(7)?,
-            },
-            out_zero_point: w(8)?,
-            act_min,
-            act_max,
-        };
-        add.check()?;
-        if add.a_zero_point != conv_zero_point {
+        let block = tail.get(I8_CONV_TAIL_WORDS..).ok_or(Error::BadOffset)?;
+        let (add, scale) = AddQuant::from_words(block)?;
+        if add.a_zero_point != conv.zero_point {
             return Err(Error::BadQuantRange);
         }
-        Some((add, finite_scale(f32::from_bits(w(11)? as u32))?))
+        Some((add, scale))
     } else {
         None
     };
@@ -281,9 +249,9 @@ fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<L
         bias,
         multipliers,
         shifts,
-        conv_zero_point,
-        conv_range,
-        conv_scale,
+        conv_zero_point: conv.zero_point,
+        conv_range: (conv.act_min, conv.act_max),
+        conv_scale: conv.scale,
         add,
     })
 }

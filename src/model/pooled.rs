@@ -11,7 +11,7 @@
 //! scores as FULLY_CONNECTED's int32 accumulators (bias included) before requantization, so
 //! ranking them ranks the dequantized scores exactly (the weights share one scale).
 
-use super::{cast, finite_scale, i8_range, section, Model, Sequence};
+use super::{cast, section, Model, Sequence};
 use crate::blob::{
     layer as lr, u16_at, u32_at, u8_at, Precision, ACTIVATION_SIGMOID, ACTIVATION_TANH, CRC_LEN,
     I8_CONV_TAIL_WORDS, I8_CURVE_WORDS, LAYER_DENSE, LAYER_POOL, LAYER_RECORD_LEN, LAYER_SIDE,
@@ -21,7 +21,8 @@ use crate::conv::{OutputQuant, PairSource};
 use crate::layers::{pool_avg_f32, pool_avg_i8, pool_max_f32, pool_max_i8};
 use crate::ops::activation::{ActivationI8, Curve};
 use crate::ops::fully_connected::{FullyConnectedF32, FullyConnectedI8};
-use crate::quant::{check_zero_point, clamp_i8, requantize, Activation, Requant};
+use crate::params::{scale_from_bits, OutputTail, SideQuant};
+use crate::quant::{clamp_i8, requantize, Activation, Requant};
 use crate::tri::TriMap;
 use crate::{Buffer, Error};
 
@@ -205,23 +206,12 @@ fn dense_i8<'a>(
     for (&multiplier, &shift) in multipliers.iter().zip(shifts) {
         Requant { multiplier, shift }.check()?;
     }
-    let zero_point = word(tail, 0)?;
-    check_zero_point(zero_point)?;
-    let (act_min, act_max) = i8_range(word(tail, 1)?, word(tail, 2)?)?;
-    let scale = finite_scale(f32::from_bits(word(tail, 3)? as u32))?;
+    let output = OutputTail::from_words(tail)?;
     let curve = match curve {
         None => None,
         Some(curve) => {
-            let at = |i| word(tail, I8_CONV_TAIL_WORDS + i);
-            let activation = ActivationI8 {
-                curve,
-                zero_point,
-                multiplier: at(0)?,
-                shift: at(1)?,
-                radius: at(2)?,
-            };
-            activation.check()?;
-            Some(activation)
+            let block = tail.get(I8_CONV_TAIL_WORDS..).ok_or(Error::BadOffset)?;
+            Some(ActivationI8::from_words(curve, output.zero_point, block)?)
         }
     };
     Ok(DenseI8 {
@@ -230,11 +220,11 @@ fn dense_i8<'a>(
         quant: OutputQuant {
             multipliers,
             shifts,
-            zero_point,
-            act_min,
-            act_max,
+            zero_point: output.zero_point,
+            act_min: output.act_min,
+            act_max: output.act_max,
         },
-        scale,
+        scale: output.scale,
         curve,
     })
 }
@@ -323,19 +313,12 @@ impl<'a, const L: usize> Model<'a, L> {
             }
             LAYER_SIDE => {
                 let params = if int8 {
-                    let words: &[i32] = cast(params)?;
-                    let requant = Requant {
-                        multiplier: word(words, 0)?,
-                        shift: word(words, 1)?,
-                    };
-                    requant.check()?;
-                    let zero_point = word(words, 2)?;
-                    check_zero_point(zero_point)?;
+                    let quant = SideQuant::from_words(cast(params)?)?;
                     VectorParams::SideI8(SideI8 {
                         table: bytemuck::cast_slice(weights),
-                        requant,
-                        zero_point,
-                        scale: finite_scale(f32::from_bits(word(words, 3)? as u32))?,
+                        requant: quant.requant,
+                        zero_point: quant.zero_point,
+                        scale: quant.scale,
                     })
                 } else {
                     VectorParams::SideF32(checked_f32(weights)?)
@@ -354,7 +337,7 @@ impl<'a, const L: usize> Model<'a, L> {
                     VectorParams::ScoresI8(ScoresI8 {
                         weights: checked_i8(weights)?,
                         bias,
-                        scale: finite_scale(f32::from_bits(word(tail, 0)? as u32))?,
+                        scale: scale_from_bits(word(tail, 0)?)?,
                     })
                 } else {
                     VectorParams::ScoresF32(checked_f32(weights)?, checked_f32(params)?)

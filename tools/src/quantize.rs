@@ -9,6 +9,7 @@ use scnn::blob::{
 };
 use scnn::layers::AddQuant;
 use scnn::ops::activation::{ActivationI8, Curve};
+use scnn::params::{OutputTail, SideQuant};
 use scnn::{Activation, Requant};
 
 use crate::blobwrite::{floats, words, BlobSpec, LayerSpec};
@@ -274,11 +275,8 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
         let out_q = asymmetric(out_lo, out_hi);
         let (conv_lo, conv_hi) = clip(ranges.conv[t]);
         let (conv_q, conv_range) = match layer.residual {
-            Some(_) => (asymmetric(conv_lo, conv_hi), (-128, 127)),
-            None => {
-                let (lo, hi) = activation.int8_range(out_q.scale, out_q.zero_point);
-                (out_q, (lo as i32, hi as i32))
-            }
+            Some(_) => (asymmetric(conv_lo, conv_hi), (i8::MIN, i8::MAX)),
+            None => (out_q, activation.int8_range(out_q.scale, out_q.zero_point)),
         };
         let weights = &model.layers[t];
         let o_count = layer.out_channels;
@@ -293,12 +291,12 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
             conv_q.scale,
         )?;
         let q_weights = per_channel.weights.clone();
-        let mut params = per_channel.params(&[
-            conv_q.zero_point,
-            conv_range.0,
-            conv_range.1,
-            conv_q.scale.to_bits() as i32,
-        ]);
+        let mut params = per_channel.params(&OutputTail {
+            zero_point: conv_q.zero_point,
+            act_min: conv_range.0,
+            act_max: conv_range.1,
+            scale: conv_q.scale,
+        });
         if let Some(s) = layer.residual {
             let skip = outputs[s];
             let add = AddQuant::from_scales(
@@ -310,20 +308,7 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
                 out_q.zero_point,
                 activation,
             )?;
-            params.extend(words(&[
-                add.a_zero_point,
-                add.a.multiplier,
-                add.a.shift,
-                add.b_zero_point,
-                add.b.multiplier,
-                add.b.shift,
-                add.out.multiplier,
-                add.out.shift,
-                add.out_zero_point,
-                add.act_min as i32,
-                add.act_max as i32,
-                out_q.scale.to_bits() as i32,
-            ]));
+            params.extend(words(&add.to_words(out_q.scale)));
         }
         outputs.push(if layer.residual.is_some() {
             out_q
@@ -411,12 +396,12 @@ impl PerChannel {
         Ok(out)
     }
 
-    /// The parameter block: biases, multipliers, shifts, then `tail`.
-    fn params(&self, tail: &[i32]) -> Vec<u8> {
+    /// The parameter block: biases, multipliers, shifts, then the output's `tail`.
+    fn params(&self, tail: &OutputTail) -> Vec<u8> {
         let mut params = words(&self.bias);
         params.extend(words(&self.multipliers));
         params.extend(words(&self.shifts));
-        params.extend(words(tail));
+        params.extend(words(&tail.to_words()));
         params
     }
 }
@@ -491,12 +476,12 @@ fn int8_head(
                     affine_q.scale,
                 )?;
                 let q_weights = per_channel.weights.clone();
-                let mut params = per_channel.params(&[
-                    affine_q.zero_point,
-                    act_min as i32,
-                    act_max as i32,
-                    affine_q.scale.to_bits() as i32,
-                ]);
+                let mut params = per_channel.params(&OutputTail {
+                    zero_point: affine_q.zero_point,
+                    act_min,
+                    act_max,
+                    scale: affine_q.scale,
+                });
                 let out_q = match curve {
                     Some(curve) => {
                         let a = ActivationI8::from_input_scale(
@@ -504,7 +489,7 @@ fn int8_head(
                             affine_q.scale,
                             affine_q.zero_point,
                         )?;
-                        params.extend(words(&[a.multiplier, a.shift, a.radius]));
+                        params.extend(words(&a.to_words()));
                         let (scale, zero_point) = curve.output_quant();
                         QParams { scale, zero_point }
                     }
@@ -526,12 +511,14 @@ fn int8_head(
                     .map(|&v| scnn::quant::quantize(v, out_q.scale, out_q.zero_point) as u8)
                     .collect();
                 let r = Requant::from_real(in_q.scale as f64 / out_q.scale as f64)?;
-                let params = words(&[
-                    r.multiplier,
-                    r.shift,
-                    out_q.zero_point,
-                    out_q.scale.to_bits() as i32,
-                ]);
+                let params = words(
+                    &SideQuant {
+                        requant: r,
+                        zero_point: out_q.zero_point,
+                        scale: out_q.scale,
+                    }
+                    .to_words(),
+                );
                 (table, params, out_q)
             }
             VectorConfig::Scores { .. } => {

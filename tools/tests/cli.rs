@@ -595,11 +595,11 @@ fn bad_blobs_are_named() {
         &["CRC-32 mismatch"],
     );
     let mut version = good.clone();
-    version[4] = 3;
-    std::fs::write(dir.path("v3.scnn"), &version).unwrap();
+    version[4] = 4;
+    std::fs::write(dir.path("v4.scnn"), &version).unwrap();
     assert_fails(
-        &scnn(&["inspect", &dir.s("v3.scnn")]),
-        &["unsupported blob format version 3"],
+        &scnn(&["inspect", &dir.s("v4.scnn")]),
+        &["unsupported blob format version 4"],
     );
     let mut magic = good.clone();
     magic[0] = b'X';
