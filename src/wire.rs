@@ -28,8 +28,8 @@
 pub const HELLO: [u8; 4] = *b"SCNH";
 /// Protocol version; bump on any change to the messages above. Version 2: the hello carries
 /// the blob's stored CRC (version 1 sent the CRC of the whole blob, the same for every
-/// model), and answers carry no f32 probabilities.
-pub const VERSION: u8 = 2;
+/// model), and answers carry no f32 probabilities. Version 3: items requests and answers.
+pub const VERSION: u8 = 3;
 /// Bytes of the hello message.
 pub const HELLO_LEN: usize = 13;
 /// Bytes of one contact in a protein answer.
