@@ -26,9 +26,11 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Compare the runtime on the host against the float reference.
     Verify(commands::verify::VerifyArgs),
-    /// Predict pair probabilities and structures.
+    /// Predict pair probabilities and structures, or a recommender's best items.
     Predict(commands::predict::PredictArgs),
-    /// Train an SCNN (or a plain CNN) on RNA structures.
+    /// Ranking metrics of a recommendation blob on its data's validation and test splits.
+    Evaluate(commands::evaluate::EvaluateArgs),
+    /// Train an SCNN (or a plain CNN) on RNA structures, or a recommender on interactions.
     #[cfg(feature = "train")]
     Train(commands::train::TrainArgs),
     /// Rebuild the shipped example blob and golden outputs from the trained weights.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Evaluate(args) => commands::evaluate::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => commands::train::run(args),
         Command::Example(args) => commands::example::run(args),

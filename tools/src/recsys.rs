@@ -257,3 +257,102 @@ pub fn popularity(users: &[UserSplit], items: &[String], stage: Stage) -> Metric
     }
     evaluation.finish()
 }
+
+/// Items in a recommendation model's history (its pair map is `L×L`).
+pub const HISTORY: usize = 5;
+
+/// A recommendation model's tokens for a data file: 0 pads a history shorter than
+/// [`HISTORY`]; item `k` of [`items`] (ids in order) is token `k + 1`; users are rows of the
+/// side table in [`split`]'s order. Both follow from the file alone.
+pub struct ItemsData {
+    /// Item ids; item `k` is token `k + 1`.
+    pub items: Vec<String>,
+    /// Users in side-table order, with their splits.
+    pub users: Vec<UserSplit>,
+    token_of: HashMap<String, u16>,
+}
+
+impl ItemsData {
+    /// Tokens and rows of an interaction file's items and users (see the module docs).
+    pub fn new(interactions: &[Interaction]) -> Result<Self> {
+        let items = items(interactions);
+        if items.len() + 1 > u16::MAX as usize {
+            bail!(
+                "{} items: at most {} fit a model",
+                items.len(),
+                u16::MAX - 1
+            );
+        }
+        let users = split(interactions);
+        if users.is_empty() || users.len() > u16::MAX as usize {
+            bail!(
+                "{} users with more than 5 interactions: need 1 to 65535",
+                users.len()
+            );
+        }
+        let token_of = items
+            .iter()
+            .enumerate()
+            .map(|(k, id)| (id.clone(), (k + 1) as u16))
+            .collect();
+        Ok(Self {
+            items,
+            users,
+            token_of,
+        })
+    }
+
+    /// Tokens of the model's vocabulary (the padding token included).
+    pub fn vocab(&self) -> usize {
+        self.items.len() + 1
+    }
+
+    /// The token of an item id.
+    pub fn token(&self, id: &str) -> Option<u16> {
+        self.token_of.get(id).copied()
+    }
+
+    pub fn tokens(&self, ids: &[String]) -> Vec<u16> {
+        ids.iter().filter_map(|id| self.token(id)).collect()
+    }
+
+    /// The last [`HISTORY`] tokens of `ids`, padded in front with token 0.
+    pub fn history(&self, ids: &[String]) -> [u16; HISTORY] {
+        let tokens = self.tokens(ids);
+        let mut out = [0u16; HISTORY];
+        let take = tokens.len().min(HISTORY);
+        out[HISTORY - take..].copy_from_slice(&tokens[tokens.len() - take..]);
+        out
+    }
+
+    /// User `u`'s history and excluded items for `stage`, with its targets.
+    pub fn stage(&self, u: usize, stage: Stage) -> ([u16; HISTORY], HashSet<u16>, &[String]) {
+        let user = &self.users[u];
+        let (seen, targets): (Vec<String>, &[String]) = match stage {
+            Stage::Validation => (user.train.clone(), &user.validation),
+            Stage::Test => (
+                user.train.iter().chain(&user.validation).cloned().collect(),
+                &user.test,
+            ),
+        };
+        let history = self.history(&seen);
+        (history, self.tokens(&seen).into_iter().collect(), targets)
+    }
+
+    /// Item ids by `scores` (one per token), best first, ties by the lower token; the padding
+    /// token and `seen` left out.
+    pub fn rank(&self, scores: &[f64], seen: &HashSet<u16>) -> Vec<&str> {
+        let mut order: Vec<u16> = (1..scores.len() as u16)
+            .filter(|t| !seen.contains(t))
+            .collect();
+        order.sort_by(|&a, &b| {
+            scores[usize::from(b)]
+                .total_cmp(&scores[usize::from(a)])
+                .then(a.cmp(&b))
+        });
+        order
+            .into_iter()
+            .filter_map(|t| self.items.get(usize::from(t) - 1).map(String::as_str))
+            .collect()
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod convert;
+pub mod evaluate;
 pub mod example;
 pub mod footprint;
 pub mod inspect;

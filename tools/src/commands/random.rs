@@ -52,10 +52,17 @@ pub struct RandomArgs {
     pub users: usize,
 }
 
-/// SCosRec's architecture at `width` (the paper's: d = 50, 128 and 256 channels, 150 dense):
-/// `[e_i ; e_j]`, a 1×1 generating layer, a valid 3×3, a 1×1 to twice the width, a valid 3×3
-/// (5×5 → 3×3 → 1×1), average pool, dense + tanh, the user row joined, scores.
-fn items_config(width: usize, items: usize, users: usize) -> ModelConfig {
+/// SCosRec's architecture (the paper's: `dim` 50, `width` 128, 150 dense): `[e_i ; e_j]` of
+/// `dim`-wide item embeddings, a 1×1 generating layer to `width`, a valid 3×3, a 1×1 to twice
+/// the width, a valid 3×3 (5×5 → 3×3 → 1×1), average pool, dense to `fc` + tanh, the user's
+/// `dim`-wide row joined, a score for each of `items` tokens.
+pub fn items_config(
+    dim: usize,
+    width: usize,
+    fc: usize,
+    items: usize,
+    users: usize,
+) -> ModelConfig {
     let layer = |out, kernel, valid: bool| LayerConfig {
         padding: if valid {
             PaddingName::Valid
@@ -67,7 +74,7 @@ fn items_config(width: usize, items: usize, users: usize) -> ModelConfig {
     ModelConfig {
         app: AppName::Items,
         pair_len: 5,
-        embedding_dim: width,
+        embedding_dim: dim,
         pair_features: vec![PairFeature::Concat],
         layers: vec![
             layer(width, 1, false),
@@ -81,13 +88,10 @@ fn items_config(width: usize, items: usize, users: usize) -> ModelConfig {
             pool: PoolName::Avg,
             layers: vec![
                 VectorConfig::Dense {
-                    out_features: 3 * width,
+                    out_features: fc,
                     activation: DenseActivationName::Tanh,
                 },
-                VectorConfig::Side {
-                    rows: users,
-                    dim: width,
-                },
+                VectorConfig::Side { rows: users, dim },
                 VectorConfig::Scores { items },
             ],
         }),
@@ -229,7 +233,13 @@ pub fn run(args: &RandomArgs) -> Result<()> {
         other => bail!("--app {other}: must be rna, protein or items"),
     };
     let config = match app {
-        AppName::Items => items_config(args.width, args.items, args.users),
+        AppName::Items => items_config(
+            args.width,
+            args.width,
+            3 * args.width,
+            args.items,
+            args.users,
+        ),
         _ => config(app, args.pair_len, args.width, &args.dilations),
     };
     config.validate()?;

@@ -1,5 +1,7 @@
 //! `scnn train`: train an SCNN (or, with `--dense`, a plain CNN of the same shape) on RNA
-//! structures and write safetensors that `scnn convert` reads, plus a JSON report.
+//! structures, or with `--task items` a sequential recommender (SCosRec, or CosRec with
+//! `--dense`) on interactions, and write safetensors that `scnn convert` reads, plus a JSON
+//! report.
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +16,13 @@ use crate::weights;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
+    /// What to train: `rna` (structures in, base pairs out) or `items` (a recommender on an
+    /// interaction file: RecBole `.inter` or `user item rating` lines).
+    #[arg(long, value_enum, default_value_t = Task::Rna)]
+    pub task: Task,
     /// Structure files: Stockholm (.sto, per-sequence `#=GR SS` or `#=GC SS_cons`), 3-line
-    /// FASTA with dot-bracket (.fa/.fas/.fasta/.dbn), bpseq (.bpseq, or a directory of them).
+    /// FASTA with dot-bracket (.fa/.fas/.fasta/.dbn), bpseq (.bpseq, or a directory of them);
+    /// for `--task items`, one interaction file.
     #[arg(long = "data", required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
     /// Output weights (safetensors), written atomically.
@@ -24,7 +31,8 @@ pub struct TrainArgs {
     /// JSON report (default: the output path with `.json`).
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Also write the splits as 3-line FASTA (`train.fa`, `validation.fa`, `test.fa`) here.
+    /// Also write the splits as 3-line FASTA (`train.fa`, `validation.fa`, `test.fa`) here;
+    /// items: every user's validation and test history (`validation.tsv`, `test.tsv`).
     #[arg(long)]
     pub splits: Option<PathBuf>,
     /// Train a plain CNN (kernels unconstrained) of the same depth and width instead.
@@ -33,18 +41,34 @@ pub struct TrainArgs {
     /// Pair length L of the model (longer sequences are left out).
     #[arg(long, default_value_t = 128)]
     pub pair_len: usize,
-    /// Channels of the hidden layers.
-    #[arg(long, default_value_t = 8)]
-    pub width: usize,
-    #[arg(long, default_value_t = 30)]
-    pub epochs: usize,
+    /// Channels of the hidden layers (default 8; items: the first convs, default 128, the
+    /// second pair twice as many).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Epochs (default 30; items 20).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Stop after this many optimizer steps (0: run all epochs).
     #[arg(long, default_value_t = 0)]
     pub max_steps: usize,
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 0.005)]
-    pub learning_rate: f64,
+    /// Batch size (default 8; items 512).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam's learning rate (default 0.005; items 0.001).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Items: size of the item and user embeddings.
+    #[arg(long, default_value_t = 50)]
+    pub dim: usize,
+    /// Items: outputs of the dense layer after the pool.
+    #[arg(long, default_value_t = 150)]
+    pub fc: usize,
+    /// Items: dropout after the dense layer.
+    #[arg(long, default_value_t = 0.5)]
+    pub dropout: f32,
+    /// Items: Adam's L2 penalty.
+    #[arg(long, default_value_t = 5e-6)]
+    pub l2: f32,
     /// Loss weight of a paired position relative to an unpaired one.
     #[arg(long, default_value_t = 4.0)]
     pub pos_weight: f32,
@@ -74,6 +98,12 @@ pub struct TrainArgs {
     /// End this run after this many epochs (0: no limit), to resume later with --resume.
     #[arg(long, default_value_t = 0)]
     pub epochs_per_run: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    Rna,
+    Items,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,13 +153,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!("output {} must end in .safetensors", args.output.display());
     }
+    if args.task == Task::Items {
+        return run_items(args);
+    }
     if !(0.0..1.0).contains(&(args.validation + args.test))
         || args.validation < 0.0
         || args.test < 0.0
     {
         bail!("--validation and --test must be fractions that sum to less than 1");
     }
-    let config = train::example_config(args.pair_len, args.width);
+    let config = train::example_config(args.pair_len, args.width.unwrap_or(8));
     config.validate()?;
     let mut records = Vec::new();
     for path in &args.data {
@@ -176,10 +209,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         write_split(dir, "test", &splits.test, &sources)?;
     }
     let options = Options {
-        epochs: args.epochs,
+        epochs: args.epochs.unwrap_or(30),
         max_steps: args.max_steps,
-        batch: args.batch,
-        learning_rate: args.learning_rate,
+        batch: args.batch.unwrap_or(8),
+        learning_rate: args.learning_rate.unwrap_or(0.005),
         pos_weight: args.pos_weight,
         seed: args.seed,
         dense: args.dense,
@@ -254,6 +287,98 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             report.epochs.last().map_or(0, |e| e.epoch)
         );
     }
+    eprintln!(
+        "wrote {} and {}",
+        args.output.display(),
+        report_path.display()
+    );
+    Ok(())
+}
+
+/// `scnn train --task items`: SCosRec (or CosRec) on an interaction file, with the protocol
+/// of [`crate::recsys`]; the model is kept on validation MAP and scored once on the test split.
+fn run_items(args: &TrainArgs) -> Result<()> {
+    let [path] = &args.data[..] else {
+        bail!("--task items reads one interaction file (--data FILE)");
+    };
+    if args.checkpoint.is_some() || args.max_steps > 0 {
+        bail!(
+            "--checkpoint and --max-steps are for the RNA task (a recommender trains in minutes)"
+        );
+    }
+    let interactions = crate::recsys::read(path)?;
+    let data = crate::recsys::ItemsData::new(&interactions)?;
+    if let Some(dir) = &args.splits {
+        // The histories the model is judged on, in the model's tokens: calibration for
+        // `scnn convert` (validation) and device parity.
+        std::fs::create_dir_all(dir)?;
+        for (name, stage) in [
+            ("validation", crate::recsys::Stage::Validation),
+            ("test", crate::recsys::Stage::Test),
+        ] {
+            let mut text = format!("{}\n", crate::formats::histories::HEADER);
+            for (u, user) in data.users.iter().enumerate() {
+                let (history, _, _) = data.stage(u, stage);
+                let items: Vec<String> = history.iter().map(|t| t.to_string()).collect();
+                text.push_str(&format!("{}\t{u}\t{}\n", user.user, items.join(" ")));
+            }
+            write_atomic(&dir.join(format!("{name}.tsv")), text.as_bytes())?;
+        }
+    }
+    let options = train::items::ItemsOptions {
+        epochs: args.epochs.unwrap_or(20),
+        batch: args.batch.unwrap_or(512),
+        learning_rate: args.learning_rate.unwrap_or(1e-3),
+        l2: args.l2,
+        dropout: args.dropout,
+        dim: args.dim,
+        width: args.width.unwrap_or(128),
+        fc: args.fc,
+        seed: args.seed,
+        dense: args.dense,
+        ..Default::default()
+    };
+    eprintln!(
+        "data: {} interactions, {} items, {} users with more than 5",
+        interactions.len(),
+        data.items.len(),
+        data.users.len()
+    );
+    let bar = progress_bar();
+    let (config, tensors, report) = train::items::train(&data, &options, |event| match event {
+        train::items::ItemsProgress::Step { step, total, loss } => {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.4}"));
+        }
+        train::items::ItemsProgress::Epoch(e) => bar.suspend(|| {
+            eprintln!(
+                "epoch {:>3}: mean loss {:.4}, validation MAP {:.4}, P@10 {:.4}",
+                e.epoch, e.mean_loss, e.validation.map, e.validation.precision[2]
+            )
+        }),
+    })?;
+    bar.finish_and_clear();
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| args.output.with_extension("json"));
+    weights::save(&args.output, &config, &tensors)?;
+    write_atomic(
+        &report_path,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    eprintln!(
+        "{}: best epoch {} (validation MAP {:.4}); test MAP {:.4}, P@10 {:.4}, R@10 {:.4} over {} users; {:.0} s",
+        report.model,
+        report.best_epoch,
+        report.validation.map,
+        report.test.map,
+        report.test.precision[2],
+        report.test.recall[2],
+        report.test.users,
+        report.seconds
+    );
     eprintln!(
         "wrote {} and {}",
         args.output.display(),

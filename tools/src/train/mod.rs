@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod items;
 pub mod net;
 
 use std::collections::BTreeMap;

@@ -119,7 +119,9 @@ impl Layout {
                 TensorData::new(values, [self.params[t]]),
                 device,
             )));
-            let last = t + 1 == self.config.layers.len();
+            // A pair-map head starts near the rarity of pairs; a pooled model's last conv is
+            // not a head.
+            let last = t + 1 == self.config.layers.len() && self.config.head.is_none();
             let bias = vec![if last { -3.0 } else { 0.0 }; layer.out_channels];
             biases.push(Param::from_tensor(Tensor::from_data(
                 TensorData::new(bias, [layer.out_channels]),
@@ -147,11 +149,20 @@ impl Layout {
     /// Pair logits `[B, 1, n, n]` for pair features `[B, C, n, n]`; `mask` `[B, 1, n, n]` is 1
     /// on pairs inside each sequence and zeroes the rest after every layer, as the runtime does.
     pub fn forward(&self, net: &Net, x: Tensor<4>, mask: &Tensor<4>) -> Tensor<4> {
+        self.forward_maps(net, x, Some(mask))
+    }
+
+    /// The convs over `x` `[B, C, n, n]`, with `same` or `valid` padding per layer (valid
+    /// layers shrink the map by `(k − 1)·d`), and the mask after every layer when given.
+    pub fn forward_maps(&self, net: &Net, x: Tensor<4>, mask: Option<&Tensor<4>>) -> Tensor<4> {
         let device = x.device();
         let mut outputs: Vec<Tensor<4>> = Vec::new();
         let mut x = x;
         for (t, layer) in self.config.layers.iter().enumerate() {
-            let pad = layer.dilation * (layer.kernel - 1) / 2;
+            let pad = match layer.padding {
+                crate::config::PaddingName::Same => layer.dilation * (layer.kernel - 1) / 2,
+                crate::config::PaddingName::Valid => 0,
+            };
             let options = ConvOptions::new([1, 1], [pad, pad], [layer.dilation, layer.dilation], 1);
             let mut y = conv2d(
                 x,
@@ -167,7 +178,9 @@ impl Layout {
                 ActivationName::Relu => relu(y),
                 ActivationName::Relu6 => relu(y).clamp_max(6.0),
             };
-            y = y * mask.clone();
+            if let Some(mask) = mask {
+                y = y * mask.clone();
+            }
             outputs.push(y.clone());
             x = y;
         }

@@ -1,0 +1,135 @@
+//! `scnn evaluate`: a recommendation blob's ranking metrics on a data file's validation and
+//! test splits (the protocol of [`crate::recsys`]), from the host runtime: the same scores an
+//! int8 firmware computes, ranked as it ranks them.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use crate::recsys::{self, Evaluation, ItemsData, Metrics, Stage};
+use crate::runtime::{self, Blob};
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The blob (int8 or f32) of a recommendation model.
+    pub model: PathBuf,
+    /// The interaction file it was trained on (RecBole `.inter`, or `user item rating` lines).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+pub struct EvaluateReport {
+    pub model: String,
+    pub precision: &'static str,
+    pub items: usize,
+    pub users: usize,
+    pub validation: Metrics,
+    pub test: Metrics,
+    /// The popularity baseline on the same split (counts over train + validation).
+    pub popularity_test: Metrics,
+}
+
+/// Every user's ranking for `stage` from the blob.
+fn metrics(blob: &Blob, data: &ItemsData, stage: Stage) -> Result<Metrics> {
+    let mut evaluation = Evaluation::default();
+    for u in 0..data.users.len() {
+        let (history, seen, targets) = data.stage(u, stage);
+        let scores = runtime::scores(blob, &history, Some(u as u16))
+            .with_context(|| format!("user {}", data.users[u].user))?;
+        // int8 blobs rank by their int32 scores, as the device does.
+        let keys: Vec<f64> = if scores.raw.is_empty() {
+            scores.real
+        } else {
+            scores.raw.iter().map(|&s| s as f64).collect()
+        };
+        evaluation.add(&data.rank(&keys, &seen), targets);
+    }
+    Ok(evaluation.finish())
+}
+
+pub fn run(args: &EvaluateArgs) -> Result<()> {
+    let blob = Blob::read(&args.model)?;
+    let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    if summary.app != scnn::blob::App::Items {
+        bail!(
+            "{} is a {} model; evaluate ranks recommendation models (RNA and protein models: scnn verify)",
+            args.model.display(),
+            summary.app.name()
+        );
+    }
+    let interactions = recsys::read(&args.data)?;
+    let data = ItemsData::new(&interactions)?;
+    let info = scnn::model::ModelInfo::try_parse(blob.bytes())
+        .map_err(|e| anyhow::anyhow!("invalid model blob: {e}"))?;
+    let items = match info.head() {
+        scnn::model::Head::Scores { items } => items,
+        scnn::model::Head::PairMap => bail!("{} has no scores head", args.model.display()),
+    };
+    if items != data.vocab() || info.vocab_size() != data.vocab() {
+        bail!(
+            "{} scores {items} tokens but {} has {} items (+1 padding token): not the data it was trained on",
+            args.model.display(),
+            args.data.display(),
+            data.items.len()
+        );
+    }
+    if info.side_rows() != data.users.len() {
+        bail!(
+            "{} has {} user rows but {} has {} users with more than 5 interactions",
+            args.model.display(),
+            info.side_rows(),
+            args.data.display(),
+            data.users.len()
+        );
+    }
+    let bar = crate::progress::bar(2, "evaluating");
+    let validation = metrics(&blob, &data, Stage::Validation)?;
+    bar.inc(1);
+    let test = metrics(&blob, &data, Stage::Test)?;
+    bar.finish_and_clear();
+    let report = EvaluateReport {
+        model: args.model.display().to_string(),
+        precision: match summary.precision {
+            scnn::blob::Precision::Int8 => "int8",
+            scnn::blob::Precision::F32 => "f32",
+        },
+        items: data.items.len(),
+        users: data.users.len(),
+        validation,
+        test,
+        popularity_test: recsys::popularity(&data.users, &data.items, Stage::Test),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({}), {} items, {} users",
+        report.model, report.precision, report.items, report.users
+    );
+    println!("| split | MAP | P@1 | P@5 | P@10 | R@1 | R@5 | R@10 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, m) in [
+        ("validation", &report.validation),
+        ("test", &report.test),
+        ("test, popularity", &report.popularity_test),
+    ] {
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            m.map,
+            m.precision[0],
+            m.precision[1],
+            m.precision[2],
+            m.recall[0],
+            m.recall[1],
+            m.recall[2]
+        );
+    }
+    Ok(())
+}
