@@ -356,3 +356,63 @@ impl ItemsData {
             .collect()
     }
 }
+
+/// The ids behind a recommendation model's tokens, saved next to its weights and blob
+/// (`NAME.ids.json`) so that users and items can be named as the data file names them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdMap {
+    /// Item ids; item `k` is token `k + 1` (token 0 pads short histories).
+    pub items: Vec<String>,
+    /// User ids; user `r` is row `r` of the side table.
+    pub users: Vec<String>,
+}
+
+impl IdMap {
+    /// The map of `data`.
+    pub fn of(data: &ItemsData) -> Self {
+        Self {
+            items: data.items.clone(),
+            users: data.users.iter().map(|u| u.user.clone()).collect(),
+        }
+    }
+
+    /// Where the map of a weights file or blob lives: the same path with `.ids.json`.
+    pub fn path_for(model: &Path) -> std::path::PathBuf {
+        model.with_extension("ids.json")
+    }
+
+    /// Reads a map.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the id map {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not an id map", path.display()))
+    }
+
+    /// The token of an item id.
+    pub fn item_token(&self, id: &str) -> Result<u16> {
+        self.items
+            .iter()
+            .position(|i| i == id)
+            .map(|k| (k + 1) as u16)
+            .with_context(|| {
+                format!(
+                    "item `{id}` is not one of the model's {} items",
+                    self.items.len()
+                )
+            })
+    }
+
+    /// The side-table row of a user id.
+    pub fn user_row(&self, id: &str) -> Result<u16> {
+        self.users
+            .iter()
+            .position(|u| u == id)
+            .map(|r| r as u16)
+            .with_context(|| {
+                format!(
+                    "user `{id}` is not one of the model's {} users",
+                    self.users.len()
+                )
+            })
+    }
+}

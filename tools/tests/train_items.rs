@@ -111,6 +111,66 @@ fn a_trained_recommender_scores_the_same_in_the_runtime() {
         map(&int8, "test")
     );
 
+    // One history named with the data's ids: the best items, the history left out.
+    let out = ok(&scnn(&[
+        "predict",
+        &p("int8.scnn"),
+        "--user",
+        "u7",
+        "--history",
+        "8,11,14",
+        "--ids",
+        &p("w.ids.json"),
+        "--top",
+        "10",
+        "--json",
+    ]));
+    let ranking: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items: Vec<&str> = ranking["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    let scores: Vec<f64> = ranking["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_f64().unwrap())
+        .collect();
+    assert_eq!(items.len(), 10);
+    assert!(
+        items.iter().all(|i| !["8", "11", "14"].contains(i)),
+        "{items:?}"
+    );
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    // The full ranking when asked for more than there are.
+    let all = ok(&scnn(&[
+        "predict",
+        &p("int8.scnn"),
+        "--user",
+        "u7",
+        "--history",
+        "8",
+        "--ids",
+        &p("w.ids.json"),
+        "--top",
+        "1000",
+    ]));
+    assert_eq!(all.lines().count(), 39);
+    let unknown = scnn(&[
+        "predict",
+        &p("int8.scnn"),
+        "--user",
+        "nobody",
+        "--history",
+        "8",
+        "--ids",
+        &p("w.ids.json"),
+    ]);
+    assert!(String::from_utf8_lossy(&unknown.stderr)
+        .contains("user `nobody` is not one of the model's 80 users"));
+
     // A blob of other data is refused, saying why.
     let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/items.scnn");
     let wrong = scnn(&[

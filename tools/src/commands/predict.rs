@@ -14,7 +14,7 @@ use crate::runtime::{self, Blob};
 use crate::target::parity::{self, TargetArgs};
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("input").required(true).args(["seq", "fasta", "histories"]))]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["seq", "fasta", "histories", "history"]))]
 pub struct PredictArgs {
     /// The blob.
     pub model: PathBuf,
@@ -28,7 +28,26 @@ pub struct PredictArgs {
     /// `scnn random --app items`).
     #[arg(long)]
     pub histories: Option<PathBuf>,
-    /// Recommendation models: how many items to list (the history's own left out).
+    /// Recommendation models: one history, item ids as the data file writes them, oldest
+    /// first, comma-separated; the last 5 are used, a shorter one is padded as in training.
+    #[arg(long, value_delimiter = ',')]
+    pub history: Option<Vec<String>>,
+    /// Recommendation models: the user of `--history`, as the data file writes it.
+    #[arg(long, requires = "history")]
+    pub user: Option<String>,
+    /// Recommendation models: item ids to leave out of the list (one a line), besides the
+    /// history's own.
+    #[arg(long, requires = "history")]
+    pub exclude: Option<PathBuf>,
+    /// Recommendation models: a RecBole `.item` file, to print titles.
+    #[arg(long, requires = "history")]
+    pub items: Option<PathBuf>,
+    /// Recommendation models: the model's item and user ids (default: the blob's path with
+    /// `.ids.json`, as `scnn train --task items` writes it).
+    #[arg(long, requires = "history")]
+    pub ids: Option<PathBuf>,
+    /// Recommendation models: how many items to list (the history's own left out); more
+    /// than there are gives the full ranking.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
     /// Print one JSON object per record instead of text.
@@ -87,6 +106,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     let blob = Blob::read(&args.model)?;
     let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    if args.history.is_some() {
+        return recommend_one(args, &blob, summary.app);
+    }
     if summary.app == scnn::blob::App::Items || args.histories.is_some() {
         return recommend(args, &blob, summary.app);
     }
@@ -260,5 +282,126 @@ fn recommend(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()
         d.close()?;
     }
     print!("{text}");
+    Ok(())
+}
+
+/// Titles by item id from a RecBole `.item` file (`item_id` and `movie_title` columns, or the
+/// second column).
+fn titles(path: &std::path::Path) -> Result<std::collections::HashMap<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split('\t')
+        .map(|h| h.split(':').next().unwrap_or(h))
+        .collect();
+    let id = header.iter().position(|&h| h == "item_id");
+    let title = header.iter().position(|&h| h.contains("title")).or(Some(1));
+    let (Some(id), Some(title)) = (id, title) else {
+        bail!("{}: no item_id column", path.display());
+    };
+    Ok(lines
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split('\t').collect();
+            Some((fields.get(id)?.to_string(), fields.get(title)?.to_string()))
+        })
+        .collect())
+}
+
+#[derive(Serialize)]
+struct JsonRanking {
+    user: Option<String>,
+    history: Vec<String>,
+    /// Item ids, best first (ties by the lower item id).
+    items: Vec<String>,
+    /// The model's score of each.
+    scores: Vec<f64>,
+}
+
+/// `--history` (and `--user`): one ranking, named with the data file's ids.
+fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()> {
+    use crate::recsys::{IdMap, HISTORY};
+    if app != scnn::blob::App::Items {
+        bail!(
+            "--history needs a recommendation model; {} is a {} model",
+            args.model.display(),
+            app.name()
+        );
+    }
+    if args.top == 0 {
+        bail!("--top must be at least 1");
+    }
+    let ids_path = args
+        .ids
+        .clone()
+        .unwrap_or_else(|| IdMap::path_for(&args.model));
+    let ids = IdMap::read(&ids_path)?;
+    let history_ids = args.history.clone().unwrap_or_default();
+    let tokens = history_ids
+        .iter()
+        .map(|id| ids.item_token(id.trim()))
+        .collect::<Result<Vec<u16>>>()?;
+    let mut history = [0u16; HISTORY];
+    let take = tokens.len().min(HISTORY);
+    history[HISTORY - take..].copy_from_slice(&tokens[tokens.len() - take..]);
+    let user = args.user.as_deref().map(|u| ids.user_row(u)).transpose()?;
+    let mut excluded: std::collections::HashSet<u16> = tokens.iter().copied().collect();
+    if let Some(path) = &args.exclude {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            excluded.insert(
+                ids.item_token(line)
+                    .with_context(|| format!("{}", path.display()))?,
+            );
+        }
+    }
+    let titles = args.items.as_deref().map(titles).transpose()?;
+    let scores = runtime::scores(blob, &history, user)?;
+    if scores.real.len() != ids.items.len() + 1 {
+        bail!(
+            "{} scores {} tokens but {} lists {} items: not this model's id map",
+            args.model.display(),
+            scores.real.len(),
+            ids_path.display(),
+            ids.items.len()
+        );
+    }
+    // int8 models rank by their int32 scores, as the device does; ties by the lower token,
+    // which is the lower item id.
+    let mut order: Vec<u16> = (1..scores.real.len() as u16)
+        .filter(|t| !excluded.contains(t))
+        .collect();
+    let key = |t: u16| match scores.raw.get(usize::from(t)) {
+        Some(&raw) => raw as f64,
+        None => scores.real[usize::from(t)],
+    };
+    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    order.truncate(args.top);
+    let item_id = |t: u16| ids.items[usize::from(t) - 1].clone();
+    if args.json {
+        let json = JsonRanking {
+            user: args.user.clone(),
+            history: history_ids,
+            items: order.iter().map(|&t| item_id(t)).collect(),
+            scores: order.iter().map(|&t| scores.real[usize::from(t)]).collect(),
+        };
+        println!("{}", serde_json::to_string(&json)?);
+        return Ok(());
+    }
+    for (rank, &t) in order.iter().enumerate() {
+        let id = item_id(t);
+        let title = titles
+            .as_ref()
+            .and_then(|m| m.get(&id))
+            .map_or(String::new(), |title| format!("\t{title}"));
+        println!(
+            "{}\t{id}\t{:.4}{title}",
+            rank + 1,
+            scores.real[usize::from(t)]
+        );
+    }
     Ok(())
 }

@@ -364,6 +364,11 @@ fn run_items(args: &TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.output.with_extension("json"));
     weights::save(&args.output, &config, &tensors)?;
+    let ids = crate::recsys::IdMap::path_for(&args.output);
+    write_atomic(
+        &ids,
+        serde_json::to_string(&crate::recsys::IdMap::of(&data))?.as_bytes(),
+    )?;
     write_atomic(
         &report_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
@@ -380,8 +385,9 @@ fn run_items(args: &TrainArgs) -> Result<()> {
         report.seconds
     );
     eprintln!(
-        "wrote {} and {}",
+        "wrote {}, {} (item and user ids) and {}",
         args.output.display(),
+        ids.display(),
         report_path.display()
     );
     Ok(())
