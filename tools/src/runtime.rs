@@ -311,41 +311,55 @@ pub struct ItemScores {
     pub real: Vec<f64>,
 }
 
-fn scores_at<const L: usize>(blob: &Blob, items: &[u16], user: Option<u16>) -> Result<ItemScores> {
+fn scores_at<const L: usize>(
+    blob: &Blob,
+    inputs: &[(&[u16], Option<u16>)],
+) -> Result<Vec<ItemScores>> {
     let model = load::<L>(blob)?;
     let last = model.layer_count() - 1;
-    let mut out = ItemScores {
-        raw: Vec::new(),
-        real: Vec::new(),
+    let scale = match model.vector_layer(last, false).map(|l| l.params()) {
+        Ok(scnn::model::VectorParams::ScoresI8(s)) => s.scale as f64,
+        Ok(scnn::model::VectorParams::ScoresF32(..)) => 1.0,
+        _ => anyhow::bail!("{}: not a model with a scores head", blob.name()),
     };
-    let run = match model.precision() {
-        Precision::Int8 => {
-            let scale = match model.vector_layer(last, false).map(|l| l.params()) {
-                Ok(scnn::model::VectorParams::ScoresI8(s)) => s.scale as f64,
-                _ => anyhow::bail!("{}: not a model with a scores head", blob.name()),
-            };
-            let mut arena = vec![0i8; model.arena_len()];
-            let mut scratch = vec![0i16; model.scratch_len()];
-            model.predict_scores_i8(items, user, &mut arena, &mut scratch, |_, acc| {
-                out.raw.push(acc);
-                out.real.push(acc as f64 * scale);
-            })
-        }
-        Precision::F32 => {
-            let mut arena = vec![0f32; model.arena_len()];
-            let mut scratch = vec![0f32; model.scratch_len()];
-            model.predict_scores_f32(items, user, &mut arena, &mut scratch, |_, s| {
-                out.real.push(s as f64)
-            })
-        }
-    };
-    run.map_err(|e| anyhow!("{e}"))?;
-    Ok(out)
+    let mut arena_i8 = vec![0i8; model.arena_len()];
+    let mut scratch_i8 = vec![0i16; model.scratch_len()];
+    let mut arena_f32 = vec![0f32; model.arena_len()];
+    let mut scratch_f32 = vec![0f32; model.scratch_len()];
+    let mut all = Vec::with_capacity(inputs.len());
+    for &(items, user) in inputs {
+        let mut out = ItemScores {
+            raw: Vec::new(),
+            real: Vec::new(),
+        };
+        let run = match model.precision() {
+            Precision::Int8 => {
+                model.predict_scores_i8(items, user, &mut arena_i8, &mut scratch_i8, |_, acc| {
+                    out.raw.push(acc);
+                    out.real.push(acc as f64 * scale);
+                })
+            }
+            Precision::F32 => {
+                model.predict_scores_f32(items, user, &mut arena_f32, &mut scratch_f32, |_, s| {
+                    out.real.push(s as f64)
+                })
+            }
+        };
+        run.map_err(|e| anyhow!("{e}"))?;
+        all.push(out);
+    }
+    Ok(all)
+}
+
+/// Runs a recommendation blob on many histories, loading (and checking) it once.
+pub fn scores_many(blob: &Blob, inputs: &[(&[u16], Option<u16>)]) -> Result<Vec<ItemScores>> {
+    with_l!(blob.pair_len(), scores_at(blob, inputs))
 }
 
 /// Runs a recommendation blob on one history (item tokens, oldest first) and user.
 pub fn scores(blob: &Blob, items: &[u16], user: Option<u16>) -> Result<ItemScores> {
-    with_l!(blob.pair_len(), scores_at(blob, items, user))
+    let mut all = scores_many(blob, &[(items, user)])?;
+    all.pop().ok_or_else(|| anyhow!("no scores"))
 }
 
 /// The best `k` items by int32 score, items of the history left out, by the rule the

@@ -37,18 +37,24 @@ pub struct EvaluateReport {
 
 /// Every user's ranking for `stage` from the blob.
 fn metrics(blob: &Blob, data: &ItemsData, stage: Stage) -> Result<Metrics> {
+    let staged: Vec<_> = (0..data.users.len())
+        .map(|u| data.stage(u, stage))
+        .collect();
+    let inputs: Vec<(&[u16], Option<u16>)> = staged
+        .iter()
+        .enumerate()
+        .map(|(u, (history, _, _))| (&history[..], Some(u as u16)))
+        .collect();
+    let all = runtime::scores_many(blob, &inputs)?;
     let mut evaluation = Evaluation::default();
-    for u in 0..data.users.len() {
-        let (history, seen, targets) = data.stage(u, stage);
-        let scores = runtime::scores(blob, &history, Some(u as u16))
-            .with_context(|| format!("user {}", data.users[u].user))?;
+    for ((_, seen, targets), scores) in staged.iter().zip(all) {
         // int8 blobs rank by their int32 scores, as the device does.
         let keys: Vec<f64> = if scores.raw.is_empty() {
             scores.real
         } else {
             scores.raw.iter().map(|&s| s as f64).collect()
         };
-        evaluation.add(&data.rank(&keys, &seen), targets);
+        evaluation.add(&data.rank(&keys, seen), targets);
     }
     Ok(evaluation.finish())
 }
