@@ -318,6 +318,8 @@ struct JsonRanking {
     items: Vec<String>,
     /// The model's score of each.
     scores: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceJson>,
 }
 
 /// `--history` (and `--user`): one ranking, named with the data file's ids.
@@ -360,6 +362,21 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
     }
     let titles = args.items.as_deref().map(titles).transpose()?;
     let scores = runtime::scores(blob, &history, user)?;
+    // On a device, its scores and top items are checked against these first.
+    let on_device = match args.device.start(blob)? {
+        Some(mut device) => {
+            let request = crate::formats::histories::History {
+                name: "history".into(),
+                user,
+                items: history.to_vec(),
+            };
+            let out = parity::compare_items(blob, &mut device, &request)?;
+            let note = DeviceJson::new(args, &device, &out);
+            device.close()?;
+            Some(note)
+        }
+        None => None,
+    };
     if scores.real.len() != ids.items.len() + 1 {
         bail!(
             "{} scores {} tokens but {} lists {} items: not this model's id map",
@@ -387,6 +404,7 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
             history: history_ids,
             items: order.iter().map(|&t| item_id(t)).collect(),
             scores: order.iter().map(|&t| scores.real[usize::from(t)]).collect(),
+            device: on_device,
         };
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
@@ -401,6 +419,12 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
             "{}\t{id}\t{:.4}{title}",
             rank + 1,
             scores.real[usize::from(t)]
+        );
+    }
+    if let Some(d) = on_device {
+        println!(
+            "# scored on {}: {} {}, stack {} bytes; scores and top 10 bit-identical to the host runtime",
+            d.machine, d.count, d.unit, d.stack_bytes
         );
     }
     Ok(())
