@@ -441,8 +441,11 @@ impl<'a, const L: usize> Model<'a, L> {
                     },
                     VectorParams::DenseI8(d),
                 ) => {
-                    FullyConnectedI8::new(in_width, d.weights, d.bias, zero_point, d.quant)?
-                        .run(x, y)?;
+                    // Checked by the loader (`vector_layer(t, true)`).
+                    FullyConnectedI8::checked_at_load(
+                        in_width, d.weights, d.bias, zero_point, d.quant,
+                    )?
+                    .run(x, y)?;
                     if let (Some(curve), Some(out)) = (d.curve, y.get_mut(..out_width)) {
                         curve.run(out)?;
                     }

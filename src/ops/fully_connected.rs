@@ -72,6 +72,28 @@ impl<'a> FullyConnectedI8<'a> {
         })
     }
 
+    /// A layer whose weights and quantization the blob loader has already checked: only the
+    /// lengths are checked again, not every weight (a model runs its dense layers on every
+    /// inference).
+    pub(crate) fn checked_at_load(
+        in_features: usize,
+        weights: &'a [i8],
+        bias: &'a [i32],
+        input_zero_point: i32,
+        quant: OutputQuant<'a>,
+    ) -> Result<Self, Error> {
+        if in_features == 0 || in_features.checked_mul(bias.len()) != Some(weights.len()) {
+            return Err(Error::WeightLength);
+        }
+        Ok(Self {
+            in_features,
+            weights,
+            bias,
+            input_zero_point,
+            quant,
+        })
+    }
+
     /// Input features.
     pub fn in_features(&self) -> usize {
         self.in_features

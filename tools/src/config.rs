@@ -252,6 +252,46 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// SCosRec's architecture (the paper's: `dim` 50, `width` 128, 150 dense): `[e_i ; e_j]` of
+    /// `dim`-wide item embeddings, a 1×1 generating layer to `width`, a valid 3×3, a 1×1 to twice
+    /// the width, a valid 3×3 (5×5 → 3×3 → 1×1), average pool, dense to `fc` + tanh, the user's
+    /// `dim`-wide row joined, a score for each of `items` tokens.
+    pub fn scosrec(dim: usize, width: usize, fc: usize, items: usize, users: usize) -> ModelConfig {
+        let layer = |out, kernel, valid: bool| LayerConfig {
+            padding: if valid {
+                PaddingName::Valid
+            } else {
+                PaddingName::Same
+            },
+            ..LayerConfig::new(out, kernel, 1, ActivationName::Relu, None)
+        };
+        ModelConfig {
+            app: AppName::Items,
+            pair_len: 5,
+            embedding_dim: dim,
+            pair_features: vec![PairFeature::Concat],
+            layers: vec![
+                layer(width, 1, false),
+                layer(width, 3, true),
+                layer(2 * width, 1, false),
+                layer(2 * width, 3, true),
+            ],
+            bn_eps: 1e-5,
+            vocab_size: Some(items),
+            head: Some(PooledConfig {
+                pool: PoolName::Avg,
+                layers: vec![
+                    VectorConfig::Dense {
+                        out_features: fc,
+                        activation: DenseActivationName::Tanh,
+                    },
+                    VectorConfig::Side { rows: users, dim },
+                    VectorConfig::Scores { items },
+                ],
+            }),
+        }
+    }
+
     /// Tokens: rows of the embedding table.
     pub fn vocab_size(&self) -> usize {
         self.app.vocab_size().or(self.vocab_size).unwrap_or(0)

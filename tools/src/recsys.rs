@@ -258,6 +258,20 @@ pub fn popularity(users: &[UserSplit], items: &[String], stage: Stage) -> Metric
     evaluation.finish()
 }
 
+/// Tokens from `first` on by `keys` (one per token), best first, ties by the lower token, the
+/// `excluded` ones left out: the order host tools and devices share.
+pub fn rank_tokens(keys: &[f64], first: u16, excluded: impl Fn(u16) -> bool) -> Vec<u16> {
+    let mut order: Vec<u16> = (first..keys.len() as u16)
+        .filter(|&t| !excluded(t))
+        .collect();
+    order.sort_by(|&a, &b| {
+        keys[usize::from(b)]
+            .total_cmp(&keys[usize::from(a)])
+            .then(a.cmp(&b))
+    });
+    order
+}
+
 /// Items in a recommendation model's history (its pair map is `L×L`).
 pub const HISTORY: usize = 5;
 
@@ -342,15 +356,7 @@ impl ItemsData {
     /// Item ids by `scores` (one per token), best first, ties by the lower token; the padding
     /// token and `seen` left out.
     pub fn rank(&self, scores: &[f64], seen: &HashSet<u16>) -> Vec<&str> {
-        let mut order: Vec<u16> = (1..scores.len() as u16)
-            .filter(|t| !seen.contains(t))
-            .collect();
-        order.sort_by(|&a, &b| {
-            scores[usize::from(b)]
-                .total_cmp(&scores[usize::from(a)])
-                .then(a.cmp(&b))
-        });
-        order
+        rank_tokens(scores, 1, |t| seen.contains(&t))
             .into_iter()
             .filter_map(|t| self.items.get(usize::from(t) - 1).map(String::as_str))
             .collect()

@@ -311,6 +311,23 @@ pub struct ItemScores {
     pub real: Vec<f64>,
 }
 
+impl ItemScores {
+    /// What ranks the items: an int8 model's int32 scores (as its device ranks them), else
+    /// the real scores.
+    pub fn keys(&self) -> Vec<f64> {
+        if self.raw.is_empty() {
+            self.real.clone()
+        } else {
+            self.raw.iter().map(|&s| s as f64).collect()
+        }
+    }
+
+    /// Tokens from `first` on, best first, ties by the lower token, `excluded` left out.
+    pub fn ranking(&self, first: u16, excluded: impl Fn(u16) -> bool) -> Vec<u16> {
+        crate::recsys::rank_tokens(&self.keys(), first, excluded)
+    }
+}
+
 fn scores_at<const L: usize>(
     blob: &Blob,
     inputs: &[(&[u16], Option<u16>)],
@@ -322,10 +339,15 @@ fn scores_at<const L: usize>(
         Ok(scnn::model::VectorParams::ScoresF32(..)) => 1.0,
         _ => anyhow::bail!("{}: not a model with a scores head", blob.name()),
     };
-    let mut arena_i8 = vec![0i8; model.arena_len()];
-    let mut scratch_i8 = vec![0i16; model.scratch_len()];
-    let mut arena_f32 = vec![0f32; model.arena_len()];
-    let mut scratch_f32 = vec![0f32; model.scratch_len()];
+    // Buffers of the model's precision only.
+    let (i8_len, f32_len) = match model.precision() {
+        Precision::Int8 => ((model.arena_len(), model.scratch_len()), (0, 0)),
+        Precision::F32 => ((0, 0), (model.arena_len(), model.scratch_len())),
+    };
+    let mut arena_i8 = vec![0i8; i8_len.0];
+    let mut scratch_i8 = vec![0i16; i8_len.1];
+    let mut arena_f32 = vec![0f32; f32_len.0];
+    let mut scratch_f32 = vec![0f32; f32_len.1];
     let mut all = Vec::with_capacity(inputs.len());
     for &(items, user) in inputs {
         let mut out = ItemScores {

@@ -49,12 +49,7 @@ fn metrics(blob: &Blob, data: &ItemsData, stage: Stage) -> Result<Metrics> {
     let mut evaluation = Evaluation::default();
     for ((_, seen, targets), scores) in staged.iter().zip(all) {
         // int8 blobs rank by their int32 scores, as the device does.
-        let keys: Vec<f64> = if scores.raw.is_empty() {
-            scores.real
-        } else {
-            scores.raw.iter().map(|&s| s as f64).collect()
-        };
-        evaluation.add(&data.rank(&keys, seen), targets);
+        evaluation.add(&data.rank(&scores.keys(), seen), targets);
     }
     Ok(evaluation.finish())
 }

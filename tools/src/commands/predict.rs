@@ -245,17 +245,12 @@ fn recommend(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()
             }
             None => None,
         };
-        let mut ranked: Vec<(u16, f64)> = (0..scores.real.len())
-            .map(|i| i as u16)
-            .filter(|i| !history.items.contains(i))
-            .map(|i| (i, scores.real[usize::from(i)]))
-            .collect();
         // int8 models rank by their int32 scores, as the device does.
-        if scores.raw.is_empty() {
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        } else {
-            ranked.sort_by_key(|&(i, _)| (std::cmp::Reverse(scores.raw[usize::from(i)]), i));
-        }
+        let mut ranked: Vec<(u16, f64)> = scores
+            .ranking(0, |t| history.items.contains(&t))
+            .into_iter()
+            .map(|t| (t, scores.real[usize::from(t)]))
+            .collect();
         ranked.truncate(args.top);
         if args.json {
             let json = JsonItems {
@@ -388,14 +383,7 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
     }
     // int8 models rank by their int32 scores, as the device does; ties by the lower token,
     // which is the lower item id.
-    let mut order: Vec<u16> = (1..scores.real.len() as u16)
-        .filter(|t| !excluded.contains(t))
-        .collect();
-    let key = |t: u16| match scores.raw.get(usize::from(t)) {
-        Some(&raw) => raw as f64,
-        None => scores.real[usize::from(t)],
-    };
-    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    let mut order = scores.ranking(1, |t| excluded.contains(&t));
     order.truncate(args.top);
     let item_id = |t: u16| ids.items[usize::from(t) - 1].clone();
     if args.json {

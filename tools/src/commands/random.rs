@@ -9,10 +9,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::example::{random_symmetric, Rng};
-use crate::config::{
-    ActivationName, AppName, DenseActivationName, LayerConfig, ModelConfig, PaddingName,
-    PairFeature, PoolName, PooledConfig, VectorConfig,
-};
+use crate::config::{ActivationName, AppName, LayerConfig, ModelConfig, PairFeature, VectorConfig};
 use crate::output::write_atomic;
 use crate::weights;
 
@@ -50,52 +47,6 @@ pub struct RandomArgs {
     /// `items`: rows of the user (side) table.
     #[arg(long, default_value_t = 40)]
     pub users: usize,
-}
-
-/// SCosRec's architecture (the paper's: `dim` 50, `width` 128, 150 dense): `[e_i ; e_j]` of
-/// `dim`-wide item embeddings, a 1×1 generating layer to `width`, a valid 3×3, a 1×1 to twice
-/// the width, a valid 3×3 (5×5 → 3×3 → 1×1), average pool, dense to `fc` + tanh, the user's
-/// `dim`-wide row joined, a score for each of `items` tokens.
-pub fn items_config(
-    dim: usize,
-    width: usize,
-    fc: usize,
-    items: usize,
-    users: usize,
-) -> ModelConfig {
-    let layer = |out, kernel, valid: bool| LayerConfig {
-        padding: if valid {
-            PaddingName::Valid
-        } else {
-            PaddingName::Same
-        },
-        ..LayerConfig::new(out, kernel, 1, ActivationName::Relu, None)
-    };
-    ModelConfig {
-        app: AppName::Items,
-        pair_len: 5,
-        embedding_dim: dim,
-        pair_features: vec![PairFeature::Concat],
-        layers: vec![
-            layer(width, 1, false),
-            layer(width, 3, true),
-            layer(2 * width, 1, false),
-            layer(2 * width, 3, true),
-        ],
-        bn_eps: 1e-5,
-        vocab_size: Some(items),
-        head: Some(PooledConfig {
-            pool: PoolName::Avg,
-            layers: vec![
-                VectorConfig::Dense {
-                    out_features: fc,
-                    activation: DenseActivationName::Tanh,
-                },
-                VectorConfig::Side { rows: users, dim },
-                VectorConfig::Scores { items },
-            ],
-        }),
-    }
 }
 
 /// The architecture: one-hot features, `[e_i ; e_j]`, a 1×1 generating layer, 3×3 layers
@@ -233,7 +184,7 @@ pub fn run(args: &RandomArgs) -> Result<()> {
         other => bail!("--app {other}: must be rna, protein or items"),
     };
     let config = match app {
-        AppName::Items => items_config(
+        AppName::Items => ModelConfig::scosrec(
             args.width,
             args.width,
             3 * args.width,

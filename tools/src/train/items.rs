@@ -128,7 +128,7 @@ fn zeros(n: usize, device: &Device) -> Param<Tensor<1>> {
 
 /// The model description of a run (the runtime's items shape).
 pub fn config(data: &ItemsData, options: &ItemsOptions) -> ModelConfig {
-    crate::commands::random::items_config(
+    ModelConfig::scosrec(
         options.dim,
         options.width,
         options.fc,
