@@ -10,11 +10,24 @@ use qemu_mps2_an505 as board;
 #[entry]
 fn main() -> ! {
     // SAFETY: UART0 of this machine; nothing else in the firmware touches it.
-    let code = unsafe { scnn_board::qemu::run(board::UART0, board::Instructions::start) };
+    let code = unsafe {
+        scnn_board::qemu::run(
+            board::UART0,
+            board::UART0_RX_IRQ,
+            board::Instructions::start,
+        )
+    };
     semihosting::process::exit(code)
 }
 
 #[exception]
 fn SysTick() {
     scnn_board::counter::on_systick();
+}
+
+/// The one device interrupt enabled: UART0's receive, which only wakes the core from WFI.
+#[exception]
+unsafe fn DefaultHandler(_irqn: i16) {
+    // SAFETY: UART0 is this machine's CMSDK UART.
+    unsafe { scnn_board::cmsdk_uart::clear_rx_interrupt(board::UART0) }
 }

@@ -35,6 +35,9 @@ pub const ARENA_LEN: usize = if ITEMS {
 pub static ARENA: ConstStaticCell<[i8; ARENA_LEN]> = ConstStaticCell::new([0; ARENA_LEN]);
 /// Bytes of the longest request: the sequence, or for items the user and `L` item tokens.
 pub const REQUEST_LEN: usize = if ITEMS { 2 + 2 * L } else { L };
+/// Received bytes of one request frame (a longer frame is dropped whole).
+pub static FRAME: ConstStaticCell<[u8; scnn::wire::frame::encoded_len(REQUEST_LEN)]> =
+    ConstStaticCell::new([0; scnn::wire::frame::encoded_len(REQUEST_LEN)]);
 /// An items model's best items (the history left out), offered item by item.
 pub static TOP_ITEMS: ConstStaticCell<TopItems<{ scnn::wire::TOP_ITEMS }>> =
     ConstStaticCell::new(TopItems::new());

@@ -7,9 +7,10 @@ use embedded_io::{Read, ReadExactError, Write};
 use scnn::decode::{decode_logits, DEFAULT_THRESHOLD};
 use scnn::seq::{encode, Base};
 use scnn::tri::tri_index;
+use scnn::wire::frame::{Deframer, Frame};
 use scnn::{wire, Model};
 
-use crate::model::{self, INFO, ITEMS, L, PROTEIN, REQUEST_LEN};
+use crate::model::{self, INFO, ITEMS, L, PROTEIN};
 use crate::{stack, Counter};
 use scnn::apps::items::{ItemScore, TopItems};
 use scnn::apps::protein::TopContacts;
@@ -20,7 +21,7 @@ use scnn::blob::App;
 pub enum Stop<E> {
     /// The link failed.
     Link(E),
-    /// The link closed in the middle of a message.
+    /// The link closed.
     Eof,
     /// The embedded model did not load (see the log).
     Model(scnn::Error),
@@ -37,13 +38,106 @@ impl<E> From<ReadExactError<E>> for Stop<E> {
     }
 }
 
-fn send_error<U: Write>(uart: &mut U, error: impl core::fmt::Display) -> Result<(), U::Error> {
+/// An answer on its way out: its message bytes gathered into [`wire::PART`] frames under the
+/// request's sequence number, the last one sent by [`Answer::finish`]. Made only in the
+/// out-of-line reply functions, so its buffers are never on the stack while a model runs.
+struct Answer<'u, U: Write> {
+    uart: &'u mut U,
+    seq: u8,
+    part: u16,
+    /// The part number, then up to [`wire::PART_LEN`] message bytes.
+    buf: [u8; 2 + wire::PART_LEN],
+    len: usize,
+}
+
+impl<'u, U: Write> Answer<'u, U> {
+    fn new(uart: &'u mut U, seq: u8) -> Self {
+        Answer {
+            uart,
+            seq,
+            part: 0,
+            buf: [0; 2 + wire::PART_LEN],
+            len: 2,
+        }
+    }
+
+    fn send(&mut self, kind: u8) -> Result<(), U::Error> {
+        let [p0, p1] = self.part.to_le_bytes();
+        self.buf[0] = p0;
+        self.buf[1] = p1;
+        let frame = Frame {
+            seq: self.seq,
+            kind,
+            payload: self.buf.get(..self.len).unwrap_or_default(),
+        };
+        let mut out = [0u8; wire::PART_FRAME_LEN];
+        // The buffer is sized for the longest part, so encoding cannot run out of room.
+        if let Ok(n) = frame.encode(&mut out) {
+            self.uart.write_all(out.get(..n).unwrap_or_default())?;
+        }
+        self.part = self.part.wrapping_add(1);
+        self.len = 2;
+        Ok(())
+    }
+
+    /// Sends the last part.
+    fn finish(mut self) -> Result<(), U::Error> {
+        self.send(wire::LAST_PART)?;
+        self.uart.flush()
+    }
+}
+
+impl<U: Write> embedded_io::ErrorType for Answer<'_, U> {
+    type Error = U::Error;
+}
+
+impl<U: Write> Write for Answer<'_, U> {
+    fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        // A full part goes out only once more bytes follow: the last part is always LAST_PART.
+        if self.len == self.buf.len() {
+            self.send(wire::PART)?;
+        }
+        let room = &mut self.buf[self.len..];
+        let n = room.len().min(data.len());
+        room[..n].copy_from_slice(&data[..n]);
+        self.len += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Sends a whole short message (the hello, the link counters, the EXIT acknowledgement).
+#[inline(never)]
+fn send_message<U: Write>(uart: &mut U, seq: u8, message: &[u8]) -> Result<(), U::Error> {
+    let mut answer = Answer::new(uart, seq);
+    answer.write_all(message)?;
+    answer.finish()
+}
+
+#[inline(never)]
+fn send_error<U: Write>(
+    uart: &mut U,
+    seq: u8,
+    error: impl core::fmt::Display,
+) -> Result<(), U::Error> {
     let mut text: heapless::String<128> = heapless::String::new();
     let _ = write!(text, "{error}");
-    uart.write_all(&[wire::ERROR, text.len() as u8])?;
-    uart.write_all(text.as_bytes())?;
-    uart.flush()
+    let mut answer = Answer::new(uart, seq);
+    answer.write_all(&[wire::ERROR, text.len() as u8])?;
+    answer.write_all(text.as_bytes())?;
+    answer.finish()
 }
+
+/// Counter units of silence after which a partial frame is dropped: 50 ms at 1 GHz (50 M
+/// instructions under QEMU's `-icount shift=0`); 0.78 s at 64 MHz. A UART byte takes 87 µs at
+/// 115200 baud, so only a sender that stopped mid-frame waits that long.
+pub const FRAME_TIMEOUT: u64 = 50_000_000;
 
 /// Serves predictions of the embedded model until the host sends [`wire::EXIT`].
 pub fn serve<U: Read + Write, C: Counter>(
@@ -54,11 +148,15 @@ pub fn serve<U: Read + Write, C: Counter>(
         Ok(model) => model,
         Err(e) => {
             defmt::error!("model {} rejected: {}", model::NAME, e);
-            send_error(uart, e).map_err(Stop::Link)?;
+            send_error(uart, 0, e).map_err(Stop::Link)?;
             return Err(Stop::Model(e));
         }
     };
-    let (Some(arena), Some(scratch)) = (model::ARENA.try_take(), model::SCRATCH.try_take()) else {
+    let (Some(arena), Some(scratch), Some(frame_buf)) = (
+        model::ARENA.try_take(),
+        model::SCRATCH.try_take(),
+        model::FRAME.try_take(),
+    ) else {
         return Err(Stop::Buffers);
     };
     // A protein model keeps only its best contacts; the others keep the logit triangle.
@@ -90,46 +188,59 @@ pub fn serve<U: Read + Write, C: Counter>(
         app: INFO.app(),
     }
     .to_bytes();
-    uart.write_all(&hello).map_err(Stop::Link)?;
-    uart.flush().map_err(Stop::Link)?;
+    send_message(uart, 0, &hello).map_err(Stop::Link)?;
     defmt::info!("serving {}, L = {}", model::NAME, L);
 
-    let mut sequence = [0u8; REQUEST_LEN];
+    let mut deframer = Deframer::new(&mut frame_buf[..]);
+    let mut stats = wire::LinkStats::default();
+    let mut last_byte = counter.now();
     loop {
-        let mut command = [0u8; 1];
-        uart.read_exact(&mut command)?;
-        match command[0] {
-            wire::EXIT => return Ok(()),
+        let mut byte = [0u8; 1];
+        uart.read_exact(&mut byte)?;
+        // The gap is measured in the device's own clock, so a slow host cannot fake one.
+        let now = counter.now();
+        if now.wrapping_sub(last_byte) > FRAME_TIMEOUT {
+            if let Some(e) = deframer.time_out() {
+                stats.count(Err(e));
+            }
+        }
+        last_byte = now;
+        let frame = match deframer.push(byte[0]) {
+            None => continue,
+            Some(Err(e)) => {
+                stats.count(Err(e));
+                continue;
+            }
+            Some(Ok(frame)) => frame,
+        };
+        stats.count(Ok(()));
+        let seq = frame.seq;
+        match frame.kind {
+            wire::EXIT => {
+                send_message(uart, seq, &[]).map_err(Stop::Link)?;
+                return Ok(());
+            }
             wire::HELLO_AGAIN => {
-                uart.write_all(&hello).map_err(Stop::Link)?;
-                uart.flush().map_err(Stop::Link)?;
+                send_message(uart, seq, &hello).map_err(Stop::Link)?;
+                continue;
+            }
+            wire::STATS => {
+                send_message(uart, seq, &stats.to_bytes()).map_err(Stop::Link)?;
                 continue;
             }
             wire::PREDICT => {}
             other => {
-                send_error(uart, format_args!("unknown request {other:#04x}"))
+                stats.unknown = stats.unknown.wrapping_add(1);
+                send_error(uart, seq, format_args!("unknown request {other:#04x}"))
                     .map_err(Stop::Link)?;
                 continue;
             }
         }
-        let mut len = [0u8; 2];
-        uart.read_exact(&mut len)?;
-        let len = u16::from_le_bytes(len) as usize;
-        if len > REQUEST_LEN {
-            let mut left = len;
-            while left > 0 {
-                let n = left.min(REQUEST_LEN);
-                uart.read_exact(&mut sequence[..n])?;
-                left -= n;
-            }
-            send_error(uart, scnn::Error::SequenceTooLong).map_err(Stop::Link)?;
-            continue;
-        }
-        let text = &mut sequence[..len];
-        uart.read_exact(text)?;
+        let text = frame.payload;
         if let Some(top) = top_items.as_deref_mut() {
             recommend(
                 uart,
+                seq,
                 counter,
                 &model,
                 text,
@@ -140,6 +251,7 @@ pub fn serve<U: Read + Write, C: Counter>(
             .map_err(Stop::Link)?;
             continue;
         }
+        let len = text.len();
 
         stack::paint();
         if let Some(top) = top.as_deref_mut() {
@@ -147,7 +259,6 @@ pub fn serve<U: Read + Write, C: Counter>(
         }
         let mut digest = scnn::blob::CRC32.digest();
         let start = counter.now();
-        let text = &*text;
         let result = model.predict_i8_rows(text, &mut arena[..], &mut scratch[..], |t, i, row| {
             if t != last {
                 return;
@@ -176,7 +287,7 @@ pub fn serve<U: Read + Write, C: Counter>(
         let len = match result {
             Ok(len) => len,
             Err(e) => {
-                send_error(uart, e).map_err(Stop::Link)?;
+                send_error(uart, seq, e).map_err(Stop::Link)?;
                 continue;
             }
         };
@@ -186,10 +297,10 @@ pub fn serve<U: Read + Write, C: Counter>(
             unit: C::UNIT.name(),
         };
         if let Some(top) = top.as_deref() {
-            reply_contacts(uart, len, digest.finalize(), top, measured).map_err(Stop::Link)?;
+            reply_contacts(uart, seq, len, digest.finalize(), top, measured).map_err(Stop::Link)?;
         } else {
             let quant = model.logit_quant();
-            reply(uart, text, len, logits, quant, measured).map_err(Stop::Link)?;
+            reply(uart, seq, text, len, logits, quant, measured).map_err(Stop::Link)?;
         }
     }
 }
@@ -197,8 +308,10 @@ pub fn serve<U: Read + Write, C: Counter>(
 /// Answers one items request (the user token, then the history's item tokens): every item's
 /// score into a CRC-32, the best ones (the history left out) into `top`, then the reply.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn recommend<U: Write, C: Counter>(
     uart: &mut U,
+    seq: u8,
     counter: &mut C,
     model: &Model<'_, L>,
     request: &[u8],
@@ -210,7 +323,7 @@ fn recommend<U: Write, C: Counter>(
         request.split_first_chunk::<2>(),
         request.len().is_multiple_of(2),
     ) else {
-        return send_error(uart, "items request: a u16 user, then u16 item tokens");
+        return send_error(uart, seq, "items request: a u16 user, then u16 item tokens");
     };
     let side = match u16::from_le_bytes(*side) {
         wire::NO_SIDE => None,
@@ -218,7 +331,7 @@ fn recommend<U: Write, C: Counter>(
     };
     let mut history = [0u16; L];
     if items.len() / 2 > L {
-        return send_error(uart, scnn::Error::SequenceTooLong);
+        return send_error(uart, seq, scnn::Error::SequenceTooLong);
     }
     for (slot, pair) in history.iter_mut().zip(items.chunks_exact(2)) {
         if let [a, b] = *pair {
@@ -241,25 +354,38 @@ fn recommend<U: Write, C: Counter>(
     let stack_bytes = stack::used();
     let len = match result {
         Ok(len) => len,
-        Err(e) => return send_error(uart, e),
+        Err(e) => return send_error(uart, seq, e),
     };
     let measured = Measured {
         count,
         stack_bytes,
         unit: C::UNIT.name(),
     };
-    send_header(uart, len, &measured)?;
-    uart.write_all(&digest.finalize().to_le_bytes())?;
-    let items = top.as_slice();
-    uart.write_all(&(items.len() as u16).to_le_bytes())?;
+    reply_items(uart, seq, len, digest.finalize(), top.as_slice(), measured)
+}
+
+/// Sends an items answer: header, the CRC-32 of every score, and the best items.
+#[inline(never)]
+fn reply_items<U: Write>(
+    uart: &mut U,
+    seq: u8,
+    len: usize,
+    scores_crc: u32,
+    items: &[ItemScore],
+    measured: Measured,
+) -> Result<(), U::Error> {
+    let mut answer = Answer::new(uart, seq);
+    send_header(&mut answer, len, &measured)?;
+    answer.write_all(&scores_crc.to_le_bytes())?;
+    answer.write_all(&(items.len() as u16).to_le_bytes())?;
     for item in items {
-        uart.write_all(&wire::item_bytes(item))?;
+        answer.write_all(&wire::item_bytes(item))?;
     }
-    uart.flush()
+    answer.finish()
 }
 
 /// Logs what a prediction cost and sends the answer's header.
-fn send_header<U: Write>(uart: &mut U, len: usize, measured: &Measured) -> Result<(), U::Error> {
+fn send_header<W: Write>(out: &mut W, len: usize, measured: &Measured) -> Result<(), W::Error> {
     defmt::info!(
         "predicted {} positions: {} {}, stack {} B",
         len,
@@ -272,7 +398,7 @@ fn send_header<U: Write>(uart: &mut U, len: usize, measured: &Measured) -> Resul
         count: measured.count,
         stack_bytes: measured.stack_bytes as u32,
     };
-    uart.write_all(&header.to_bytes())
+    out.write_all(&header.to_bytes())
 }
 
 /// What one prediction cost.
@@ -288,6 +414,7 @@ struct Measured {
 #[inline(never)]
 fn reply<U: Write>(
     uart: &mut U,
+    seq: u8,
     text: &[u8],
     len: usize,
     logits: &[i8],
@@ -303,40 +430,43 @@ fn reply<U: Write>(
         });
         match structure {
             Ok(s) => Some(s),
-            Err(e) => return send_error(uart, e),
+            Err(e) => return send_error(uart, seq, e),
         }
     } else {
         None
     };
-    send_header(uart, len, &measured)?;
+    let mut answer = Answer::new(uart, seq);
+    send_header(&mut answer, len, &measured)?;
     for i in 0..len {
         let row = tri_index(L, i, i);
         // int8 logits go out as their two's-complement bytes.
         for &q in &logits[row..row + (len - i)] {
-            uart.write_all(&[q as u8])?;
+            answer.write_all(&[q as u8])?;
         }
     }
     if let Some(structure) = structure {
-        uart.write_all(&structure.dot_bracket)?;
+        answer.write_all(&structure.dot_bracket)?;
     }
-    uart.flush()
+    answer.finish()
 }
 
 /// Sends a protein answer: header, the CRC-32 of the logits, and the best contacts.
 #[inline(never)]
 fn reply_contacts<U: Write>(
     uart: &mut U,
+    seq: u8,
     len: usize,
     logits_crc: u32,
     top: &TopContacts<L>,
     measured: Measured,
 ) -> Result<(), U::Error> {
-    send_header(uart, len, &measured)?;
-    uart.write_all(&logits_crc.to_le_bytes())?;
+    let mut answer = Answer::new(uart, seq);
+    send_header(&mut answer, len, &measured)?;
+    answer.write_all(&logits_crc.to_le_bytes())?;
     let contacts = top.contacts();
-    uart.write_all(&(contacts.len() as u16).to_le_bytes())?;
+    answer.write_all(&(contacts.len() as u16).to_le_bytes())?;
     for contact in contacts {
-        uart.write_all(&wire::contact_bytes(contact))?;
+        answer.write_all(&wire::contact_bytes(contact))?;
     }
-    uart.flush()
+    answer.finish()
 }

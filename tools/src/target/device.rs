@@ -1,5 +1,6 @@
 //! A firmware that speaks [`scnn::wire`] over its serial port, here under QEMU.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -8,7 +9,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use scnn::wire::{self, CountUnit};
+use scnn::wire::frame::{self, Frame, FrameError};
+use scnn::wire::{self, CountUnit, LinkStats};
 
 use super::qemu::{self, Machine};
 
@@ -40,7 +42,13 @@ pub struct Device {
     child: Child,
     stdin: Box<dyn Write + Send>,
     bytes: Receiver<Vec<u8>>,
-    pending: Vec<u8>,
+    /// Received bytes not yet looked at.
+    pending: VecDeque<u8>,
+    /// The encoded bytes of the frame being received.
+    encoded: Vec<u8>,
+    /// The last request's sequence number (0 is the unasked hello's).
+    seq: u8,
+    retries: u64,
     pub unit: CountUnit,
     pub pair_len: usize,
     /// The CRC-32 stored in the blob the firmware embeds.
@@ -51,7 +59,12 @@ pub struct Device {
     dir: tempfile::TempDir,
 }
 
+/// How long to wait for the hello.
 const TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a request waits for the next byte of its answer before it is sent again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times a request is sent before the firmware is given up on.
+const ATTEMPTS: usize = 3;
 
 impl Device {
     /// Starts `elf` on `machine` with its serial port on QEMU's stdio and reads its hello.
@@ -166,33 +179,30 @@ impl Device {
             child,
             stdin,
             bytes: rx,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            encoded: Vec::new(),
+            seq: 0,
+            retries: 0,
             unit: CountUnit::Instructions,
             pair_len: 0,
             model_crc: 0,
             app: scnn::blob::App::Rna,
             dir,
         };
-        if ask_again {
-            device.stdin.write_all(&[wire::HELLO_AGAIN])?;
-            device.stdin.flush()?;
-            // Skip whatever came before the greeting.
-            let mut window = Vec::new();
-            while window.len() < 4 || window[window.len() - 4..] != wire::HELLO {
-                window.extend(device.read_exact(1)?);
-                if window.len() > 4096 {
-                    bail!("no scnn hello from the board");
-                }
-            }
-            device.pending.splice(0..0, wire::HELLO);
+        let hello = if ask_again {
+            device.exchange(wire::HELLO_AGAIN, &[])?
+        } else {
+            device.unasked_hello()?
+        };
+        if hello.first() == Some(&wire::ERROR) {
+            bail!(
+                "firmware refused to start: {}",
+                Message(&hello[1..]).error_text()
+            );
         }
-        let first = device.read_exact(1)?;
-        if first[0] == wire::ERROR {
-            bail!("firmware refused to start: {}", device.read_error()?);
-        }
-        let mut hello = first;
-        hello.extend(device.read_exact(wire::HELLO_LEN - 1)?);
-        let hello: [u8; wire::HELLO_LEN] = hello.try_into().map_err(|_| anyhow!("short hello"))?;
+        let hello: [u8; wire::HELLO_LEN] = hello
+            .try_into()
+            .map_err(|_| anyhow!("firmware hello: not an scnn hello"))?;
         let hello = wire::Hello::from_bytes(&hello).map_err(|e| anyhow!("firmware hello: {e}"))?;
         device.unit = hello.unit;
         device.pair_len = usize::from(hello.pair_len);
@@ -201,13 +211,44 @@ impl Device {
         Ok(device)
     }
 
-    fn read_exact(&mut self, n: usize) -> Result<Vec<u8>> {
-        while self.pending.len() < n {
-            match self.bytes.recv_timeout(TIMEOUT) {
-                Ok(chunk) => self.pending.extend(chunk),
-                Err(RecvTimeoutError::Timeout) => {
-                    bail!("firmware sent nothing for {} s", TIMEOUT.as_secs())
+    /// The hello a firmware sends at start: the first answer under sequence number 0.
+    fn unasked_hello(&mut self) -> Result<Vec<u8>> {
+        let mut answer = Answer::default();
+        loop {
+            match self.next_frame(TIMEOUT)? {
+                None => bail!("firmware sent no hello for {} s", TIMEOUT.as_secs()),
+                Some(Ok(frame)) if frame.seq == 0 => {
+                    if let Some(message) = answer.take(&frame)? {
+                        return Ok(message);
+                    }
                 }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The next frame from the firmware, or why its bytes were not one; `None` after `wait`
+    /// without a byte.
+    fn next_frame(&mut self, wait: Duration) -> Result<Option<Result<OwnedFrame, FrameError>>> {
+        loop {
+            while let Some(byte) = self.pending.pop_front() {
+                if byte != frame::DELIMITER {
+                    self.encoded.push(byte);
+                    continue;
+                }
+                if self.encoded.is_empty() {
+                    continue;
+                }
+                let mut encoded = std::mem::take(&mut self.encoded);
+                return Ok(Some(frame::decode(&mut encoded).map(|f| OwnedFrame {
+                    seq: f.seq,
+                    kind: f.kind,
+                    payload: f.payload.to_vec(),
+                })));
+            }
+            match self.bytes.recv_timeout(wait) {
+                Ok(chunk) => self.pending.extend(chunk),
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self
                         .child
@@ -221,13 +262,57 @@ impl Device {
                 }
             }
         }
-        let rest = self.pending.split_off(n);
-        Ok(std::mem::replace(&mut self.pending, rest))
     }
 
-    fn read_error(&mut self) -> Result<String> {
-        let len = self.read_exact(1)?[0] as usize;
-        Ok(String::from_utf8_lossy(&self.read_exact(len)?).into_owned())
+    /// Sends a request and returns its answer's message. A request that gets no answer
+    /// within [`ATTEMPT_TIMEOUT`], or whose answer has a frame that fails its checks, is sent
+    /// again under the same sequence number, up to [`ATTEMPTS`] times.
+    fn exchange(&mut self, kind: u8, payload: &[u8]) -> Result<Vec<u8>> {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        let seq = self.seq;
+        let request = Frame { seq, kind, payload };
+        let mut encoded = vec![0u8; frame::encoded_len(payload.len())];
+        let n = request
+            .encode(&mut encoded)
+            .map_err(|e| anyhow!("cannot frame the request: {e}"))?;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                self.retries += 1;
+            }
+            self.send_raw(&encoded[..n])?;
+            let mut answer = Answer::default();
+            loop {
+                match self.next_frame(ATTEMPT_TIMEOUT)? {
+                    // Silence or a damaged frame: ask again.
+                    None | Some(Err(_)) => break,
+                    Some(Ok(frame)) if frame.seq != seq => {}
+                    Some(Ok(frame)) => {
+                        if let Some(message) = answer.take(&frame)? {
+                            return Ok(message);
+                        }
+                    }
+                }
+            }
+        }
+        bail!("the firmware did not answer request {seq} in {ATTEMPTS} attempts")
+    }
+
+    /// Writes bytes to the firmware as they are (tests use it to inject noise).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stdin.write_all(bytes)?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// Requests sent again because an answer did not come or came damaged.
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// What the firmware counted of the frames it received.
+    pub fn link_stats(&mut self) -> Result<LinkStats> {
+        let message = self.exchange(wire::STATS, &[])?;
+        LinkStats::from_bytes(&message).ok_or_else(|| anyhow!("firmware sent malformed counters"))
     }
 
     /// Sends one sequence and reads the device's answer.
@@ -246,20 +331,30 @@ impl Device {
     }
 
     fn request(&mut self, payload: &[u8]) -> Result<DeviceOutput> {
-        let mut request = vec![wire::PREDICT];
-        request.extend((payload.len() as u16).to_le_bytes());
-        request.extend(payload);
-        self.stdin.write_all(&request)?;
-        self.stdin.flush()?;
-        let kind = self.read_exact(1)?[0];
+        // The firmware's receive buffer holds its longest request; a longer frame would be
+        // dropped unanswered.
+        let limit = if self.app == scnn::blob::App::Items {
+            2 + 2 * self.pair_len
+        } else {
+            self.pair_len
+        };
+        if payload.len() > limit {
+            bail!(
+                "request of {} bytes is longer than the firmware takes ({limit})",
+                payload.len()
+            );
+        }
+        let message = self.exchange(wire::PREDICT, payload)?;
+        let mut m = Message(&message);
+        let kind = m.take(1)?[0];
         if kind == wire::ERROR {
-            bail!("device: {}", self.read_error()?);
+            bail!("device: {}", m.error_text());
         }
         if kind != wire::OK {
             bail!("device sent an unknown response {kind:#04x}");
         }
-        let head: [u8; wire::OK_HEADER_LEN - 1] = self
-            .read_exact(wire::OK_HEADER_LEN - 1)?
+        let head: [u8; wire::OK_HEADER_LEN - 1] = m
+            .take(wire::OK_HEADER_LEN - 1)?
             .try_into()
             .map_err(|_| anyhow!("short answer"))?;
         let head = wire::AnswerHeader::from_bytes(&head);
@@ -275,45 +370,45 @@ impl Device {
             scores_crc: None,
             items: Vec::new(),
         };
-        if self.app == scnn::blob::App::Items {
-            let crc = self.read_exact(4)?;
-            out.scores_crc = Some(u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]));
-            let count = self.read_exact(2)?;
-            let count = u16::from_le_bytes([count[0], count[1]]) as usize;
-            let bytes = self.read_exact(count * wire::ITEM_LEN)?;
-            out.items = bytes
-                .chunks_exact(wire::ITEM_LEN)
-                .map(|c| wire::item_from_bytes(&[c[0], c[1], c[2], c[3], c[4], c[5]]))
-                .collect();
-            return Ok(out);
+        match self.app {
+            scnn::blob::App::Items => {
+                out.scores_crc = Some(m.u32()?);
+                let count = usize::from(m.u16()?);
+                out.items = m
+                    .take(count * wire::ITEM_LEN)?
+                    .chunks_exact(wire::ITEM_LEN)
+                    .map(|c| wire::item_from_bytes(&[c[0], c[1], c[2], c[3], c[4], c[5]]))
+                    .collect();
+            }
+            scnn::blob::App::Protein => {
+                out.logits_crc = Some(m.u32()?);
+                let count = usize::from(m.u16()?);
+                out.contacts = m
+                    .take(count * wire::CONTACT_LEN)?
+                    .chunks_exact(wire::CONTACT_LEN)
+                    .map(|c| wire::contact_from_bytes(&[c[0], c[1], c[2], c[3], c[4]]))
+                    .collect();
+            }
+            app => {
+                out.logits = m
+                    .take(scnn::tri::tri_len(len))?
+                    .iter()
+                    .map(|&b| b as i8)
+                    .collect();
+                if app == scnn::blob::App::Rna {
+                    out.structure = String::from_utf8_lossy(m.take(len)?).into_owned();
+                }
+            }
         }
-        if self.app == scnn::blob::App::Protein {
-            let crc = self.read_exact(4)?;
-            out.logits_crc = Some(u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]));
-            let count = self.read_exact(2)?;
-            let count = u16::from_le_bytes([count[0], count[1]]) as usize;
-            let bytes = self.read_exact(count * wire::CONTACT_LEN)?;
-            out.contacts = bytes
-                .chunks_exact(wire::CONTACT_LEN)
-                .map(|c| wire::contact_from_bytes(&[c[0], c[1], c[2], c[3], c[4]]))
-                .collect();
-            return Ok(out);
-        }
-        out.logits = self
-            .read_exact(scnn::tri::tri_len(len))?
-            .into_iter()
-            .map(|b| b as i8)
-            .collect();
-        if self.app == scnn::blob::App::Rna {
-            out.structure = String::from_utf8_lossy(&self.read_exact(len)?).into_owned();
+        if !m.0.is_empty() {
+            bail!("device answer has {} bytes too many", m.0.len());
         }
         Ok(out)
     }
 
     /// Asks the firmware to stop and waits for QEMU to exit.
     pub fn close(mut self) -> Result<()> {
-        self.stdin.write_all(&[wire::EXIT])?;
-        self.stdin.flush()?;
+        self.exchange(wire::EXIT, &[])?;
         // QEMU exits with the firmware; probe-rs keeps attached to a board, so stop it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -333,11 +428,135 @@ impl Device {
     }
 }
 
+/// A checked frame, owned.
+struct OwnedFrame {
+    seq: u8,
+    kind: u8,
+    payload: Vec<u8>,
+}
+
+/// An answer being put together from its parts.
+#[derive(Default)]
+struct Answer {
+    message: Vec<u8>,
+    next_part: u16,
+}
+
+impl Answer {
+    /// Takes a frame of this answer: the whole message once its last part is in. A part out
+    /// of order is a leftover of an earlier attempt (skipped), unless it is a first part,
+    /// which starts the answer over.
+    fn take(&mut self, frame: &OwnedFrame) -> Result<Option<Vec<u8>>> {
+        let Some((number, bytes)) = frame.payload.split_first_chunk::<2>() else {
+            bail!("device sent an answer frame without a part number");
+        };
+        let number = u16::from_le_bytes(*number);
+        if number == 0 {
+            *self = Answer::default();
+        } else if number != self.next_part {
+            return Ok(None);
+        }
+        self.message.extend_from_slice(bytes);
+        self.next_part = number.wrapping_add(1);
+        match frame.kind {
+            wire::LAST_PART => Ok(Some(std::mem::take(&mut self.message))),
+            wire::PART => Ok(None),
+            other => bail!("device sent an unknown frame kind {other:#04x}"),
+        }
+    }
+}
+
+/// The rest of an answer's message, read front to back.
+struct Message<'a>(&'a [u8]);
+
+impl<'a> Message<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.0.len() < n {
+            bail!("device answer is {} bytes short", n - self.0.len());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// An ERROR message's text (after its kind byte).
+    fn error_text(mut self) -> String {
+        let len = self.take(1).map_or(0, |b| usize::from(b[0]));
+        let text = self.take(len).unwrap_or(self.0);
+        String::from_utf8_lossy(text).into_owned()
+    }
+}
+
 impl Drop for Device {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(number: u16, last: bool, bytes: &[u8]) -> OwnedFrame {
+        let mut payload = number.to_le_bytes().to_vec();
+        payload.extend_from_slice(bytes);
+        OwnedFrame {
+            seq: 1,
+            kind: if last { wire::LAST_PART } else { wire::PART },
+            payload,
+        }
+    }
+
+    #[test]
+    fn parts_join_in_order() {
+        let mut answer = Answer::default();
+        assert_eq!(answer.take(&part(0, false, b"ab")).unwrap(), None);
+        assert_eq!(answer.take(&part(1, false, b"cd")).unwrap(), None);
+        assert_eq!(
+            answer.take(&part(2, true, b"e")).unwrap(),
+            Some(b"abcde".to_vec())
+        );
+    }
+
+    #[test]
+    fn leftovers_of_an_earlier_attempt_are_skipped_and_a_first_part_starts_over() {
+        let mut answer = Answer::default();
+        // The retried answer's first part arrives after the first attempt's parts 0 and 1 …
+        answer.take(&part(0, false, b"old")).unwrap();
+        answer.take(&part(1, false, b"old")).unwrap();
+        answer.take(&part(0, false, b"ab")).unwrap();
+        // … and a leftover part 2 of the first attempt is not the next part of this one.
+        assert_eq!(answer.take(&part(2, true, b"old")).unwrap(), None);
+        assert_eq!(
+            answer.take(&part(1, true, b"cd")).unwrap(),
+            Some(b"abcd".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_frame_without_a_part_number_or_of_an_unknown_kind_is_an_error() {
+        let mut answer = Answer::default();
+        let short = OwnedFrame {
+            seq: 1,
+            kind: wire::LAST_PART,
+            payload: vec![0],
+        };
+        assert!(answer.take(&short).is_err());
+        let mut odd = part(0, true, b"x");
+        odd.kind = b'?';
+        assert!(answer.take(&odd).is_err());
     }
 }

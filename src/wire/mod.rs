@@ -1,35 +1,52 @@
-//! The byte protocol a host and an scnn firmware speak over a serial link (UART), so that
-//! both sides share one definition. All integers are little-endian.
+//! The protocol a host and an scnn firmware speak over a serial link (UART), so that both
+//! sides share one definition. All integers are little-endian.
+//!
+//! Every message crosses the link in [`frame`]s (COBS, a sequence number, a CRC-32), so a
+//! receiver that lost its place is back in step at the next frame and noise cannot pass for a
+//! command.
 //!
 //! ```text
-//! firmware → host, once at start:
-//!   HELLO (4) | VERSION (1) | unit (1: 0 instructions, 1 cycles) | pair_len L (u16)
+//! host → firmware: one frame a request, kind = the request, seq chosen by the host
+//!   PREDICT      payload: the sequence's bytes                          → one answer
+//!                (items: the side token u16, 0xFFFF for none, then the item tokens u16)
+//!   HELLO_AGAIN  no payload → the hello again (a host that opened the port late)
+//!   STATS        no payload → the link's counters (LinkStats)
+//!   EXIT         no payload → the firmware stops (exit code 0), after an empty answer
+//! firmware → host: answers, each in one or more frames carrying the request's seq;
+//!   kind PART for all but the last, LAST_PART for the last; payload: part number (u16,
+//!   from 0) | up to PART_LEN message bytes. The parts joined are the message:
+//!   hello (also sent unasked at start, seq 0):
+//!     HELLO (4) | VERSION (1) | unit (1: 0 instructions, 1 cycles) | pair_len L (u16)
 //!         | model CRC (u32: the CRC-32 stored in the embedded blob's last 4 bytes)
 //!         | app (1: the blob's application tag)
-//! host → firmware:
-//!   PREDICT (1) | len (u16) | len sequence bytes          → one response
-//!     (items: the bytes are the side token u16, 0xFFFF for none, then the item tokens u16)
-//!   EXIT (1)                                              → the firmware stops (exit code 0)
-//!   HELLO_AGAIN (1)                                       → the hello again (a host that
-//!                                                           opened the port late)
-//! firmware → host, per PREDICT:
-//!   OK (1) | len (u16) | count (u64) | stack bytes (u32), then by app:
-//!     RNA:      logits: tri_len(len) int8, pairs (i ≤ j < len) row by row
-//!               | structure: len dot-bracket bytes (decoded from the logits)
-//!     protein:  logits CRC-32 (u32, the same logits in the same order, never held whole)
-//!               | contacts (u16) | contacts × (i u16, j u16, logit i8), best first
-//!     items:    scores CRC-32 (u32, every item's i32 score in item order)
-//!               | items (u16) | items × (item u16, score i32), best first, history left out
-//!     others:   logits: tri_len(len) int8
-//!   ERROR (1) | message length (u8) | message (UTF-8)
+//!   per PREDICT:
+//!     OK (1) | len (u16) | count (u64) | stack bytes (u32), then by app:
+//!       RNA:      logits: tri_len(len) int8, pairs (i ≤ j < len) row by row
+//!                 | structure: len dot-bracket bytes (decoded from the logits)
+//!       protein:  logits CRC-32 (u32, the same logits in the same order, never held whole)
+//!                 | contacts (u16) | contacts × (i u16, j u16, logit i8), best first
+//!       items:    scores CRC-32 (u32, every item's i32 score in item order)
+//!                 | items (u16) | items × (item u16, score i32), best first, history left out
+//!       others:   logits: tri_len(len) int8
+//!     ERROR (1) | message length (u8) | message (UTF-8)
+//!   per STATS: STATS (1) | LinkStats (6 × u32)
 //! ```
+//!
+//! A frame that fails its checks is dropped without an answer; so is a frame whose bytes
+//! stop arriving for longer than the firmware's inter-byte timeout. A host that gets no
+//! answer, or an answer frame that fails its CRC, sends the request again with the same seq
+//! (the firmware's answers are pure functions of the request) and ignores parts that do not
+//! follow the last one it kept.
+
+pub mod frame;
 
 /// First bytes a firmware sends.
 pub const HELLO: [u8; 4] = *b"SCNH";
 /// Protocol version; bump on any change to the messages above. Version 2: the hello carries
 /// the blob's stored CRC (version 1 sent the CRC of the whole blob, the same for every
 /// model), and answers carry no f32 probabilities. Version 3: items requests and answers.
-pub const VERSION: u8 = 3;
+/// Version 4: every message in checked frames; link counters; EXIT answered.
+pub const VERSION: u8 = 4;
 /// Bytes of the hello message.
 pub const HELLO_LEN: usize = 13;
 /// Bytes of one contact in a protein answer.
@@ -46,12 +63,101 @@ pub const PREDICT: u8 = b'Q';
 pub const EXIT: u8 = b'X';
 /// Request: send the hello again.
 pub const HELLO_AGAIN: u8 = b'H';
+/// Request: send the link's counters; also the first byte of their answer.
+pub const STATS: u8 = b'T';
+/// Answer frame kind: a part with more to follow.
+pub const PART: u8 = b'+';
+/// Answer frame kind: the answer's last part.
+pub const LAST_PART: u8 = b'.';
+/// Message bytes in one answer frame (after the part number).
+pub const PART_LEN: usize = 240;
+/// Encoded bytes of the longest answer frame.
+pub const PART_FRAME_LEN: usize = frame::encoded_len(2 + PART_LEN);
 /// Response: a prediction follows.
 pub const OK: u8 = b'R';
 /// Response: an error message follows.
 pub const ERROR: u8 = b'E';
 /// Bytes of an OK response before the logits.
 pub const OK_HEADER_LEN: usize = 1 + 2 + 8 + 4;
+
+/// What a firmware counted of the frames it received (wrapping counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LinkStats {
+    /// Frames that passed every check.
+    pub frames: u32,
+    /// Frames that failed their CRC.
+    pub crc: u32,
+    /// Frames that were not valid COBS or were too short for a header and CRC.
+    pub malformed: u32,
+    /// Frames longer than the receive buffer.
+    pub too_long: u32,
+    /// Partial frames dropped after the inter-byte timeout.
+    pub timed_out: u32,
+    /// Checked frames with an unknown request kind.
+    pub unknown: u32,
+}
+
+/// Bytes of a [`STATS`] answer.
+pub const STATS_LEN: usize = 1 + 6 * 4;
+
+impl LinkStats {
+    /// Counts one received frame or the reason it was dropped.
+    pub fn count(&mut self, result: Result<(), frame::FrameError>) {
+        use frame::FrameError::*;
+        let counter = match result {
+            Ok(()) => &mut self.frames,
+            Err(Crc) => &mut self.crc,
+            Err(Stuffing | Short) => &mut self.malformed,
+            Err(TooLong) => &mut self.too_long,
+            Err(TimedOut) => &mut self.timed_out,
+        };
+        *counter = counter.wrapping_add(1);
+    }
+
+    fn fields(&self) -> [u32; 6] {
+        [
+            self.frames,
+            self.crc,
+            self.malformed,
+            self.too_long,
+            self.timed_out,
+            self.unknown,
+        ]
+    }
+
+    /// The [`STATS`] answer.
+    pub fn to_bytes(&self) -> [u8; STATS_LEN] {
+        let mut out = [0u8; STATS_LEN];
+        let (kind, values) = out.split_at_mut(1);
+        kind.fill(STATS);
+        for (chunk, value) in values.chunks_exact_mut(4).zip(self.fields()) {
+            chunk.copy_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads a [`STATS`] answer.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let [STATS, rest @ ..] = bytes else {
+            return None;
+        };
+        let (values, []) = rest.as_chunks::<4>() else {
+            return None;
+        };
+        let [frames, crc, malformed, too_long, timed_out, unknown] = *values else {
+            return None;
+        };
+        Some(LinkStats {
+            frames: u32::from_le_bytes(frames),
+            crc: u32::from_le_bytes(crc),
+            malformed: u32::from_le_bytes(malformed),
+            too_long: u32::from_le_bytes(too_long),
+            timed_out: u32::from_le_bytes(timed_out),
+            unknown: u32::from_le_bytes(unknown),
+        })
+    }
+}
 
 /// What a firmware's counter counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
