@@ -6,13 +6,16 @@
 //! firmware uses ([`runtime`]), checked against an independent float reference
 //! ([`reference`]).
 
+// First, so that its `outln!` and `out!` reach every module below.
+#[macro_use]
+pub mod output;
+
 pub mod blobwrite;
 pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod formats;
 pub mod heatmap;
-pub mod output;
 pub mod progress;
 pub mod quantize;
 pub mod recsys;

@@ -60,6 +60,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output has gone (`scnn … | head`): end quietly, with the status
+        // a shell reports for a process SIGPIPE ended (128 + 13), as the Unix tools end.
+        Err(error) if scnn_tools::output::is_broken_pipe(&error) => ExitCode::from(141),
         Err(error) => {
             // One line: the context chain joined by ": ".
             eprintln!("error: {error:#}");

@@ -1,4 +1,5 @@
-//! Writing files so that a failure leaves nothing behind.
+//! Writing files so that a failure leaves nothing behind, and standard output so that a
+//! closed pipe or a full disk is an error, not a panic.
 
 use std::io::Write;
 use std::path::Path;
@@ -26,4 +27,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// `println!` that returns an error instead of panicking when standard output cannot be
+/// written (a closed pipe, a full disk): use as `outln!(...)?`.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::writeln!(::std::io::stdout().lock(), $($arg)*)
+            .map_err($crate::output::stdout_error)
+    }};
+}
+
+/// `print!` that returns an error instead of panicking: use as `out!(...)?`.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::write!(::std::io::stdout().lock(), $($arg)*)
+            .map_err($crate::output::stdout_error)
+    }};
+}
+
+/// The error of a failed write to standard output.
+pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(error).context("cannot write to standard output")
+}
+
+/// True when `error` comes from writing to a pipe whose reader has gone (`scnn … | head`),
+/// which ends a command quietly, as it ends the Unix tools.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

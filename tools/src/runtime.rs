@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use scnn::blob::Precision;
 use scnn::decode::{decode, decode_logits};
 use scnn::model::{Buffers, Model};
@@ -126,6 +126,54 @@ fn summary_at<const L: usize>(blob: &Blob) -> Result<Summary> {
             _ => None,
         },
     })
+}
+
+/// Checks that float weights describe the blob's network: the same convs with the same
+/// channels, kernels, dilations, padding and skips, so that comparing the two layer by layer
+/// compares like with like. The error names the first difference.
+pub fn check_same_network(blob: &Blob, config: &crate::config::ModelConfig) -> Result<()> {
+    let shapes: Vec<(usize, usize, usize, bool, Option<usize>)> = with_model(blob, |model| {
+        model
+            .layers()
+            .map(|l| {
+                let valid = l.padding == scnn::conv::Padding::Valid;
+                (l.out_channels, l.kernel, l.dilation, valid, l.residual)
+            })
+            .collect()
+    })?;
+    if shapes.len() != config.layers.len() {
+        bail!(
+            "the weights describe {} conv layers, the blob {}: they are not the same network",
+            config.layers.len(),
+            shapes.len()
+        );
+    }
+    for (t, (layer, &(out, kernel, dilation, valid, residual))) in
+        config.layers.iter().zip(&shapes).enumerate()
+    {
+        let want = (
+            layer.out_channels,
+            layer.kernel,
+            layer.dilation,
+            layer.padding == crate::config::PaddingName::Valid,
+            layer.residual,
+        );
+        if want != (out, kernel, dilation, valid, residual) {
+            bail!(
+                "layer {t}: the weights have {} channels, kernel {}, dilation {}{}, the blob {out} channels, kernel {kernel}, dilation {dilation}{}: they are not the same network",
+                want.0,
+                want.1,
+                want.2,
+                skip_text(want.4),
+                skip_text(residual)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn skip_text(residual: Option<usize>) -> String {
+    residual.map_or_else(String::new, |r| format!(", skip from layer {r}"))
 }
 
 /// Validates the blob and summarizes it (with `L` = its pair length, as a firmware sized

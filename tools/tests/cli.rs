@@ -2,25 +2,14 @@
 //! a one-line message naming the problem, and no output file left behind).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+mod common;
+
+use common::{assert_fails, manifest, scnn, stderr, Dir};
 use scnn_tools::commands::example;
 use scnn_tools::weights;
-
-fn scnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scnn"))
-        .args(args)
-        .output()
-        .expect("run scnn")
-}
-
-fn manifest(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// The shipped example sequences (the held-out tRNA test split).
 fn example_records() -> Vec<scnn_tools::formats::fasta::Record> {
@@ -41,45 +30,6 @@ fn verify_example(extra: &[&str]) -> Output {
     let mut args = vec!["verify", &blob, "--weights", &weights, "--inputs", &inputs];
     args.extend_from_slice(extra);
     scnn(&args)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts failure with exit code 1 and one `error:` line containing every fragment.
-fn assert_fails(out: &Output, fragments: &[&str]) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for fragment in fragments {
-        assert!(err.contains(fragment), "`{fragment}` missing from: {err}");
-    }
-}
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Dir(tempfile::tempdir().unwrap())
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_string_lossy().into_owned()
-    }
-    /// Names of the files in the directory.
-    fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.0.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
 }
 
 type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;

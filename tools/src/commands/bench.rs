@@ -150,8 +150,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let v = |k: &str| values.get(k).copied().unwrap_or(0);
     let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
     let m = |n: u64| format!("{:.2} M", n as f64 / 1e6);
-    println!("| benchmark (int8, 3×3) | symmetric | dense (ours) | sym / dense | CMSIS-NN dense | sym / CMSIS-NN |");
-    println!("|---|---|---|---|---|---|");
+    outln!("| benchmark (int8, 3×3) | symmetric | dense (ours) | sym / dense | CMSIS-NN dense | sym / CMSIS-NN |")?;
+    outln!("|---|---|---|---|---|---|")?;
     for (name, key, cmsis) in [
         ("REF-64: 64×64, 16→16", "ref64", CMSIS_REF64),
         ("REF-32: 32×32, 8→8", "ref32", CMSIS_REF32),
@@ -160,37 +160,37 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             v(&format!("{key}.sym_instructions")),
             v(&format!("{key}.dense_instructions")),
         );
-        println!(
+        outln!(
             "| {name} | {} | {} | {:.3} | {} | {:.3} |",
             m(sym),
             m(dense),
             ratio(sym, dense),
             m(cmsis),
             ratio(sym, cmsis)
-        );
+        )?;
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Example model, L = {}, a full-length sequence:",
         v("model.sequence_length")
-    );
-    println!();
-    println!("| | row streaming | whole map |");
-    println!("|---|---|---|");
-    println!(
+    )?;
+    outln!()?;
+    outln!("| | row streaming | whole map |")?;
+    outln!("|---|---|---|")?;
+    outln!(
         "| instructions | {} | {} |",
         m(v("model.instructions")),
         m(v("model.full_map_instructions"))
-    );
-    println!(
+    )?;
+    outln!(
         "| peak activation RAM | {} bytes | {} bytes |",
         v("model.peak_activation_bytes"),
         v("model.full_map_activation_bytes")
-    );
-    println!(
+    )?;
+    outln!(
         "| peak stack (predict) | {} bytes | |",
         v("model.stack_bytes")
-    );
+    )?;
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }

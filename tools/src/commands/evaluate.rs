@@ -107,21 +107,24 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         popularity_test: recsys::popularity(&data.users, &data.items, Stage::Test),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{} ({}), {} items, {} users",
-        report.model, report.precision, report.items, report.users
-    );
-    println!("| split | MAP | P@1 | P@5 | P@10 | R@1 | R@5 | R@10 |");
-    println!("|---|---|---|---|---|---|---|---|");
+        report.model,
+        report.precision,
+        report.items,
+        report.users
+    )?;
+    outln!("| split | MAP | P@1 | P@5 | P@10 | R@1 | R@5 | R@10 |")?;
+    outln!("|---|---|---|---|---|---|---|---|")?;
     for (name, m) in [
         ("validation", &report.validation),
         ("test", &report.test),
         ("test, popularity", &report.popularity_test),
     ] {
-        println!(
+        outln!(
             "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             m.map,
             m.precision[0],
@@ -130,7 +133,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             m.recall[0],
             m.recall[1],
             m.recall[2]
-        );
+        )?;
     }
     Ok(())
 }

@@ -94,20 +94,21 @@ pub fn run(args: &FootprintArgs) -> Result<()> {
         reports.push(f);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        outln!("{}", serde_json::to_string_pretty(&reports)?)?;
         return Ok(());
     }
-    println!("| firmware | flash bytes | static RAM bytes | peak stack bytes |");
-    println!("|---|---|---|---|");
+    outln!("| firmware | flash bytes | static RAM bytes | peak stack bytes |")?;
+    outln!("|---|---|---|---|")?;
     for f in &reports {
         let name = std::path::Path::new(&f.elf)
             .file_name()
             .map_or(f.elf.clone(), |n| n.to_string_lossy().into_owned());
         let stack = f.stack_bytes.map_or("-".to_string(), |s| s.to_string());
-        println!(
+        outln!(
             "| {name} | {} | {} | {stack} |",
-            f.flash_bytes, f.static_ram_bytes
-        );
+            f.flash_bytes,
+            f.static_ram_bytes
+        )?;
     }
     Ok(())
 }

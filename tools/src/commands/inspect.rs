@@ -370,10 +370,10 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
     let r = report(&blob)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{}: scnn blob v{}, {}, {} model, pair length {}, {} bytes",
         args.model.display(),
         r.format_version,
@@ -381,26 +381,27 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         r.app,
         r.pair_len,
         r.blob_bytes
-    );
-    println!("tokens     {} (alphabet {})", r.vocab_size, r.alphabet);
+    )?;
+    outln!("tokens     {} (alphabet {})", r.vocab_size, r.alphabet)?;
     if let Some(items) = r.items {
         let side = r.side_rows.map_or(String::new(), |rows| {
             format!(", a side table of {rows} rows")
         });
-        println!(
+        outln!(
             "head       scores for {items} items{side}; sequences of {} to {} tokens",
-            r.min_len, r.pair_len
-        );
+            r.min_len,
+            r.pair_len
+        )?;
     }
-    println!();
-    println!("| # | kind | in→out | k | dil | input involution | act | residual | params packed / dense | MACs sym / dense |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    outln!()?;
+    outln!("| # | kind | in→out | k | dil | input involution | act | residual | params packed / dense | MACs sym / dense |")?;
+    outln!("|---|---|---|---|---|---|---|---|---|---|")?;
     for l in &r.layers {
         let kind = match l.padding {
             "" => l.kind.to_string(),
             padding => format!("conv ({padding})"),
         };
-        println!(
+        outln!(
             "| {} | {kind} | {}→{} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             l.index,
             l.in_channels,
@@ -414,55 +415,60 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             l.params_dense,
             l.macs_sym,
             l.macs_dense
-        );
+        )?;
     }
-    println!();
+    outln!()?;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    println!(
+    outln!(
         "params     {} packed, {} dense ({:.2}×)",
         r.params_packed,
         r.params_dense,
         ratio(r.params_packed as f64, r.params_dense as f64)
-    );
-    println!("weights    {} bytes", r.weight_bytes);
-    println!(
+    )?;
+    outln!("weights    {} bytes", r.weight_bytes)?;
+    outln!(
         "MACs       {} symmetric, {} dense ({:.3}×)",
         r.macs_sym,
         r.macs_dense,
         ratio(r.macs_sym as f64, r.macs_dense as f64)
-    );
-    println!(
+    )?;
+    outln!(
         "arena      {} bytes triangular, {} dense ({:.3}×)",
         r.arena_bytes,
         r.arena_bytes_dense,
         ratio(r.arena_bytes as f64, r.arena_bytes_dense as f64)
-    );
+    )?;
     if r.items.is_some() {
-        println!("scratch    {} bytes", r.scratch_bytes);
+        outln!("scratch    {} bytes", r.scratch_bytes)?;
     } else {
-        println!(
+        outln!(
             "scratch    {} bytes; probabilities {} bytes",
-            r.scratch_bytes, r.probs_bytes
-        );
+            r.scratch_bytes,
+            r.probs_bytes
+        )?;
     }
     if let Some(bytes) = r.stream_arena_bytes {
-        println!(
+        outln!(
             "streaming  {bytes} bytes of activation rings ({:.3}× the triangular arena)",
             ratio(bytes as f64, r.arena_bytes as f64)
-        );
+        )?;
     }
-    println!();
-    println!("buffers, sized at compile time with");
-    println!("  const INFO: scnn::model::ModelInfo = scnn::model::ModelInfo::parse(&BLOB.0);");
+    outln!()?;
+    outln!("buffers, sized at compile time with")?;
+    outln!("  const INFO: scnn::model::ModelInfo = scnn::model::ModelInfo::parse(&BLOB.0);")?;
     for b in &r.buffers {
-        println!(
+        outln!(
             "  {:<13} [{}; {}] = {} values: {}",
-            b.name, b.element, b.rust, b.len, b.holds
-        );
+            b.name,
+            b.element,
+            b.rust,
+            b.len,
+            b.holds
+        )?;
     }
-    println!(
+    outln!(
         "model CRC  {} (stored in the blob; firmware hellos report it)",
         r.stored_crc
-    );
+    )?;
     Ok(())
 }

@@ -194,7 +194,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     for (path, bytes) in &images {
         write_atomic(path, bytes)?;
     }
-    print!("{text}");
+    out!("{text}")?;
     Ok(())
 }
 
@@ -276,7 +276,7 @@ fn recommend(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()
     if let Some(d) = device {
         d.close()?;
     }
-    print!("{text}");
+    out!("{text}")?;
     Ok(())
 }
 
@@ -394,7 +394,7 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
             scores: order.iter().map(|&t| scores.real[usize::from(t)]).collect(),
             device: on_device,
         };
-        println!("{}", serde_json::to_string(&json)?);
+        outln!("{}", serde_json::to_string(&json)?)?;
         return Ok(());
     }
     for (rank, &t) in order.iter().enumerate() {
@@ -403,17 +403,17 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
             .as_ref()
             .and_then(|m| m.get(&id))
             .map_or(String::new(), |title| format!("\t{title}"));
-        println!(
+        outln!(
             "{}\t{id}\t{:.4}{title}",
             rank + 1,
             scores.real[usize::from(t)]
-        );
+        )?;
     }
     if let Some(d) = on_device {
-        println!(
+        outln!(
             "# scored on {}: {} {}, stack {} bytes; scores and top 10 bit-identical to the host runtime",
             d.machine, d.count, d.unit, d.stack_bytes
-        );
+        )?;
     }
     Ok(())
 }

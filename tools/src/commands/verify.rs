@@ -135,22 +135,25 @@ fn run_parity(args: &VerifyArgs, blob: &Blob, inputs: &Inputs) -> Result<()> {
         stack_bytes_max: stack,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
+        outln!(
             "sequences            {} on {}",
             report.sequences,
             args.device.place()
-        );
-        println!("parity               {what} bit-identical to the host runtime");
-        println!(
+        )?;
+        outln!("parity               {what} bit-identical to the host runtime")?;
+        outln!(
             "{:<20} min {}, mean {:.0}, max {}",
-            unit, report.count_min, report.count_mean, report.count_max
-        );
-        println!(
+            unit,
+            report.count_min,
+            report.count_mean,
+            report.count_max
+        )?;
+        outln!(
             "stack                {} bytes at most",
             report.stack_bytes_max
-        );
+        )?;
     }
     Ok(())
 }
@@ -261,17 +264,21 @@ fn verify_items(args: &VerifyArgs, blob: &Blob, model: &FloatModel) -> Result<()
         passed,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("histories                {}", report.histories);
-        println!(
+        outln!("histories                {}", report.histories)?;
+        outln!(
             "max |score_runtime − score_float| {:.5} = {:.3} of the score spread {:.4} (limit {})",
-            report.max_abs_error, report.relative_error, report.score_spread, args.max_score_error
-        );
-        println!(
+            report.max_abs_error,
+            report.relative_error,
+            report.score_spread,
+            args.max_score_error
+        )?;
+        outln!(
             "top-10 overlap with float {:.3} (limit {})",
-            report.top10_overlap, args.min_top_overlap
-        );
+            report.top10_overlap,
+            args.min_top_overlap
+        )?;
     }
     if !passed {
         bail!(
@@ -369,6 +376,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             summary.pair_len
         );
     }
+    runtime::check_same_network(&blob, &model.config)?;
     if summary.app == scnn::blob::App::Items {
         return verify_items(args, &blob, &model);
     }
@@ -502,33 +510,36 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let failure = judge(&report);
     report.passed = failure.is_none();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("sequences               {}", report.sequences);
+        outln!("sequences               {}", report.sequences)?;
         let limit = args
             .max_abs_error
             .map_or("none".to_string(), |l| l.to_string());
-        println!(
+        outln!(
             "max |p_runtime − p_float|   {:.5}  (limit {limit})",
             report.max_abs_error
-        );
-        println!(
+        )?;
+        outln!(
             "99.9 % |p_runtime − p_float| {:.5}  (limit {})",
-            report.p999_abs_error, args.max_p999_error
-        );
-        println!(
+            report.p999_abs_error,
+            args.max_p999_error
+        )?;
+        outln!(
             "mean |p_runtime − p_float|  {:.6} (limit {})",
-            report.mean_abs_error, args.max_mean_error
-        );
-        println!(
+            report.mean_abs_error,
+            args.max_mean_error
+        )?;
+        outln!(
             "pair F1 runtime vs float    {:.4}  (limit {})",
-            report.f1_runtime_vs_float, args.min_f1
-        );
+            report.f1_runtime_vs_float,
+            args.min_f1
+        )?;
         if let (Some(f), Some(r)) = (report.f1_float_vs_truth, report.f1_runtime_vs_truth) {
-            println!(
+            outln!(
                 "pair F1 vs given structures float {f:.4}, runtime {r:.4} (largest drop {})",
                 args.max_f1_drop
-            );
+            )?;
         }
     }
     if let (Some(staging), Some(dir)) = (staging, &args.dump) {

@@ -75,14 +75,14 @@ pub fn run_all(machine: Machine, elf: &Path, filter: Option<&str>) -> Result<boo
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
         .collect();
     let filtered = all.len() - cases.len();
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "running {} tests ({} on {})",
         cases.len(),
         elf.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         machine.name
-    );
+    )?;
     let (mut passed, mut ignored) = (0, 0);
     let mut failures = Vec::new();
     for case in cases {
@@ -94,34 +94,34 @@ pub fn run_all(machine: Machine, elf: &Path, filter: Option<&str>) -> Result<boo
         match outcome {
             Outcome::Passed => {
                 passed += 1;
-                println!("test {} ... ok", case.name);
+                outln!("test {} ... ok", case.name)?;
             }
             Outcome::Ignored => {
                 ignored += 1;
-                println!("test {} ... ignored", case.name);
+                outln!("test {} ... ignored", case.name)?;
             }
             Outcome::Failed { output } => {
-                println!("test {} ... FAILED", case.name);
+                outln!("test {} ... FAILED", case.name)?;
                 failures.push((case.name.clone(), output));
             }
         }
     }
     if !failures.is_empty() {
-        println!();
-        println!("failures:");
+        outln!()?;
+        outln!("failures:")?;
         for (name, output) in &failures {
-            println!();
-            println!("---- {name} ----");
-            print!("{output}");
+            outln!()?;
+            outln!("---- {name} ----")?;
+            out!("{output}")?;
         }
-        println!();
-        println!("failures:");
+        outln!()?;
+        outln!("failures:")?;
         for (name, _) in &failures {
-            println!("    {name}");
+            outln!("    {name}")?;
         }
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "test result: {}. {} passed; {} failed; {} ignored; 0 measured; {} filtered out; finished in {:.2}s",
         if failures.is_empty() { "ok" } else { "FAILED" },
         passed,
@@ -129,7 +129,7 @@ pub fn run_all(machine: Machine, elf: &Path, filter: Option<&str>) -> Result<boo
         ignored,
         filtered,
         started.elapsed().as_secs_f64()
-    );
-    println!();
+    )?;
+    outln!()?;
     Ok(failures.is_empty())
 }

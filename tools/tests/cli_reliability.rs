@@ -1,0 +1,98 @@
+//! The CLI's promises when the world misbehaves: a closed pipe or a full disk on standard
+//! output, weights that describe another network, outputs over files that are not ours to
+//! replace. Every failure is one `error:` line and exit 1, never a panic (exit 101).
+
+use std::process::{Command, Stdio};
+
+mod common;
+
+use common::{assert_fails, manifest, scnn, stderr, Dir};
+
+/// Random weights of the RNA shape: `scnn random` with these flags, at `name` in `dir`.
+fn random_weights(dir: &Dir, name: &str, flags: &[&str]) -> String {
+    let path = dir.s(name);
+    let mut args = vec!["random", "--pair-len", "32", "-o", &path];
+    args.extend_from_slice(flags);
+    let out = scnn(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    path
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let blob = manifest("models/example.scnn");
+    let fasta = manifest("data/example.fa");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scnn"))
+        .args(["predict", &blob, "--fasta", &fasta, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the pipe before the first line is written, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_full_disk_on_standard_output_is_one_error_line() {
+    let blob = manifest("models/example.scnn");
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scnn"))
+        .args(["inspect", &blob])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_fails(&out, &["cannot write to standard output", "No space left"]);
+}
+
+#[test]
+fn weights_of_another_network_are_refused_before_use() {
+    let dir = Dir::new();
+    let seqs = dir.s("s.fa");
+    let few = random_weights(
+        &dir,
+        "few.safetensors",
+        &["--dilations", "1,2", "--sequences", &seqs],
+    );
+    let many = random_weights(&dir, "many.safetensors", &["--dilations", "1,2,4,8"]);
+    let wide = random_weights(
+        &dir,
+        "wide.safetensors",
+        &["--dilations", "1,2", "--width", "16"],
+    );
+    let blob = dir.s("few.scnn");
+    let out = scnn(&["convert", &few, "--calibrate", &seqs, "-o", &blob]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (weights, fragment) in [
+        (&many, "the weights describe 6 conv layers, the blob 4"),
+        (&wide, "layer 0: the weights have 16 channels"),
+    ] {
+        let dump = dir.s("dump");
+        let out = scnn(&[
+            "verify",
+            &blob,
+            "--weights",
+            weights,
+            "--inputs",
+            &seqs,
+            "--dump",
+            &dump,
+        ]);
+        assert_fails(&out, &[fragment, "not the same network"]);
+        assert!(!dir.path("dump").exists(), "a failed verify left its dump");
+    }
+}

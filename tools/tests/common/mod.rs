@@ -1,0 +1,63 @@
+//! What the CLI tests share: running the binary, paths in the tools crate, temporary
+//! directories, and the check that a command failed the way every command must.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `scnn` binary.
+pub fn scnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scnn"))
+        .args(args)
+        .output()
+        .expect("run scnn")
+}
+
+/// A path inside the tools crate.
+pub fn manifest(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What a command wrote to standard error.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts failure with exit code 1 and one `error:` line containing every fragment.
+pub fn assert_fails(out: &Output, fragments: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for fragment in fragments {
+        assert!(err.contains(fragment), "`{fragment}` missing from: {err}");
+    }
+}
+
+/// A temporary directory.
+pub struct Dir(tempfile::TempDir);
+
+impl Dir {
+    pub fn new() -> Self {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+    pub fn s(&self, name: &str) -> String {
+        self.path(name).to_string_lossy().into_owned()
+    }
+    /// Names of the files in the directory.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.0.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
