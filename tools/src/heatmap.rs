@@ -37,25 +37,39 @@ pub fn render(probs: &[f32], n: usize, pairs: &[(usize, usize)]) -> Result<Vec<u
     Ok(bytes)
 }
 
-/// Where the heatmap of record `index` of `count` goes: `out` itself for one record, else
-/// `out`'s stem plus the record name.
-pub fn path_for(out: &Path, name: &str, count: usize) -> std::path::PathBuf {
-    if count == 1 {
-        return out.to_path_buf();
+/// Where the heatmaps of records named `names` go: `out` itself for one record, else `out`'s
+/// stem plus each name with characters other than `[A-Za-z0-9_-]` as `_`. Names that come
+/// out the same (`x.1`, `x_1`, `x/1`, or a name given twice) get `_2`, `_3`, … in record
+/// order, so no two records share a file.
+pub fn paths_for(out: &Path, names: &[&str]) -> Vec<std::path::PathBuf> {
+    if names.len() == 1 {
+        return vec![out.to_path_buf()];
     }
     let stem = out
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("heatmap");
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
+    let mut taken = std::collections::HashSet::new();
+    names
+        .iter()
+        .map(|name| {
+            let safe: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let mut file = format!("{stem}_{safe}.png");
+            let mut n = 1;
+            while !taken.insert(file.clone()) {
+                n += 1;
+                file = format!("{stem}_{safe}_{n}.png");
             }
+            out.with_file_name(file)
         })
-        .collect();
-    out.with_file_name(format!("{stem}_{safe}.png"))
+        .collect()
 }

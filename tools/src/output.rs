@@ -2,18 +2,97 @@
 //! closed pipe or a full disk is an error, not a panic.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place: readers see
-/// the old file or the whole new one, and an error leaves no partial file.
+/// the old file or the whole new one, and an error leaves no partial file. Only a regular
+/// file is replaced; the new one gets the mode the umask allows (`0666 & !umask`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut staged = Staged::default();
+    staged.add(path, bytes.to_vec())?;
+    staged.commit()
+}
+
+/// The files a command writes, held until everything that can fail has run, then written
+/// together: a command that fails leaves none of them behind.
+#[derive(Default)]
+pub struct Staged {
+    files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Staged {
+    /// Adds a file; two outputs for one path are an error, never a silent overwrite.
+    pub fn add(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
+        let key = std::path::absolute(path)?;
+        if let Some((first, _)) = self
+            .files
+            .iter()
+            .find(|(p, _)| std::path::absolute(p).is_ok_and(|p| p == key))
+        {
+            bail!(
+                "two outputs would both be written to {} ({} already is one)",
+                path.display(),
+                first.display()
+            );
+        }
+        self.files.push((path.to_path_buf(), bytes));
+        Ok(())
+    }
+
+    /// Checks every destination, writes each file beside it, then renames them all into place.
+    pub fn commit(self) -> Result<()> {
+        for (path, _) in &self.files {
+            check_replaceable(path)?;
+        }
+        let mut written = Vec::with_capacity(self.files.len());
+        for (path, bytes) in &self.files {
+            written.push((path, write_beside(path, bytes)?));
+        }
+        for (path, file) in written {
+            file.persist(path)
+                .map_err(|e| e.error)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Fails unless `path` is absent or a regular file: a device, a FIFO, a directory or a
+/// symbolic link is not ours to replace with a file.
+pub fn check_replaceable(path: &Path) -> Result<()> {
+    let kind = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+        Ok(meta) => meta.file_type(),
+    };
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "a device, FIFO or socket"
+    };
+    bail!(
+        "cannot write {}: it is {what}, and scnn replaces only regular files",
+        path.display()
+    )
+}
+
+fn write_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).with_context(|| {
+    let mut builder = tempfile::Builder::new();
+    // Like any new file: `0666` less the umask, which the kernel applies at creation.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut file = builder.tempfile_in(dir).with_context(|| {
         format!(
             "cannot write {}: directory {} is not writable",
             path.display(),
@@ -23,10 +102,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|_| file.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    file.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(file)
 }
 
 /// `println!` that returns an error instead of panicking when standard output cannot be

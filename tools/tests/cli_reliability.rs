@@ -96,3 +96,88 @@ fn weights_of_another_network_are_refused_before_use() {
         assert!(!dir.path("dump").exists(), "a failed verify left its dump");
     }
 }
+
+#[test]
+fn only_regular_files_are_replaced() {
+    let dir = Dir::new();
+    let blob = manifest("models/example.scnn");
+    let fifo = dir.path("fifo.png");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let target = dir.path("kept.txt");
+    std::fs::write(&target, "kept").unwrap();
+    let link = dir.path("link.png");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for (path, kind) in [(&fifo, "FIFO"), (&link, "symbolic link")] {
+        let out = scnn(&[
+            "predict",
+            &blob,
+            "--seq",
+            "GGGAAACCC",
+            "--png",
+            &path.to_string_lossy(),
+        ]);
+        assert_fails(&out, &["replaces only regular files", kind]);
+        assert!(out.stdout.is_empty(), "a failed predict printed its output");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+}
+
+#[test]
+fn new_files_get_the_mode_the_umask_allows() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new();
+    let blob = manifest("models/example.scnn");
+    for (umask, mode) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let png = dir.s(&format!("m{umask}.png"));
+        let script =
+            format!("umask {umask} && exec \"$0\" predict \"$1\" --seq GGGAAACCC --png \"$2\"");
+        let out = Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_scnn"), &blob, &png])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let got = std::fs::metadata(&png).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "umask {umask}: mode {got:o}");
+    }
+}
+
+#[test]
+fn records_whose_names_clean_up_alike_get_files_of_their_own() {
+    let dir = Dir::new();
+    let fasta = dir.path("dup.fa");
+    std::fs::write(
+        &fasta,
+        ">x.1\nGGGAAACCC\n>x_1\nGGGAAACCCA\n>x/1\nGGGGAAACCCC\n>x.1\nGCGCAAAGCGC\n",
+    )
+    .unwrap();
+    let blob = manifest("models/example.scnn");
+    let out = scnn(&[
+        "predict",
+        &blob,
+        "--fasta",
+        &fasta.to_string_lossy(),
+        "--png",
+        &dir.s("map.png"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        dir.files(),
+        [
+            "dup.fa",
+            "map_x_1.png",
+            "map_x_1_2.png",
+            "map_x_1_3.png",
+            "map_x_1_4.png"
+        ]
+    );
+}

@@ -182,3 +182,41 @@ fn a_trained_recommender_scores_the_same_in_the_runtime() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("not the data it was trained on"));
     assert!(!wrong.status.success());
 }
+
+#[test]
+fn a_run_that_fails_at_its_end_leaves_none_of_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    interactions(dir.path().join("toy.inter").as_path());
+    // The report goes to a directory that does not exist: the last file the run writes.
+    let out = scnn(&[
+        "train",
+        "--task",
+        "items",
+        "--data",
+        &p("toy.inter"),
+        "-o",
+        &p("w.safetensors"),
+        "--epochs",
+        "1",
+        "--width",
+        "4",
+        "--dim",
+        "4",
+        "--fc",
+        "4",
+        "--splits",
+        &p("splits"),
+        "--report",
+        &p("missing/report.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("report.json"), "{stderr}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["toy.inter"], "a failed run left files behind");
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::formats::fasta::{self, Record};
 use crate::heatmap;
-use crate::output::write_atomic;
+use crate::output::Staged;
 use crate::runtime::{self, Blob};
 use crate::target::parity::{self, TargetArgs};
 
@@ -149,8 +149,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         );
     }
     let mut text = String::new();
-    let mut images = Vec::new();
-    for record in &records {
+    let mut images = Staged::default();
+    let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    let png_paths = args.png.as_ref().map(|png| heatmap::paths_for(png, &names));
+    for (index, record) in records.iter().enumerate() {
         let p = runtime::predict(&blob, &record.sequence, args.threshold, false)
             .with_context(|| format!("record `{}`", record.name))?;
         // On a device the structure is the one decoded there, checked against the host's.
@@ -183,17 +185,14 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 ));
             }
         }
-        if let Some(png) = &args.png {
-            let path = heatmap::path_for(png, &record.name, records.len());
-            images.push((path, heatmap::render(&p.probs, p.len, &p.pairs)?));
+        if let Some(path) = png_paths.as_ref().and_then(|paths| paths.get(index)) {
+            images.add(path, heatmap::render(&p.probs, p.len, &p.pairs)?)?;
         }
     }
     if let Some(d) = device {
         d.close()?;
     }
-    for (path, bytes) in &images {
-        write_atomic(path, bytes)?;
-    }
+    images.commit()?;
     out!("{text}")?;
     Ok(())
 }

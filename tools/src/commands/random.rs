@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::example::{random_symmetric, Rng};
 use crate::config::{ActivationName, AppName, LayerConfig, ModelConfig, PairFeature, VectorConfig};
-use crate::output::write_atomic;
+use crate::output::Staged;
 use crate::weights;
 
 #[derive(Args, Debug)]
@@ -202,10 +202,14 @@ pub fn run(args: &RandomArgs) -> Result<()> {
         _ => sequences(app, args.pair_len, args.count.max(1), &mut rng),
     });
     // Both files, or neither.
-    write_atomic(&args.output, &weights)?;
-    eprintln!("wrote {} (random weights)", args.output.display());
+    let mut outputs = Staged::default();
+    outputs.add(&args.output, weights)?;
     if let (Some(path), Some(fasta)) = (&args.sequences, fasta) {
-        write_atomic(path, fasta.as_bytes())?;
+        outputs.add(path, fasta.into_bytes())?;
+    }
+    outputs.commit()?;
+    eprintln!("wrote {} (random weights)", args.output.display());
+    if let Some(path) = &args.sequences {
         eprintln!(
             "wrote {} ({} random sequences)",
             path.display(),

@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dataset::{self, Example};
-use crate::output::write_atomic;
+use crate::output::Staged;
 use crate::train::{self, Options, Progress};
 use crate::weights;
 
@@ -139,14 +139,39 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn write_split(dir: &Path, name: &str, examples: &[Example], sources: &str) -> Result<()> {
+fn stage_split(
+    outputs: &mut Staged,
+    dir: &Path,
+    name: &str,
+    examples: &[Example],
+    sources: &str,
+) -> Result<()> {
     let comment = format!(
         "{name} split of {sources}: gaps removed, duplicates dropped; written by `scnn train`"
     );
-    write_atomic(
+    outputs.add(
         &dir.join(format!("{name}.fa")),
-        dataset::to_fasta(examples, &comment).as_bytes(),
+        dataset::to_fasta(examples, &comment).into_bytes(),
     )
+}
+
+/// Writes what a training run made, all at once at its end: a run that fails leaves none of
+/// it (the splits directory is made only now).
+fn commit(outputs: Staged, splits: Option<&Path>) -> Result<()> {
+    let made = match splits {
+        Some(dir) if !dir.exists() => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            Some(dir)
+        }
+        _ => None,
+    };
+    let result = outputs.commit();
+    if let (Err(_), Some(dir)) = (&result, made) {
+        // Empty again: the files went nowhere.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -192,8 +217,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         counts["test"]["sequences"],
         counts["test"]["families"]
     );
+    let mut outputs = Staged::default();
     if let Some(dir) = &args.splits {
-        std::fs::create_dir_all(dir)?;
         let sources: Vec<String> = args
             .data
             .iter()
@@ -204,9 +229,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             })
             .collect();
         let sources = sources.join(", ");
-        write_split(dir, "train", &splits.train, &sources)?;
-        write_split(dir, "validation", &splits.validation, &sources)?;
-        write_split(dir, "test", &splits.test, &sources)?;
+        stage_split(&mut outputs, dir, "train", &splits.train, &sources)?;
+        stage_split(
+            &mut outputs,
+            dir,
+            "validation",
+            &splits.validation,
+            &sources,
+        )?;
+        stage_split(&mut outputs, dir, "test", &splits.test, &sources)?;
     }
     let options = Options {
         epochs: args.epochs.unwrap_or(30),
@@ -265,11 +296,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut json = serde_json::to_value(report)?;
     json["data"] = serde_json::to_value(&cleaning)?;
     json["split"] = counts;
-    weights::save(&args.output, &trained.config, &trained.tensors)?;
-    write_atomic(
-        &report_path,
-        serde_json::to_string_pretty(&json)?.as_bytes(),
+    outputs.add(
+        &args.output,
+        weights::to_bytes(&trained.config, &trained.tensors)?,
     )?;
+    outputs.add(
+        &report_path,
+        serde_json::to_string_pretty(&json)?.into_bytes(),
+    )?;
+    commit(outputs, args.splits.as_deref())?;
     eprintln!(
         "{}: {} trainable parameters, {} steps in {:.0} s; best epoch {} (validation F1 {:.3}); test F1 {:.3} on {} sequences",
         report.model,
@@ -308,10 +343,10 @@ fn run_items(args: &TrainArgs) -> Result<()> {
     }
     let interactions = crate::recsys::read(path)?;
     let data = crate::recsys::ItemsData::new(&interactions)?;
+    let mut outputs = Staged::default();
     if let Some(dir) = &args.splits {
         // The histories the model is judged on, in the model's tokens: calibration for
         // `scnn convert` (validation) and device parity.
-        std::fs::create_dir_all(dir)?;
         for (name, stage) in [
             ("validation", crate::recsys::Stage::Validation),
             ("test", crate::recsys::Stage::Test),
@@ -322,7 +357,7 @@ fn run_items(args: &TrainArgs) -> Result<()> {
                 let items: Vec<String> = history.iter().map(|t| t.to_string()).collect();
                 text.push_str(&format!("{}\t{u}\t{}\n", user.user, items.join(" ")));
             }
-            write_atomic(&dir.join(format!("{name}.tsv")), text.as_bytes())?;
+            outputs.add(&dir.join(format!("{name}.tsv")), text.into_bytes())?;
         }
     }
     let options = train::items::ItemsOptions {
@@ -363,16 +398,17 @@ fn run_items(args: &TrainArgs) -> Result<()> {
         .report
         .clone()
         .unwrap_or_else(|| args.output.with_extension("json"));
-    weights::save(&args.output, &config, &tensors)?;
+    outputs.add(&args.output, weights::to_bytes(&config, &tensors)?)?;
     let ids = crate::recsys::IdMap::path_for(&args.output);
-    write_atomic(
+    outputs.add(
         &ids,
-        serde_json::to_string(&crate::recsys::IdMap::of(&data))?.as_bytes(),
+        serde_json::to_string(&crate::recsys::IdMap::of(&data))?.into_bytes(),
     )?;
-    write_atomic(
+    outputs.add(
         &report_path,
-        serde_json::to_string_pretty(&report)?.as_bytes(),
+        serde_json::to_string_pretty(&report)?.into_bytes(),
     )?;
+    commit(outputs, args.splits.as_deref())?;
     eprintln!(
         "{}: best epoch {} (validation MAP {:.4}); test MAP {:.4}, P@10 {:.4}, R@10 {:.4} over {} users; {:.0} s",
         report.model,
