@@ -356,6 +356,12 @@ impl ModelConfig {
         if self.pair_features.is_empty() || self.pair_features.len() > scnn::model::MAX_SEGMENTS {
             bail!("config: pair_features needs 1 to 4 entries");
         }
+        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
+            bail!(
+                "config: bn_eps {} must be a positive number (PyTorch's default is 1e-5)",
+                self.bn_eps
+            );
+        }
         if self.layers.is_empty() || self.layers.len() > scnn::MAX_LAYERS {
             bail!("config: layers needs 1 to {} entries", scnn::MAX_LAYERS);
         }

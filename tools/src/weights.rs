@@ -189,7 +189,8 @@ impl FloatModel {
                     &mean,
                     &var,
                     config.bn_eps,
-                );
+                )
+                .map_err(|e| anyhow!("batch norm `layers.{t}.bn`: {e}"))?;
             }
             let name = format!("layers.{t}.weight");
             check_symmetry(&name, &mut weight, o, &config.partners(t), k, symmetrize)?;
@@ -249,7 +250,9 @@ impl FloatModel {
     }
 }
 
-/// Folds `y = γ (x − μ) / √(σ² + ε) + β` into the preceding conv.
+/// Folds `y = γ (x − μ) / √(σ² + ε) + β` into the preceding conv; an output channel whose
+/// folded weights or bias are not finite f32 values (a zero variance with no ε, an overflow)
+/// is an error naming it.
 pub fn fold_batch_norm(
     weight: &mut [f32],
     bias: &mut [f32],
@@ -258,15 +261,23 @@ pub fn fold_batch_norm(
     mean: &[f32],
     var: &[f32],
     eps: f64,
-) {
+) -> std::result::Result<(), String> {
     let per_output = weight.len() / bias.len();
     for o in 0..bias.len() {
         let factor = gamma[o] as f64 / (var[o] as f64 + eps).sqrt();
-        for w in &mut weight[o * per_output..(o + 1) * per_output] {
+        let row = &mut weight[o * per_output..(o + 1) * per_output];
+        for w in row.iter_mut() {
             *w = (*w as f64 * factor) as f32;
         }
         bias[o] = ((bias[o] as f64 - mean[o] as f64) * factor + beta[o] as f64) as f32;
+        if !factor.is_finite() || !bias[o].is_finite() || row.iter().any(|w| !w.is_finite()) {
+            return Err(format!(
+                "output channel {o} folds to a non-finite value (weight {}, running_var {}, eps {eps}: factor {factor})",
+                gamma[o], var[o]
+            ));
+        }
     }
+    Ok(())
 }
 
 fn dense_index(c_count: usize, k: usize, o: usize, c: usize, u: usize, v: usize) -> usize {

@@ -181,3 +181,85 @@ fn records_whose_names_clean_up_alike_get_files_of_their_own() {
         ]
     );
 }
+
+/// The example's weights with batch norm after layer 1 (γ, β, μ, σ² as given) and `bn_eps`.
+fn batch_norm_weights(dir: &Dir, eps: f64, gamma: f32, var: f32) -> String {
+    use scnn_tools::commands::example;
+    let mut config = example::config();
+    config.layers[1].batch_norm = true;
+    config.bn_eps = eps;
+    let o = config.layers[1].out_channels;
+    let mut tensors = example::tensors();
+    for (name, value) in [
+        ("weight", gamma),
+        ("bias", 0.0),
+        ("running_mean", 0.0),
+        ("running_var", var),
+    ] {
+        tensors.insert(format!("layers.1.bn.{name}"), (vec![o], vec![value; o]));
+    }
+    let path = dir.s("bn.safetensors");
+    std::fs::write(
+        &path,
+        scnn_tools::weights::to_bytes(&config, &tensors).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn batch_norm_that_folds_to_nan_or_infinity_never_reaches_a_blob() {
+    let calibration = manifest("data/calibration.fa");
+    for (eps, gamma, var, fragments) in [
+        (
+            -1e-5,
+            1.0,
+            0.0,
+            &["bn_eps -0.00001 must be a positive number"][..],
+        ),
+        (0.0, 1.0, 0.0, &["bn_eps 0 must be a positive number"][..]),
+        (
+            1e-5,
+            3e38,
+            0.0,
+            &[
+                "batch norm `layers.1.bn`",
+                "output channel 0 folds to a non-finite value",
+            ][..],
+        ),
+    ] {
+        for precision in ["int8", "f32"] {
+            let dir = Dir::new();
+            let weights = batch_norm_weights(&dir, eps, gamma, var);
+            let blob = dir.s("m.scnn");
+            let out = scnn(&[
+                "convert",
+                &weights,
+                "--calibrate",
+                &calibration,
+                "--precision",
+                precision,
+                "-o",
+                &blob,
+            ]);
+            assert_fails(&out, fragments);
+            assert_eq!(
+                dir.files(),
+                ["bn.safetensors"],
+                "{precision}: output left behind"
+            );
+        }
+    }
+    // A sound batch norm still converts.
+    let dir = Dir::new();
+    let weights = batch_norm_weights(&dir, 1e-5, 1.0, 1.0);
+    let out = scnn(&[
+        "convert",
+        &weights,
+        "--calibrate",
+        &calibration,
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
