@@ -115,6 +115,48 @@ fn firmware_with_a_smaller_pair_length_rejects_the_blob() {
     assert!(load::<256>(&EXAMPLE.0).is_ok());
 }
 
+/// The last layer's logits over `i ≤ j < n`, row by row, from a model at `L`.
+fn logits<const L: usize>(model: &Model<'_, L>, sequence: &[u8]) -> Result<Vec<i8>, Error> {
+    let mut arena = vec![0i8; model.arena_len()];
+    let mut scratch = vec![0i16; model.scratch_len()];
+    let mut probs = vec![0f32; scnn::plan::model_probs_len(L)];
+    let mut buffers = Buffers {
+        arena: &mut arena,
+        scratch: &mut scratch,
+        probs: &mut probs,
+    };
+    let last = model.layer_count() - 1;
+    let mut out = Vec::new();
+    let n = model.predict_i8_with(sequence, &mut buffers, |t, map| {
+        if t == last {
+            out = map.to_vec();
+        }
+    })?;
+    Ok((0..n)
+        .flat_map(|i| (i..n).map(move |j| (i, j)))
+        .map(|(i, j)| out[scnn::tri::tri_index(L, i, j)])
+        .collect())
+}
+
+#[test]
+fn a_host_may_size_l_to_its_sequences_and_gets_the_same_logits() {
+    let full = load::<128>(&EXAMPLE.0).unwrap();
+    let small = Model::<32>::from_bytes_up_to_l(&EXAMPLE.0).unwrap();
+    assert_eq!(small.pair_len(), 32);
+    assert!(small.arena_len() < full.arena_len() / 10);
+    for sequence in [
+        &b"G"[..],
+        b"GGGGAAAACCCCUUUU",
+        b"GCGGAUUUAGCUCAGUUGGGAGAGCGCCAGAC",
+    ] {
+        assert_eq!(logits(&small, sequence), logits(&full, sequence));
+    }
+    assert_eq!(
+        logits(&small, &[b'A'; 33]).unwrap_err(),
+        Error::SequenceTooLong
+    );
+}
+
 #[test]
 fn every_corrupted_field_has_its_own_error() {
     let cases: Vec<(&str, Owned, Error)> = vec![

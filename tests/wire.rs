@@ -1,6 +1,6 @@
 //! The serial protocol's messages: what one side writes, the other reads back.
 
-use scnn::wire::{self, AnswerHeader, CountUnit, Hello, HelloError};
+use scnn::wire::{self, AnswerHeader, CountUnit, Hello, HelloError, LinkStats};
 
 #[test]
 fn hello_round_trips_and_refuses_other_versions() {
@@ -53,4 +53,23 @@ fn contacts_round_trip() {
         wire::contact_from_bytes(&wire::contact_bytes(&contact)),
         contact
     );
+}
+
+#[test]
+fn link_counters_round_trip_and_malformed_ones_are_refused() {
+    let stats = LinkStats {
+        frames: 1,
+        crc: 2,
+        malformed: 3,
+        too_long: 4,
+        timed_out: 5,
+        unknown: u32::MAX,
+    };
+    let bytes = stats.to_bytes();
+    assert_eq!(bytes[0], wire::STATS);
+    assert_eq!(LinkStats::from_bytes(&bytes), Some(stats));
+    assert_eq!(LinkStats::from_bytes(&bytes[..bytes.len() - 1]), None);
+    let mut other = bytes;
+    other[0] = wire::OK;
+    assert_eq!(LinkStats::from_bytes(&other), None);
 }

@@ -361,10 +361,24 @@ impl<'a, const L: usize> Model<'a, L> {
     // Not inlined: its large locals then never add to the caller's stack frame.
     #[inline(never)]
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        Self::load(bytes, false)
+    }
+
+    /// Like [`from_bytes`](Self::from_bytes), but a pair-map model built for a pair length
+    /// above `L` loads too, and serves sequences of up to `L`: for a host that sizes `L`, and
+    /// so its buffers, to the sequences at hand rather than to the blob. A sequence's output
+    /// does not depend on `L`. A model with a pooled head still needs `L` ≥ its pair length.
+    #[inline(never)]
+    pub fn from_bytes_up_to_l(bytes: &'a [u8]) -> Result<Self, Error> {
+        Self::load(bytes, true)
+    }
+
+    fn load(bytes: &'a [u8], up_to_l: bool) -> Result<Self, Error> {
         // Identity, integrity and structure (the rules `ModelInfo` checks at compile time);
         // the values follow.
         let info = ModelInfo::try_parse(bytes)?;
-        if info.pair_len() > L {
+        let capped = up_to_l && matches!(info.head(), Head::PairMap);
+        if info.pair_len() > L && !capped {
             return Err(Error::PairLenTooLarge);
         }
         let payload_end = bytes.len() - CRC_LEN;
@@ -372,7 +386,7 @@ impl<'a, const L: usize> Model<'a, L> {
         let precision = info.precision();
         let layer_count = info.layer_count();
         let dim = info.feature_dim();
-        let pair_len = info.pair_len();
+        let pair_len = info.pair_len().min(L);
         let segment_count = u8_at(bytes, h::SEGMENT_COUNT)? as usize;
         let records = section(
             bytes,

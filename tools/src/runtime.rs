@@ -194,15 +194,16 @@ fn predict_at<const L: usize>(
     threshold: f32,
     keep_layers: bool,
 ) -> Result<Prediction> {
-    let model = load::<L>(blob)?;
-    let mut probs = vec![0f32; tri_len(L)];
+    let model = Model::<L>::from_bytes_up_to_l(blob.bytes())
+        .map_err(|e| anyhow!("invalid model blob: {e}"))?;
+    let mut probs = zeroed(tri_len(L), 0f32, "the probability map")?;
     let mut layers_i8 = Vec::new();
     let mut logits = Vec::new();
     let last = model.layer_count() - 1;
     let run = match model.precision() {
         Precision::Int8 => {
-            let mut arena = vec![0i8; model.arena_len()];
-            let mut scratch = vec![0i16; model.scratch_len()];
+            let mut arena = zeroed(model.arena_len(), 0i8, "the activation arena")?;
+            let mut scratch = zeroed(model.scratch_len(), 0i16, "the conv scratch")?;
             let mut buffers = Buffers {
                 arena: &mut arena,
                 scratch: &mut scratch,
@@ -218,8 +219,8 @@ fn predict_at<const L: usize>(
             })
         }
         Precision::F32 => {
-            let mut arena = vec![0f32; model.arena_len()];
-            let mut scratch = vec![0f32; model.scratch_len()];
+            let mut arena = zeroed(model.arena_len(), 0f32, "the activation arena")?;
+            let mut scratch = zeroed(model.scratch_len(), 0f32, "the conv scratch")?;
             let mut buffers = Buffers {
                 arena: &mut arena,
                 scratch: &mut scratch,
@@ -274,10 +275,31 @@ pub fn predict(
     threshold: f32,
     keep_layers: bool,
 ) -> Result<Prediction> {
-    with_l!(
-        blob.pair_len(),
-        predict_at(blob, sequence, threshold, keep_layers)
-    )
+    // Buffers sized to the sequence, not to the blob's longest: a short sequence through a
+    // model built for long ones costs what the short sequence needs. (A pooled head needs
+    // its whole pair length.)
+    let pooled = scnn::model::ModelInfo::try_parse(blob.bytes())
+        .is_ok_and(|info| !matches!(info.head(), scnn::model::Head::PairMap));
+    let l = if pooled {
+        blob.pair_len()
+    } else {
+        sequence.len().clamp(1, blob.pair_len().max(1))
+    };
+    with_l!(l, predict_at(blob, sequence, threshold, keep_layers))
+}
+
+/// `n` copies of `value`, or an error naming `what` when memory runs out (instead of the
+/// abort a failed allocation otherwise is).
+pub fn zeroed<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        anyhow!(
+            "cannot allocate {what} ({n} values of {} bytes)",
+            std::mem::size_of::<T>()
+        )
+    })?;
+    v.resize(n, value);
+    Ok(v)
 }
 
 fn decode_dense_at<const L: usize>(
@@ -392,10 +414,10 @@ fn scores_at<const L: usize>(
         Precision::Int8 => ((model.arena_len(), model.scratch_len()), (0, 0)),
         Precision::F32 => ((0, 0), (model.arena_len(), model.scratch_len())),
     };
-    let mut arena_i8 = vec![0i8; i8_len.0];
-    let mut scratch_i8 = vec![0i16; i8_len.1];
-    let mut arena_f32 = vec![0f32; f32_len.0];
-    let mut scratch_f32 = vec![0f32; f32_len.1];
+    let mut arena_i8 = zeroed(i8_len.0, 0i8, "the activation arena")?;
+    let mut scratch_i8 = zeroed(i8_len.1, 0i16, "the conv scratch")?;
+    let mut arena_f32 = zeroed(f32_len.0, 0f32, "the activation arena")?;
+    let mut scratch_f32 = zeroed(f32_len.1, 0f32, "the conv scratch")?;
     let mut all = Vec::with_capacity(inputs.len());
     for &(items, user) in inputs {
         let mut out = ItemScores {

@@ -263,3 +263,43 @@ fn batch_norm_that_folds_to_nan_or_infinity_never_reaches_a_blob() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn memory_follows_the_sequence_not_the_blob_and_running_out_is_an_error() {
+    let dir = Dir::new();
+    // A wide model built for 1,024 positions: its whole-map arena at that length is ~1 GB.
+    let weights = dir.s("big.safetensors");
+    let out = scnn(&[
+        "random",
+        "--pair-len",
+        "1024",
+        "--width",
+        "256",
+        "--dilations",
+        "1",
+        "-o",
+        &weights,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let blob = dir.s("big.scnn");
+    let out = scnn(&["convert", &weights, "--precision", "f32", "-o", &blob]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Under a 400 MB address-space limit, a 12-nt sequence runs …
+    let limited = |sequence: &str| {
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -v 400000 && exec \"$0\" predict \"$1\" --seq \"$2\"",
+                env!("CARGO_BIN_EXE_scnn"),
+                &blob,
+                sequence,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = limited("GGGAAACCCUUU");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // … and a 1,000-nt one is refused with an error, not killed by a failed allocation.
+    let out = limited(&"GCAU".repeat(250));
+    assert_fails(&out, &["cannot allocate the activation arena"]);
+}
