@@ -83,11 +83,12 @@ pub fn calibrate_with_sides(
     };
     for (n, tokens) in sequences.iter().enumerate() {
         let side = sides.get(n).map(|&s| s as usize);
-        let forward = reference::forward_side(model, tokens, side);
-        for t in 0..count {
-            widen(&mut ranges.conv[t], &forward.conv_outputs[t].data);
-            widen(&mut ranges.output[t], &forward.outputs[t].data);
-        }
+        // Each layer's range as it is made: the maps are not all kept.
+        let (conv, output) = (&mut ranges.conv, &mut ranges.output);
+        let forward = reference::forward_observed(model, tokens, side, &mut |t, c, o| {
+            widen(&mut conv[t], &c.data);
+            widen(&mut output[t], &o.data);
+        });
         for (slot, values) in ranges.head.iter_mut().zip(&forward.head) {
             widen(slot, values);
         }

@@ -71,6 +71,31 @@ pub fn forward_tokens(model: &FloatModel, tokens: &[u16]) -> Forward {
 /// Runs the float model on `tokens` and, for a pooled head with a side table, row `side`
 /// of it (row 0 when `None`).
 pub fn forward_side(model: &FloatModel, tokens: &[u16], side: Option<usize>) -> Forward {
+    forward_with(model, tokens, side, None)
+}
+
+/// Layer `t`'s conv output (before any residual add) and its output.
+pub type Observer<'o> = &'o mut dyn FnMut(usize, &DenseMap, &DenseMap);
+
+/// Like [`forward_side`], but hands each layer's maps to `observe` and keeps only the maps
+/// later layers still read (the previous output and skip sources): memory of a few maps, not
+/// of every layer's, so calibrating on a long sequence fits. The returned [`Forward`] holds
+/// empty maps for the layers it let go.
+pub fn forward_observed(
+    model: &FloatModel,
+    tokens: &[u16],
+    side: Option<usize>,
+    observe: Observer<'_>,
+) -> Forward {
+    forward_with(model, tokens, side, Some(observe))
+}
+
+fn forward_with(
+    model: &FloatModel,
+    tokens: &[u16],
+    side: Option<usize>,
+    mut observe: Option<Observer<'_>>,
+) -> Forward {
     let cfg = &model.config;
     let n = tokens.len();
     let d = cfg.embedding_dim;
@@ -154,6 +179,16 @@ pub fn forward_side(model: &FloatModel, tokens: &[u16], side: Option<usize>) -> 
             }
             None => conv.clone(),
         };
+        if let Some(observe) = observe.as_mut() {
+            observe(t, &conv, &output);
+            // What no later layer reads goes: this conv map, and the previous output unless
+            // a skip comes from it.
+            conv = DenseMap::zeros(0, 0);
+            let read_later = |s: usize| cfg.layers[t + 1..].iter().any(|l| l.residual == Some(s));
+            if t > 0 && !read_later(t - 1) {
+                outputs[t - 1] = DenseMap::zeros(0, 0);
+            }
+        }
         conv_outputs.push(conv);
         outputs.push(output);
     }

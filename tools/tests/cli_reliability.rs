@@ -303,3 +303,27 @@ fn memory_follows_the_sequence_not_the_blob_and_running_out_is_an_error() {
     let out = limited(&"GCAU".repeat(250));
     assert_fails(&out, &["cannot allocate the activation arena"]);
 }
+
+#[test]
+fn calibrating_on_a_long_sequence_keeps_a_few_maps_not_every_layer() {
+    let dir = Dir::new();
+    // A random model at pair length 1,024, and one calibration record that long.
+    let long = dir.s("long.safetensors");
+    let out = scnn(&["random", "--pair-len", "1024", "-o", &long]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fasta = dir.path("long.fa");
+    std::fs::write(&fasta, format!(">long\n{}\n", "GCAU".repeat(256))).unwrap();
+    // Every layer's f64 maps at once would be ~8 GB; a 1.5 GB address space is plenty now.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 1500000 && exec \"$0\" convert \"$1\" --calibrate \"$2\" -o \"$3\"",
+            env!("CARGO_BIN_EXE_scnn"),
+            &long,
+            &fasta.to_string_lossy(),
+            &dir.s("long.scnn"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
