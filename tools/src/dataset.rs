@@ -47,8 +47,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Structured>> {
         }
         return files.iter().map(|f| read_bpseq(f)).collect();
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::formats::read_text(path)?;
     let parsed = match ext.as_str() {
         "sto" | "stk" | "stockholm" => stockholm::parse(&text),
         "bpseq" => return Ok(vec![read_bpseq(path)?]),
@@ -62,8 +61,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Structured>> {
 }
 
 fn read_bpseq(path: &Path) -> Result<Structured> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::formats::read_text(path)?;
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())

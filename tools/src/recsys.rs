@@ -89,8 +89,7 @@ pub fn parse(text: &str) -> Result<Vec<Interaction>> {
 
 /// Reads an interaction file.
 pub fn read(path: &Path) -> Result<Vec<Interaction>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::formats::read_text(path)?;
     parse(&text).with_context(|| format!("{}", path.display()))
 }
 

@@ -327,3 +327,54 @@ fn calibrating_on_a_long_sequence_keeps_a_few_maps_not_every_layer() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn a_byte_order_mark_and_any_line_ending_read_as_text() {
+    let dir = Dir::new();
+    let blob = manifest("models/example.scnn");
+    for (name, text) in [
+        ("bom.fa", "\u{feff}>a\nGGGAAACCC\n>b\nGCGCAAAGCGC\n"),
+        ("mac.fa", ">a\rGGGAAACCC\r>b\rGCGCAAAGCGC\r"),
+        ("dos.fa", "\u{feff}>a\r\nGGGAAACCC\r\n>b\r\nGCGCAAAGCGC\r\n"),
+    ] {
+        std::fs::write(dir.path(name), text).unwrap();
+        let out = scnn(&["predict", &blob, "--fasta", &dir.s(name), "--json"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
+            .collect();
+        assert_eq!(names, ["\"a\"", "\"b\""], "{name}");
+    }
+}
+
+#[test]
+fn tolerances_must_be_numbers_that_can_fail_a_check() {
+    let blob = manifest("models/example.scnn");
+    let weights = manifest("models/example.safetensors");
+    let inputs = manifest("data/example.fa");
+    for (flag, value) in [
+        ("--min-f1", "NaN"),
+        ("--max-p999-error", "inf"),
+        ("--max-mean-error=-0.1", ""),
+        ("--threshold", "1.5"),
+    ] {
+        let out = scnn(&[
+            "verify",
+            &blob,
+            "--weights",
+            &weights,
+            "--inputs",
+            &inputs,
+            flag,
+            value,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(value), "{}", stderr(&out));
+    }
+}

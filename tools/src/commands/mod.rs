@@ -15,6 +15,25 @@ pub mod verify;
 use anyhow::{bail, Result};
 use scnn::seq::Base;
 
+/// Reads a limit or tolerance: a finite number, at least 0 (NaN would disable every
+/// comparison made with it).
+pub fn limit(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err(format!("{text} is not a finite number ≥ 0")),
+        Err(e) => Err(format!("{text}: {e}")),
+    }
+}
+
+/// Reads a decoder threshold: a probability in [0, 1).
+pub fn threshold(text: &str) -> std::result::Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("{text} is not a probability in [0, 1)")),
+        Err(e) => Err(format!("{text}: {e}")),
+    }
+}
+
 /// Encodes a checked sequence for the reference and decoder.
 pub fn bases(name: &str, sequence: &str) -> Result<Vec<Base>> {
     sequence

@@ -58,7 +58,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub png: Option<PathBuf>,
     /// Pair probability above which a canonical pair is a candidate.
-    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD)]
+    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD, value_parser = super::threshold)]
     pub threshold: f32,
     #[command(flatten)]
     pub device: TargetArgs,
@@ -101,9 +101,6 @@ impl DeviceJson {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
-    if !(0.0..1.0).contains(&args.threshold) {
-        bail!("--threshold {} must be in [0, 1)", args.threshold);
-    }
     let blob = Blob::read(&args.model)?;
     let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
     if args.history.is_some() {
@@ -282,8 +279,7 @@ fn recommend(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Result<()
 /// Titles by item id from a RecBole `.item` file (`item_id` and `movie_title` columns, or the
 /// second column).
 fn titles(path: &std::path::Path) -> Result<std::collections::HashMap<String, String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::formats::read_text(path)?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines
         .next()
@@ -345,8 +341,7 @@ fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> Resul
     let user = args.user.as_deref().map(|u| ids.user_row(u)).transpose()?;
     let mut excluded: std::collections::HashSet<u16> = tokens.iter().copied().collect();
     if let Some(path) = &args.exclude {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = crate::formats::read_text(path)?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             excluded.insert(
                 ids.item_token(line)

@@ -37,35 +37,35 @@ pub struct VerifyArgs {
     /// Largest allowed absolute probability error of any single pair (not checked unless
     /// given: one pair whose logit sits at the sigmoid's steepest point can move by a few
     /// int8 steps without changing any structure; the quantile below judges the model).
-    #[arg(long)]
+    #[arg(long, value_parser = super::limit)]
     pub max_abs_error: Option<f64>,
     /// Largest allowed 99.9th percentile of the absolute probability error over all pairs.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::limit)]
     pub max_p999_error: f64,
     /// Largest allowed mean absolute probability error.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = super::limit)]
     pub max_mean_error: f64,
     /// Smallest allowed F1 of the runtime's pairs against the float model's pairs.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = super::limit)]
     pub min_f1: f64,
     /// Recommendation models: largest allowed |score_runtime − score_float| over all items,
     /// as a fraction of the float scores' spread (their standard deviation, mean over the
     /// histories).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = super::limit)]
     pub max_score_error: f64,
     /// Recommendation models: smallest allowed mean share of the float model's top 10 items
     /// that the runtime's top 10 holds.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = super::limit)]
     pub min_top_overlap: f64,
     /// Largest allowed drop of the runtime's pair F1 below the float model's, against the
     /// structures in `--inputs` (when it has them).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = super::limit)]
     pub max_f1_drop: f64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     /// Pair probability threshold of the decoder.
-    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD)]
+    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD, value_parser = super::threshold)]
     pub threshold: f32,
     #[command(flatten)]
     pub device: TargetArgs,

@@ -151,8 +151,7 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
 
 /// Reads a FASTA file whose sequences use the alphabet of `app`.
 pub fn read_for(path: &Path, app: App) -> Result<Vec<Record>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::formats::read_text(path)?;
     parse_for(&text, app).with_context(|| format!("{}", path.display()))
 }
 

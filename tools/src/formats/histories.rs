@@ -79,8 +79,7 @@ pub fn parse(text: &str) -> Result<Vec<History>> {
 
 /// Reads a histories file.
 pub fn read(path: &Path) -> Result<Vec<History>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::formats::read_text(path)?;
     parse(&text).with_context(|| format!("{}", path.display()))
 }
 
