@@ -36,8 +36,11 @@ pub const fn is_canonical(a: Base, b: Base) -> bool {
 pub struct Structure<const L: usize> {
     /// Base pairs, 0-based, `i < j`, sorted by `i`.
     pub pairs: heapless::Vec<(u16, u16), L>,
-    /// Dot-bracket notation, one ASCII byte per base.
+    /// Dot-bracket notation, one ASCII byte per base: `()[]{}<>`, then `Aa` … `Zz`.
     pub dot_bracket: heapless::Vec<u8, L>,
+    /// Pairs the dot-bracket leaves out (shown as `.`): each crosses a pair on every one of
+    /// the 30 bracket levels. They are in `pairs` all the same.
+    pub unbracketed: u16,
 }
 
 impl<const L: usize> Structure<L> {
@@ -47,8 +50,10 @@ impl<const L: usize> Structure<L> {
     }
 }
 
-const OPEN: &[u8] = b"([{<ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-const CLOSE: &[u8] = b")]}>abcdefghijklmnopqrstuvwxyz";
+/// The opening bracket of each dot-bracket level, innermost kind first.
+pub const OPEN: &[u8] = b"([{<ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/// The closing bracket of each level, matching [`OPEN`].
+pub const CLOSE: &[u8] = b")]}>abcdefghijklmnopqrstuvwxyz";
 
 /// Decodes a packed `L×L` probability triangle for `bases` (`bases.len() <= L`).
 // Out of line, so that its tables don't sit in the caller's frame while the model runs.
@@ -156,6 +161,7 @@ fn greedy<T: Copy + PartialOrd, const L: usize>(
     for _ in 0..len {
         dot_bracket.push(b'.').map_err(|_| Error::SequenceTooLong)?;
     }
+    let mut unbracketed = 0u16;
     for (n, &(i, j)) in pairs.iter().enumerate() {
         let mut chosen = 0usize;
         while chosen < OPEN.len() {
@@ -167,9 +173,16 @@ fn greedy<T: Copy + PartialOrd, const L: usize>(
             }
             chosen += 1;
         }
-        let chosen = chosen.min(OPEN.len() - 1);
         if let Some(slot) = level.get_mut(n) {
-            *slot = chosen as u8;
+            // A pair past the last level takes none: it blocks no later pair's level.
+            *slot = if chosen < OPEN.len() {
+                chosen as u8
+            } else {
+                u8::MAX
+            };
+        }
+        if chosen == OPEN.len() {
+            unbracketed = unbracketed.saturating_add(1);
         }
         if let (Some(o), Some(c)) = (OPEN.get(chosen), CLOSE.get(chosen)) {
             if let Some(slot) = dot_bracket.get_mut(i as usize) {
@@ -180,5 +193,9 @@ fn greedy<T: Copy + PartialOrd, const L: usize>(
             }
         }
     }
-    Ok(Structure { pairs, dot_bracket })
+    Ok(Structure {
+        pairs,
+        dot_bracket,
+        unbracketed,
+    })
 }

@@ -41,3 +41,25 @@ fn the_cutoff_is_the_first_logit_above_the_threshold() {
     assert_eq!(logit_cutoff(1.5, 1.0, 0), 128);
     assert_eq!(logit_cutoff(-1.0, 1.0, 0), -128);
 }
+
+#[test]
+fn pairs_past_the_thirty_bracket_levels_stay_pairs_but_not_letters() {
+    // 31 G·C pairs (k, 31 + k) that all cross one another: one more than the levels.
+    const N: usize = 62;
+    let bases: Vec<Base> = (0..N)
+        .map(|p| if p < 31 { Base::G } else { Base::C })
+        .collect();
+    let mut probs = vec![0f32; scnn::tri::tri_len(N)];
+    for k in 0..31 {
+        // Earlier pairs surer, so the greedy decoder takes them in order.
+        probs[scnn::tri::tri_index(N, k, 31 + k)] = 0.99 - k as f32 * 0.001;
+    }
+    let s = decode::<N>(&probs, &bases, 0.5).unwrap();
+    assert_eq!(s.pairs.len(), 31);
+    assert_eq!(s.unbracketed, 1);
+    let text = s.dot_bracket_str();
+    assert_eq!(text.bytes().filter(|&c| c != b'.').count(), 60, "{text}");
+    // No letter used twice: Z and z once each, not reused for the 31st pair.
+    assert_eq!(text.matches('Z').count(), 1, "{text}");
+    assert_eq!(text.matches('z').count(), 1, "{text}");
+}

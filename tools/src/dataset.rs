@@ -282,39 +282,43 @@ pub fn to_fasta(examples: &[Example], comment: &str) -> String {
         text.push_str(&format!("; {line}\n"));
     }
     for e in examples {
-        text.push_str(&format!(
-            ">{}\n{}\n{}\n",
-            e.name,
-            e.sequence,
-            dot_bracket(e.sequence.len(), &e.pairs)
-        ));
+        let (structure, left_out) = dot_bracket(e.sequence.len(), &e.pairs);
+        if left_out > 0 {
+            eprintln!(
+                "warning: record `{}`: {left_out} pairs cross all 30 bracket levels and are left out of its dot-bracket",
+                e.name
+            );
+        }
+        text.push_str(&format!(">{}\n{}\n{}\n", e.name, e.sequence, structure));
     }
     text
 }
 
 /// Dot-bracket with the fewest bracket kinds, assigned greedily: a pair takes the first
-/// kind it doesn't cross.
-pub fn dot_bracket(len: usize, pairs: &[(usize, usize)]) -> String {
-    const KINDS: [(char, char); 4] = [('(', ')'), ('[', ']'), ('{', '}'), ('<', '>')];
+/// kind it doesn't cross, of the runtime's 30 (`()[]{}<>`, `Aa` … `Zz`). A pair that crosses
+/// one of every kind is left out of the text (its bases stay `.`); the count comes back.
+pub fn dot_bracket(len: usize, pairs: &[(usize, usize)]) -> (String, usize) {
+    use scnn::decode::{CLOSE, OPEN};
     let mut levels: Vec<Vec<(usize, usize)>> = Vec::new();
     let mut out = vec!['.'; len];
+    let mut left_out = 0;
     for &(i, j) in pairs {
         let crosses =
             |&(a, b): &(usize, usize)| (a < i && i < b && b < j) || (i < a && a < j && j < b);
         let level = match levels.iter().position(|l| !l.iter().any(crosses)) {
             Some(level) => level,
-            None => {
+            None if levels.len() < OPEN.len() => {
                 levels.push(Vec::new());
                 levels.len() - 1
             }
+            None => {
+                left_out += 1;
+                continue;
+            }
         };
         levels[level].push((i, j));
-        let (open, close) = KINDS.get(level).copied().unwrap_or_else(|| {
-            let c = (b'A' + (level - KINDS.len()) as u8) as char;
-            (c, c.to_ascii_lowercase())
-        });
-        out[i] = open;
-        out[j] = close;
+        out[i] = OPEN[level] as char;
+        out[j] = CLOSE[level] as char;
     }
-    out.into_iter().collect()
+    (out.into_iter().collect(), left_out)
 }

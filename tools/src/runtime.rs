@@ -69,6 +69,8 @@ pub struct Prediction {
     pub probs: Vec<f32>,
     pub pairs: Vec<(usize, usize)>,
     pub structure: String,
+    /// Pairs the dot-bracket leaves out (past its 30 bracket levels); `pairs` has them.
+    pub unbracketed: usize,
     /// Each layer's packed output over the firmware's `L` (int8 blobs, when asked for).
     pub layers_i8: Vec<Vec<i8>>,
     /// The `L` the runtime was instantiated with.
@@ -262,6 +264,7 @@ fn predict_at<const L: usize>(
             .map(|&(i, j)| (i as usize, j as usize))
             .collect(),
         structure: structure.dot_bracket_str().to_string(),
+        unbracketed: usize::from(structure.unbracketed),
         layers_i8,
         l: L,
         app: model.app(),

@@ -206,11 +206,29 @@ fn splits_are_disjoint_and_cover_everything() {
 #[test]
 fn dot_bracket_round_trips_pseudoknots() {
     let pairs = vec![(0, 5), (1, 8), (2, 4), (6, 9)];
-    let text = dot_bracket(10, &pairs);
-    assert_eq!(text, "([(.))(.])");
+    let (text, left_out) = dot_bracket(10, &pairs);
+    assert_eq!((text.as_str(), left_out), ("([(.))(.])", 0));
     let mut back = scnn_tools::formats::fasta::pairs_of(&text).unwrap();
     back.sort();
     assert_eq!(back, pairs);
+}
+
+#[test]
+fn pairs_beyond_thirty_levels_are_left_out_of_the_text_not_given_a_reused_letter() {
+    // 31 pairs that all cross one another: one more than there are bracket kinds.
+    let pairs: Vec<(usize, usize)> = (0..31).map(|k| (k, 31 + k)).collect();
+    let (text, left_out) = dot_bracket(62, &pairs);
+    assert_eq!(left_out, 1);
+    assert!(
+        text.bytes().all(|c| c == b'.'
+            || scnn::decode::OPEN.contains(&c)
+            || scnn::decode::CLOSE.contains(&c)),
+        "{text}"
+    );
+    // The text reads back (as a split file is read by `train`) as the 30 pairs it shows.
+    let mut back = scnn_tools::formats::fasta::pairs_of(&text).unwrap();
+    back.sort();
+    assert_eq!(back, pairs[..30]);
 }
 
 /// 60 families of 1 to 40 distinct sequences each, Rfam-style names.

@@ -152,6 +152,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     for (index, record) in records.iter().enumerate() {
         let p = runtime::predict(&blob, &record.sequence, args.threshold, false)
             .with_context(|| format!("record `{}`", record.name))?;
+        if p.unbracketed > 0 {
+            eprintln!(
+                "warning: record `{}`: {} pairs cross all 30 bracket levels; the dot-bracket leaves them out, the pairs keep them",
+                record.name, p.unbracketed
+            );
+        }
         // On a device the structure is the one decoded there, checked against the host's.
         let on_device = match device.as_mut() {
             Some(d) => {
