@@ -225,7 +225,12 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Error::InvalidBase { position } => {
-                write!(f, "invalid base at position {position} (allowed: ACGUTN)")
+                // Positions are 1-based in messages, as people and the CLI count them.
+                write!(
+                    f,
+                    "invalid base at position {} (allowed: ACGUTN)",
+                    *position as u32 + 1
+                )
             }
             Error::UnsupportedVersion { found } => write!(
                 f,
@@ -241,13 +246,15 @@ impl core::fmt::Display for Error {
             Error::InvalidSymbol { position } => {
                 write!(
                     f,
-                    "symbol at position {position} is not in the model's alphabet"
+                    "symbol at position {} is not in the model's alphabet",
+                    *position as u32 + 1
                 )
             }
             Error::TokenOutOfRange { position } => {
                 write!(
                     f,
-                    "token at position {position} is outside the model's vocabulary"
+                    "token at position {} is outside the model's vocabulary",
+                    *position as u32 + 1
                 )
             }
             other => f.write_str(other.message()),

@@ -80,9 +80,18 @@ fn sequences_encode_with_clear_errors() {
         Embedding::new(&ONE_HOT, 3).unwrap_err(),
         Error::WeightLength
     );
+    // The field is 0-based; the message counts from 1, as the CLI does.
     assert_eq!(
         Error::InvalidBase { position: 3 }.to_string(),
-        "invalid base at position 3 (allowed: ACGUTN)"
+        "invalid base at position 4 (allowed: ACGUTN)"
+    );
+    assert_eq!(
+        Error::InvalidSymbol { position: 0 }.to_string(),
+        "symbol at position 1 is not in the model's alphabet"
+    );
+    assert_eq!(
+        Error::TokenOutOfRange { position: 9 }.to_string(),
+        "token at position 10 is outside the model's vocabulary"
     );
 }
 

@@ -378,3 +378,47 @@ fn tolerances_must_be_numbers_that_can_fail_a_check() {
         assert!(stderr(&out).contains(value), "{}", stderr(&out));
     }
 }
+
+/// A minimal 32-bit little-endian Arm ELF with one `.bss` of `size` bytes at `address`.
+fn arm_elf(address: u32, size: u32) -> Vec<u8> {
+    let strings = b"\0.bss\0.shstrtab\0";
+    let (header_len, section_len) = (52u32, 40u32);
+    let strings_at = header_len + 3 * section_len;
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 1, 1, 1];
+    elf.resize(16, 0);
+    let u16s = |v: &mut Vec<u8>, xs: &[u16]| xs.iter().for_each(|x| v.extend(x.to_le_bytes()));
+    let u32s = |v: &mut Vec<u8>, xs: &[u32]| xs.iter().for_each(|x| v.extend(x.to_le_bytes()));
+    u16s(&mut elf, &[2, 40]); // executable, Arm
+    u32s(&mut elf, &[1, 0, 0, header_len, 0x0500_0400]); // version, entry, phoff, shoff, flags
+    u16s(&mut elf, &[52, 32, 0, 40, 3, 2]); // sizes, no program headers, 3 sections, names in 2
+    elf.resize((header_len + section_len) as usize, 0); // section 0: none
+                                                        // name, type, flags, address, offset, size, link, info, align, entry size
+    u32s(&mut elf, &[1, 8, 3, address, 0, size, 0, 0, 4, 0]); // .bss: NOBITS, WRITE | ALLOC
+    u32s(
+        &mut elf,
+        &[6, 3, 0, 0, strings_at, strings.len() as u32, 0, 0, 1, 0],
+    );
+    elf.extend_from_slice(strings);
+    elf
+}
+
+#[test]
+fn footprint_measures_arm_firmware_only() {
+    let dir = Dir::new();
+    // This very binary is an ELF, but not for an Arm part.
+    let out = scnn(&["footprint", env!("CARGO_BIN_EXE_scnn")]);
+    assert_fails(&out, &["not an Arm Cortex-M firmware"]);
+    // A section past the end of a 32-bit address space.
+    std::fs::write(dir.path("absurd.elf"), arm_elf(0x2000_0000, 0xFFFF_FFF0)).unwrap();
+    let out = scnn(&["footprint", &dir.s("absurd.elf")]);
+    assert_fails(
+        &out,
+        &["section .bss", "does not fit a 32-bit address space"],
+    );
+    // The same file with a sane .bss is measured.
+    std::fs::write(dir.path("sane.elf"), arm_elf(0x2000_0000, 4096)).unwrap();
+    let out = scnn(&["footprint", &dir.s("sane.elf"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["static_ram_bytes"], 4096, "{report}");
+}

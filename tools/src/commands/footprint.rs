@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use object::{Object, ObjectSection, SectionFlags};
 use serde::Serialize;
@@ -46,6 +46,16 @@ pub fn measure(elf: &std::path::Path) -> Result<Footprint> {
     let bytes = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let file = object::File::parse(&*bytes)
         .with_context(|| format!("{}: not an ELF file", elf.display()))?;
+    if file.format() != object::BinaryFormat::Elf
+        || file.architecture() != object::Architecture::Arm
+    {
+        bail!(
+            "{}: not an Arm Cortex-M firmware (a {:?} {:?} file)",
+            elf.display(),
+            file.format(),
+            file.architecture()
+        );
+    }
     let mut f = Footprint {
         elf: elf.display().to_string(),
         ..Default::default()
@@ -59,6 +69,16 @@ pub fn measure(elf: &std::path::Path) -> Result<Footprint> {
             continue;
         }
         let name = section.name().unwrap_or("");
+        // A 32-bit part's sections lie in its 4 GiB address space; anything else is a broken
+        // or crafted file, and its sizes mean nothing.
+        if section.address().saturating_add(section.size()) > 1 << 32 {
+            bail!(
+                "{}: section {name} ({} bytes at {:#x}) does not fit a 32-bit address space",
+                elf.display(),
+                section.size(),
+                section.address()
+            );
+        }
         // Sections without file contents (.bss, .uninit) take RAM only.
         let nobits = section.file_range().is_none();
         if name == ".data" {
