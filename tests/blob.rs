@@ -265,6 +265,22 @@ fn every_corrupted_field_has_its_own_error() {
             Error::BadLayerKind,
         ),
         (
+            "params of two layers in one place",
+            patched(
+                layer_field(2, lr::PARAMS_OFFSET),
+                &(params_of(1) as u32).to_le_bytes(),
+            ),
+            Error::BadOffset,
+        ),
+        (
+            "layer params over the layer records",
+            patched(
+                layer_field(0, lr::PARAMS_OFFSET),
+                &(read_u32(&example(), h::LAYERS_OFFSET) as u32).to_le_bytes(),
+            ),
+            Error::BadOffset,
+        ),
+        (
             "activation",
             patched(layer_field(1, lr::ACTIVATION), &[9]),
             Error::BadActivation,

@@ -175,6 +175,76 @@ const fn vocabulary(
     Ok((app, vocab_size, (start, entries)))
 }
 
+/// Checks that no two sections share a byte (each was already checked to lie inside the
+/// payload): the header's four and each layer's weights and parameters. A blob whose
+/// sections overlap is not one `convert` writes, and one value read two ways is a blob
+/// crafted to confuse.
+// Indexing of the fixed-size arrays below uses slots `< 4 + 2 · MAX_LAYERS`, checked first.
+#[allow(clippy::indexing_slicing)]
+const fn no_overlap(
+    bytes: &[u8],
+    layer_count: usize,
+    embedding_len: usize,
+    alphabet_len: usize,
+    segments_len: usize,
+) -> Result<(), Error> {
+    const SLOTS: usize = 4 + 2 * MAX_LAYERS;
+    if layer_count > MAX_LAYERS {
+        return Err(Error::BadLayerCount);
+    }
+    // Slot k: [start, end) of a section; an empty section is [0, 0) and meets nothing.
+    let mut starts = [0usize; SLOTS];
+    let mut ends = [0usize; SLOTS];
+    let header = [
+        (h::SEGMENTS_OFFSET, segments_len),
+        (h::EMBEDDING_OFFSET, embedding_len),
+        (h::LAYERS_OFFSET, layer_count * LAYER_RECORD_LEN),
+        (h::ALPHABET_OFFSET, alphabet_len),
+    ];
+    let mut k = 0;
+    while k < 4 {
+        let (field, len) = header[k];
+        // Format 1 has no alphabet: its length is 0 and its field is not read.
+        if len > 0 {
+            starts[k] = tri!(u32_at(bytes, field)) as usize;
+            ends[k] = starts[k].saturating_add(len);
+        }
+        k += 1;
+    }
+    let layers = tri!(u32_at(bytes, h::LAYERS_OFFSET)) as usize;
+    let fields = [
+        (lr::WEIGHTS_OFFSET, lr::WEIGHTS_LEN),
+        (lr::PARAMS_OFFSET, lr::PARAMS_LEN),
+    ];
+    let mut t = 0;
+    while t < layer_count {
+        let at = layers + t * LAYER_RECORD_LEN;
+        let mut f = 0;
+        while f < 2 {
+            let len = tri!(u32_at(bytes, at + fields[f].1)) as usize;
+            if len > 0 {
+                let slot = 4 + 2 * t + f;
+                starts[slot] = tri!(u32_at(bytes, at + fields[f].0)) as usize;
+                ends[slot] = starts[slot].saturating_add(len);
+            }
+            f += 1;
+        }
+        t += 1;
+    }
+    let mut a = 0;
+    while a < SLOTS {
+        let mut b = a + 1;
+        while b < SLOTS {
+            if starts[a] < ends[b] && starts[b] < ends[a] {
+                return Err(Error::BadOffset);
+            }
+            b += 1;
+        }
+        a += 1;
+    }
+    Ok(())
+}
+
 /// One layer record's structure: what [`ModelInfo`] needs of it.
 struct LayerShape {
     kind: u8,
@@ -667,6 +737,14 @@ impl ModelInfo {
         if (shrink > 0 && matches!(head, Head::PairMap)) || shrink >= pair_len {
             return Err(Error::BadPadding);
         }
+
+        tri!(no_overlap(
+            bytes,
+            layer_count,
+            vocab_size * feature_dim * elem,
+            alphabet.1 * ALPHABET_ENTRY_LEN,
+            segment_count * SEGMENT_RECORD_LEN,
+        ));
 
         // Row streaming: pair-map models only.
         let mut rings = [LayerRing { lead: 0, rows: 0 }; MAX_LAYERS];
