@@ -417,6 +417,15 @@ impl<'a, const L: usize> Model<'a, L> {
         let logit_scale = finite_scale(f32_at(bytes, h::LOGIT_SCALE)?)?;
         let logit_zero_point = i32_at(bytes, h::LOGIT_ZERO_POINT)?;
         check_zero_point(logit_zero_point)?;
+        // An f32 model runs unquantized: the format fixes these fields to the identity.
+        if precision == Precision::F32
+            && (input_scale != 1.0
+                || input_zero_point != 0
+                || logit_scale != 1.0
+                || logit_zero_point != 0)
+        {
+            return Err(Error::BadQuantRange);
+        }
         let entries = info.vocab_size() * dim;
         let alphabet = match info.alphabet_section() {
             (_, 0) if info.format_version() == crate::blob::FORMAT_V1 => {

@@ -422,3 +422,46 @@ fn footprint_measures_arm_firmware_only() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report[0]["static_ram_bytes"], 4096, "{report}");
 }
+
+#[test]
+fn an_f32_blob_must_carry_the_identity_quantization_the_format_fixes() {
+    use scnn::blob::{self, header as h};
+    let dir = Dir::new();
+    let blob = dir.s("f32.scnn");
+    let out = scnn(&[
+        "convert",
+        &manifest("models/example.safetensors"),
+        "--precision",
+        "f32",
+        "-o",
+        &blob,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&blob).unwrap();
+    let load = |bytes: &[u8]| {
+        let words: Vec<u32> = bytes
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let aligned: &[u8] = bytemuck::cast_slice(&words);
+        scnn::Model::<128>::from_bytes(aligned).map(|_| ())
+    };
+    assert_eq!(load(&bytes), Ok(()));
+    for (field, value) in [
+        (h::INPUT_SCALE, 2.0f32.to_le_bytes()),
+        (h::INPUT_ZERO_POINT, 3i32.to_le_bytes()),
+        (h::LOGIT_SCALE, 0.5f32.to_le_bytes()),
+        (h::LOGIT_ZERO_POINT, (-1i32).to_le_bytes()),
+    ] {
+        let mut patched = bytes.clone();
+        patched[field..field + 4].copy_from_slice(&value);
+        let end = patched.len() - blob::CRC_LEN;
+        let crc = blob::checksum(&patched[..end]);
+        patched[end..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            load(&patched),
+            Err(scnn::Error::BadQuantRange),
+            "field {field}"
+        );
+    }
+}
