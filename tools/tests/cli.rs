@@ -498,11 +498,11 @@ fn bad_sequences_are_named_and_print_nothing() {
     let long = "A".repeat(129);
     let out = scnn(&["predict", &example_blob(), "--seq", &long]);
     assert_fails(&out, &["129 nt is longer than the model's pair length 128"]);
-    // One bad record among good ones: no partial output for the good ones.
+    // A batch: a bad record is reported and skipped, the good ones are predicted.
     let dir = Dir::new();
     std::fs::write(
         dir.path("mixed.fa"),
-        format!(">good\nGGGGAAAACCCC\n>toolong\n{long}\n"),
+        format!(">good\nGGGGAAAACCCC\n>toolong\n{long}\n>bad\nACGUX\n>good2\nGCGCAAAGCGC\n"),
     )
     .unwrap();
     let out = scnn(&[
@@ -513,9 +513,29 @@ fn bad_sequences_are_named_and_print_nothing() {
         "--png",
         &dir.s("p.png"),
     ]);
-    assert_fails(&out, &["record `toolong`"]);
-    assert!(out.stdout.is_empty());
-    assert_eq!(dir.files(), vec!["mixed.fa".to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: skipped: record `toolong`: sequence of 129 nt"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: skipped: record `bad`: invalid character 'X'"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 4 records skipped"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with('>'))
+            .collect::<Vec<_>>(),
+        [">good", ">good2"]
+    );
+    assert_eq!(dir.files(), ["mixed.fa", "p_good.png", "p_good2.png"]);
+    // A batch with nothing to predict is an error.
+    std::fs::write(dir.path("none.fa"), "; only a comment\n").unwrap();
+    let out = scnn(&["predict", &example_blob(), "--fasta", &dir.s("none.fa")]);
+    assert_fails(&out, &["no FASTA records found"]);
     let out = scnn(&[
         "predict",
         &example_blob(),

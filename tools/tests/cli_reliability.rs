@@ -465,3 +465,34 @@ fn an_f32_blob_must_carry_the_identity_quantization_the_format_fixes() {
         );
     }
 }
+
+#[test]
+fn a_batch_streams_from_standard_input_and_skips_what_it_cannot_predict() {
+    use std::io::Write;
+    let blob = manifest("models/example.scnn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scnn"))
+        .args(["predict", &blob, "--fasta", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let long = "A".repeat(129);
+    let input = format!(">a first\rGGGAAACCC\r>long\r{long}\r>b\rGCGCAAAGCGC\r");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
+        .collect();
+    assert_eq!(names, ["\"a\"", "\"b\""]);
+    let err = stderr(&out);
+    assert!(err.contains("skipped: record `long`"), "{err}");
+    assert!(err.contains("1 of 3 records skipped"), "{err}");
+}

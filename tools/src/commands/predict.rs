@@ -21,7 +21,8 @@ pub struct PredictArgs {
     /// One sequence (A C G U T N, either case).
     #[arg(long)]
     pub seq: Option<String>,
-    /// A FASTA file; a dot-bracket line after a sequence is ignored here.
+    /// A FASTA file (`-`: standard input), read as a stream; a dot-bracket line after a
+    /// sequence is ignored here. A record that cannot be predicted is reported and skipped.
     #[arg(long)]
     pub fasta: Option<PathBuf>,
     /// Item histories for a recommendation model (`name<TAB>user<TAB>items`, see
@@ -109,23 +110,103 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     if summary.app == scnn::blob::App::Items || args.histories.is_some() {
         return recommend(args, &blob, summary.app);
     }
-    let records = match (&args.seq, &args.fasta) {
+    let mut run = Batch {
+        args,
+        blob: &blob,
+        images: Vec::new(),
+        device: None,
+    };
+    match (&args.seq, &args.fasta) {
         (Some(seq), None) => {
-            fasta::check_sequence("seq", seq)?;
-            vec![Record {
+            // One sequence given on the command line: any problem with it is the error.
+            let record = Record {
                 name: "seq".into(),
                 sequence: seq.clone(),
                 structure: None,
-            }]
+            };
+            fasta::check_record(&record, summary.app)?;
+            super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
+            run.check_png_dir()?;
+            run.start_device()?;
+            run.one(&record)?;
         }
-        (None, Some(path)) => fasta::read(path)?,
+        (None, Some(path)) => {
+            // A batch: records stream in and answers stream out; a record that cannot be
+            // predicted is reported and skipped, as RNAfold does.
+            let records = fasta::open(path)?;
+            run.check_png_dir()?;
+            run.start_device()?;
+            let (mut read, mut skipped) = (0usize, 0usize);
+            // Why records were skipped, held until one is predicted: a file with none to
+            // predict fails with the first reason, on one line.
+            let mut held: Vec<anyhow::Error> = Vec::new();
+            for record in records {
+                let record = record.with_context(|| path.display().to_string())?;
+                read += 1;
+                let fits = fasta::check_record(&record, summary.app).and_then(|()| {
+                    super::check_fits(&record.name, &record.sequence, summary.pair_len)
+                });
+                if let Err(e) = fits {
+                    skipped += 1;
+                    if read == skipped {
+                        held.push(e);
+                    } else {
+                        eprintln!("warning: skipped: {e:#}");
+                    }
+                    continue;
+                }
+                for e in held.drain(..) {
+                    eprintln!("warning: skipped: {e:#}");
+                }
+                run.one(&record)?;
+            }
+            if read == 0 {
+                bail!("{}: no FASTA records found", path.display());
+            }
+            if let Some(first) = held.into_iter().next() {
+                let more = match skipped {
+                    1 => String::new(),
+                    n => format!(" (and {} more records, none predicted)", n - 1),
+                };
+                return Err(first.context(format!("{}{more}", path.display())));
+            }
+            if skipped > 0 {
+                eprintln!("warning: {skipped} of {read} records skipped");
+            }
+        }
         _ => bail!("give exactly one of --seq or --fasta"),
-    };
-    // Check every record before any output, so bad input leaves nothing behind.
-    for record in &records {
-        super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
     }
+    // Images only once every answer is in: a failure leaves none of them.
     if let Some(png) = &args.png {
+        let names: Vec<&str> = run.images.iter().map(|(name, _)| name.as_str()).collect();
+        let paths = heatmap::paths_for(png, &names);
+        let mut staged = Staged::default();
+        for (path, (_, bytes)) in paths.iter().zip(std::mem::take(&mut run.images)) {
+            staged.add(path, bytes)?;
+        }
+        staged.commit()?;
+    }
+    if let Some(d) = run.device.take() {
+        d.close()?;
+    }
+    Ok(())
+}
+
+/// One prediction run over records: the blob, where images go, and the device if any.
+struct Batch<'a> {
+    args: &'a PredictArgs,
+    blob: &'a Blob,
+    /// Each predicted record's name and heatmap (with `--png`).
+    images: Vec<(String, Vec<u8>)>,
+    device: Option<crate::target::device::Device>,
+}
+
+impl Batch<'_> {
+    /// Fails early when the heatmaps' directory cannot take files.
+    fn check_png_dir(&self) -> Result<()> {
+        let Some(png) = &self.args.png else {
+            return Ok(());
+        };
         let dir = png
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -137,20 +218,24 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 dir.display()
             )
         })?;
+        Ok(())
     }
-    let mut device = args.device.start(&blob)?;
-    if device.is_some() && args.threshold != scnn::decode::DEFAULT_THRESHOLD {
-        bail!(
-            "--threshold cannot change the device's decoder (it uses {})",
-            scnn::decode::DEFAULT_THRESHOLD
-        );
+
+    fn start_device(&mut self) -> Result<()> {
+        self.device = self.args.device.start(self.blob)?;
+        if self.device.is_some() && self.args.threshold != scnn::decode::DEFAULT_THRESHOLD {
+            bail!(
+                "--threshold cannot change the device's decoder (it uses {})",
+                scnn::decode::DEFAULT_THRESHOLD
+            );
+        }
+        Ok(())
     }
-    let mut text = String::new();
-    let mut images = Staged::default();
-    let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
-    let png_paths = args.png.as_ref().map(|png| heatmap::paths_for(png, &names));
-    for (index, record) in records.iter().enumerate() {
-        let p = runtime::predict(&blob, &record.sequence, args.threshold, false)
+
+    /// Predicts one record and prints it at once; its heatmap waits for the end.
+    fn one(&mut self, record: &Record) -> Result<()> {
+        let args = self.args;
+        let p = runtime::predict(self.blob, &record.sequence, args.threshold, false)
             .with_context(|| format!("record `{}`", record.name))?;
         if p.unbracketed > 0 {
             eprintln!(
@@ -159,9 +244,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             );
         }
         // On a device the structure is the one decoded there, checked against the host's.
-        let on_device = match device.as_mut() {
+        let on_device = match self.device.as_mut() {
             Some(d) => {
-                let out = parity::compare(&blob, d, &record.name, &record.sequence)?;
+                let out = parity::compare(self.blob, d, &record.name, &record.sequence)?;
                 Some(DeviceJson::new(args, d, &out))
             }
             None => None,
@@ -174,30 +259,22 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 pairs: p.pairs.iter().map(|&(i, j)| [i, j]).collect(),
                 device: on_device,
             };
-            text.push_str(&serde_json::to_string(&json)?);
-            text.push('\n');
+            outln!("{}", serde_json::to_string(&json)?)?;
         } else {
-            text.push_str(&format!(
-                ">{}\n{}\n{}\n",
-                record.name, record.sequence, p.structure
-            ));
+            outln!(">{}\n{}\n{}", record.name, record.sequence, p.structure)?;
             if let Some(d) = &on_device {
-                text.push_str(&format!(
-                    "# decoded on {}: {} {}, stack {} bytes; logits, probabilities and structure bit-identical to the host runtime\n",
+                outln!(
+                    "# decoded on {}: {} {}, stack {} bytes; logits, probabilities and structure bit-identical to the host runtime",
                     d.machine, d.count, d.unit, d.stack_bytes
-                ));
+                )?;
             }
         }
-        if let Some(path) = png_paths.as_ref().and_then(|paths| paths.get(index)) {
-            images.add(path, heatmap::render(&p.probs, p.len, &p.pairs)?)?;
+        if args.png.is_some() {
+            let image = heatmap::render(&p.probs, p.len, &p.pairs)?;
+            self.images.push((record.name.clone(), image));
         }
+        Ok(())
     }
-    if let Some(d) = device {
-        d.close()?;
-    }
-    images.commit()?;
-    out!("{text}")?;
-    Ok(())
 }
 
 #[derive(Serialize)]

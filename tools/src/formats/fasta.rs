@@ -84,64 +84,145 @@ pub fn parse(text: &str) -> Result<Vec<Record>> {
     parse_for(text, App::Rna)
 }
 
-/// Parses FASTA text whose sequences use the alphabet of `app`.
+/// Parses FASTA text whose sequences use the alphabet of `app`; any bad record fails it.
 pub fn parse_for(text: &str, app: App) -> Result<Vec<Record>> {
-    let mut records: Vec<Record> = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('>') {
-            let name = name.split_whitespace().next().unwrap_or("").to_string();
-            let name = if name.is_empty() {
-                format!("record{}", records.len() + 1)
-            } else {
-                name
-            };
-            records.push(Record {
-                name,
-                sequence: String::new(),
-                structure: None,
-            });
-            continue;
-        }
-        let Some(record) = records.last_mut() else {
-            bail!("line {}: sequence before the first `>` header", number + 1);
-        };
-        if line.contains(STRUCTURE_MARKS) {
-            if record.structure.is_some() {
-                bail!("record `{}`: more than one structure line", record.name);
-            }
-            record.structure = Some(line.to_string());
-        } else {
-            if record.structure.is_some() {
-                bail!(
-                    "record `{}`: sequence continues after its structure line",
-                    record.name
-                );
-            }
-            record.sequence.push_str(line);
-        }
+    let mut records = Vec::new();
+    for record in Records::new(text.as_bytes()) {
+        let record = record?;
+        check_record(&record, app)?;
+        records.push(record);
     }
     if records.is_empty() {
         bail!("no FASTA records found");
     }
-    for record in &records {
-        check_symbols(&record.name, &record.sequence, app)?;
-        if let Some(structure) = &record.structure {
-            let n = structure.chars().count();
-            if n != record.sequence.len() {
-                bail!(
-                    "record `{}`: structure has {n} characters for a sequence of {}",
-                    record.name,
-                    record.sequence.len()
-                );
-            }
-            pairs_of(structure).with_context(|| format!("record `{}`", record.name))?;
+    Ok(records)
+}
+
+/// Checks one record: its symbols against `app`'s alphabet, and a structure line's length
+/// and brackets. The error names the record.
+pub fn check_record(record: &Record, app: App) -> Result<()> {
+    check_symbols(&record.name, &record.sequence, app)?;
+    if let Some(structure) = &record.structure {
+        let n = structure.chars().count();
+        if n != record.sequence.len() {
+            bail!(
+                "record `{}`: structure has {n} characters for a sequence of {}",
+                record.name,
+                record.sequence.len()
+            );
+        }
+        pairs_of(structure).with_context(|| format!("record `{}`", record.name))?;
+    }
+    Ok(())
+}
+
+/// FASTA records read one at a time from a stream, so a file of any size (or standard input)
+/// takes the memory of its longest record. Sequence lines of a record are joined; a line with
+/// `.` or brackets is the record's structure; `;` lines are comments. Line ends may be `\n`,
+/// `\r\n` or `\r`, and a UTF-8 byte-order mark is skipped. An error here (unreadable
+/// input, a sequence line before the first header, a second structure line) ends the
+/// stream; checking a record's symbols is [`check_record`]'s job.
+pub struct Records<R> {
+    lines: crate::formats::Lines<R>,
+    /// The header of the next record, already read.
+    next_name: Option<String>,
+    count: usize,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> Records<R> {
+    pub fn new(reader: R) -> Self {
+        Records {
+            lines: crate::formats::Lines::new(reader),
+            next_name: None,
+            count: 0,
+            done: false,
         }
     }
-    Ok(records)
+
+    fn name_of(&self, header: &str) -> String {
+        match header.split_whitespace().next() {
+            Some(name) => name.to_string(),
+            None => format!("record{}", self.count + 1),
+        }
+    }
+
+    fn read_record(&mut self) -> Result<Option<Record>> {
+        let name = loop {
+            if let Some(name) = self.next_name.take() {
+                break name;
+            }
+            let Some((number, line)) = self.lines.next_line()? else {
+                return Ok(None);
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with(';') {
+                continue;
+            }
+            match line.strip_prefix('>') {
+                Some(header) => break self.name_of(header),
+                None => bail!("line {number}: sequence before the first `>` header"),
+            }
+        };
+        self.count += 1;
+        let mut record = Record {
+            name,
+            sequence: String::new(),
+            structure: None,
+        };
+        while let Some((_, line)) = self.lines.next_line()? {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with(';') {
+                continue;
+            }
+            if let Some(header) = line.strip_prefix('>') {
+                self.next_name = Some(self.name_of(header));
+                break;
+            }
+            if line.contains(STRUCTURE_MARKS) {
+                if record.structure.is_some() {
+                    bail!("record `{}`: more than one structure line", record.name);
+                }
+                record.structure = Some(line.to_string());
+            } else {
+                if record.structure.is_some() {
+                    bail!(
+                        "record `{}`: sequence continues after its structure line",
+                        record.name
+                    );
+                }
+                record.sequence.push_str(line);
+            }
+        }
+        Ok(Some(record))
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Records<R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.read_record().transpose();
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+        }
+        item
+    }
+}
+
+/// Records of the FASTA file at `path`, or of standard input for `-`, as a stream.
+pub fn open(path: &Path) -> Result<Records<Box<dyn std::io::BufRead>>> {
+    let reader: Box<dyn std::io::BufRead> = if path == Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    Ok(Records::new(reader))
 }
 
 /// Reads a FASTA file of RNA sequences.

@@ -40,3 +40,64 @@ pub fn normalize(text: &str) -> String {
     }
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
+
+/// Lines of a byte stream, numbered from 1, for readers that never hold a whole file: a line
+/// ends at `\n`, `\r\n` or a lone `\r`; a leading byte-order mark is dropped; a line that
+/// is not UTF-8 is an error naming its number.
+pub struct Lines<R> {
+    reader: R,
+    number: usize,
+    /// A `\r` ended the last line: a `\n` right after it belongs to that ending.
+    after_cr: bool,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    pub fn new(reader: R) -> Self {
+        Lines {
+            reader,
+            number: 0,
+            after_cr: false,
+        }
+    }
+
+    /// The next line and its number, or `None` at the end.
+    pub fn next_line(&mut self) -> anyhow::Result<Option<(usize, String)>> {
+        let mut bytes = Vec::new();
+        let mut ended = false;
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let mut used = 0;
+            for &b in buf {
+                used += 1;
+                if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                    continue;
+                }
+                if b == b'\n' || b == b'\r' {
+                    self.after_cr = b == b'\r';
+                    ended = true;
+                    break;
+                }
+                bytes.push(b);
+            }
+            self.reader.consume(used);
+            if ended {
+                break;
+            }
+        }
+        if !ended && bytes.is_empty() {
+            return Ok(None);
+        }
+        self.number += 1;
+        let mut line = String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("line {}: not UTF-8 text", self.number))?;
+        if self.number == 1 {
+            if let Some(rest) = line.strip_prefix('\u{feff}') {
+                line = rest.to_string();
+            }
+        }
+        Ok(Some((self.number, line)))
+    }
+}
