@@ -36,6 +36,22 @@ impl Blob {
         Ok(blob)
     }
 
+    /// Why the runtime refused it, naming the file; a weights file given where a blob
+    /// belongs gets said so.
+    pub fn load_error(&self, error: scnn::Error) -> anyhow::Error {
+        let bytes = self.bytes();
+        let safetensors = bytes.len() > 9
+            && bytes[8] == b'{'
+            && u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0xFF; 8])) < bytes.len() as u64;
+        if safetensors && error == scnn::Error::BadMagic {
+            return anyhow!(
+                "{}: a safetensors weights file, not an scnn blob: make a blob with `scnn convert`",
+                self.name
+            );
+        }
+        anyhow!("{}: invalid model blob: {error}", self.name)
+    }
+
     /// The path it was read from (or "the blob").
     pub fn name(&self) -> &str {
         &self.name
@@ -107,7 +123,7 @@ macro_rules! with_l {
 }
 
 fn load<const L: usize>(blob: &Blob) -> Result<Model<'_, L>> {
-    Model::<L>::from_bytes(blob.bytes()).map_err(|e| anyhow!("invalid model blob: {e}"))
+    Model::<L>::from_bytes(blob.bytes()).map_err(|e| blob.load_error(e))
 }
 
 fn summary_at<const L: usize>(blob: &Blob) -> Result<Summary> {
@@ -196,8 +212,7 @@ fn predict_at<const L: usize>(
     threshold: f32,
     keep_layers: bool,
 ) -> Result<Prediction> {
-    let model = Model::<L>::from_bytes_up_to_l(blob.bytes())
-        .map_err(|e| anyhow!("invalid model blob: {e}"))?;
+    let model = Model::<L>::from_bytes_up_to_l(blob.bytes()).map_err(|e| blob.load_error(e))?;
     let mut probs = zeroed(tri_len(L), 0f32, "the probability map")?;
     let mut layers_i8 = Vec::new();
     let mut logits = Vec::new();

@@ -496,3 +496,38 @@ fn a_batch_streams_from_standard_input_and_skips_what_it_cannot_predict() {
     assert!(err.contains("skipped: record `long`"), "{err}");
     assert!(err.contains("1 of 3 records skipped"), "{err}");
 }
+
+#[test]
+fn errors_name_the_file_and_a_weights_file_given_as_a_blob_is_recognised() {
+    let dir = Dir::new();
+    let weights = manifest("models/example.safetensors");
+    for command in ["inspect", "predict"] {
+        let mut args = vec![command, weights.as_str()];
+        if command == "predict" {
+            args.extend(["--seq", "ACGU"]);
+        }
+        let out = scnn(&args);
+        assert_fails(
+            &out,
+            &[
+                "example.safetensors: a safetensors weights file, not an scnn blob",
+                "scnn convert",
+            ],
+        );
+    }
+    std::fs::write(dir.path("junk.scnn"), b"not a blob at all").unwrap();
+    let out = scnn(&["inspect", &dir.s("junk.scnn")]);
+    assert_fails(&out, &["junk.scnn: invalid model blob"]);
+    std::fs::write(
+        dir.path("few.inter"),
+        "user_id:token\titem_id:token\nu1\t1\n",
+    )
+    .unwrap();
+    let out = scnn(&[
+        "evaluate",
+        &manifest("models/recsys.scnn"),
+        "--data",
+        &dir.s("few.inter"),
+    ]);
+    assert_fails(&out, &["few.inter: 0 users with more than 5 interactions"]);
+}

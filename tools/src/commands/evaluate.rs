@@ -56,7 +56,7 @@ fn metrics(blob: &Blob, data: &ItemsData, stage: Stage) -> Result<Metrics> {
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
-    let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    let summary = runtime::summary(&blob)?;
     if summary.app != scnn::blob::App::Items {
         bail!(
             "{} is a {} model; evaluate ranks recommendation models (RNA and protein models: scnn verify)",
@@ -65,9 +65,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         );
     }
     let interactions = recsys::read(&args.data)?;
-    let data = ItemsData::new(&interactions)?;
-    let info = scnn::model::ModelInfo::try_parse(blob.bytes())
-        .map_err(|e| anyhow::anyhow!("invalid model blob: {e}"))?;
+    let data = ItemsData::new(&interactions).with_context(|| args.data.display().to_string())?;
+    let info = scnn::model::ModelInfo::try_parse(blob.bytes()).map_err(|e| blob.load_error(e))?;
     let items = match info.head() {
         scnn::model::Head::Scores { items } => items,
         scnn::model::Head::PairMap => bail!("{} has no scores head", args.model.display()),

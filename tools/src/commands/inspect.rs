@@ -178,8 +178,7 @@ pub fn report(blob: &Blob) -> Result<Report> {
             .collect::<Vec<_>>()
     })?;
     layers.extend(head_layers(blob, layers.len())?);
-    let info = scnn::model::ModelInfo::try_parse(blob.bytes())
-        .map_err(|e| anyhow::anyhow!("invalid model blob: {e}"))?;
+    let info = scnn::model::ModelInfo::try_parse(blob.bytes()).map_err(|e| blob.load_error(e))?;
     let features = l * summary.feature_dim;
     let vectors = 2 * info.vector_len();
     let arena_dense = (features + summary.slots * l * l * summary.max_channels + vectors) * elem;

@@ -103,7 +103,7 @@ impl DeviceJson {
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
-    let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    let summary = runtime::summary(&blob)?;
     if args.history.is_some() {
         return recommend_one(args, &blob, summary.app);
     }

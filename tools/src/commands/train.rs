@@ -342,7 +342,8 @@ fn run_items(args: &TrainArgs) -> Result<()> {
         );
     }
     let interactions = crate::recsys::read(path)?;
-    let data = crate::recsys::ItemsData::new(&interactions)?;
+    let data =
+        crate::recsys::ItemsData::new(&interactions).with_context(|| path.display().to_string())?;
     let mut outputs = Staged::default();
     if let Some(dir) = &args.splits {
         // The histories the model is judged on, in the model's tokens: calibration for

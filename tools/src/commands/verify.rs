@@ -353,7 +353,7 @@ fn dump_params(blob: &Blob, dir: &Path) -> Result<()> {
 
 pub fn run(args: &VerifyArgs) -> Result<()> {
     let blob = Blob::read(&args.model)?;
-    let summary = runtime::summary(&blob).with_context(|| format!("{}", args.model.display()))?;
+    let summary = runtime::summary(&blob)?;
     if args.device.target.is_some() {
         if summary.app == scnn::blob::App::Items {
             let histories = crate::formats::histories::read(&args.inputs)?;
