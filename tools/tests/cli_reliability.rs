@@ -531,3 +531,48 @@ fn errors_name_the_file_and_a_weights_file_given_as_a_blob_is_recognised() {
     ]);
     assert_fails(&out, &["few.inter: 0 users with more than 5 interactions"]);
 }
+
+#[test]
+fn a_batch_larger_than_the_memory_allowed_streams_through() {
+    use std::io::Write;
+    let blob = manifest("models/example.scnn");
+    // 200 MB of input under a 100 MB address-space limit: only a reader that never holds
+    // the file, nor a record longer than the pair length, gets through.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 100000 && exec \"$0\" predict \"$1\" --fasta -",
+            env!("CARGO_BIN_EXE_scnn"),
+            &blob,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(b">short\nGGGAAACCC\n>huge\n").unwrap();
+        let line = format!("{}\n", "ACGU".repeat(25));
+        let block = line.repeat(10_000);
+        for _ in 0..200 {
+            stdin.write_all(block.as_bytes()).unwrap();
+        }
+        stdin.write_all(b">after\nGCGCAAAGCGC\n").unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with('>'))
+            .collect::<Vec<_>>(),
+        [">short", ">after"]
+    );
+    assert!(
+        stderr(&out).contains("record `huge`: sequence of 200000000 nt is longer"),
+        "{}",
+        stderr(&out)
+    );
+}

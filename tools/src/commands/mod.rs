@@ -85,11 +85,13 @@ pub fn check_history(
 }
 
 pub fn check_fits(name: &str, sequence: &str, pair_len: usize) -> Result<()> {
-    if sequence.len() > pair_len {
-        bail!(
-            "record `{name}`: sequence of {} nt is longer than the model's pair length {pair_len}",
-            sequence.len()
-        );
+    check_length(name, sequence.len(), pair_len)
+}
+
+/// Fails when a sequence of `length` letters is longer than `pair_len`.
+pub fn check_length(name: &str, length: usize, pair_len: usize) -> Result<()> {
+    if length > pair_len {
+        bail!("record `{name}`: sequence of {length} nt is longer than the model's pair length {pair_len}");
     }
     Ok(())
 }

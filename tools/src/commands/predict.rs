@@ -123,6 +123,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 name: "seq".into(),
                 sequence: seq.clone(),
                 structure: None,
+                length: seq.len(),
             };
             fasta::check_record(&record, summary.app)?;
             super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
@@ -133,7 +134,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         (None, Some(path)) => {
             // A batch: records stream in and answers stream out; a record that cannot be
             // predicted is reported and skipped, as RNAfold does.
-            let records = fasta::open(path)?;
+            // Letters past the pair length are counted, not kept.
+            let records = fasta::open(path)?.with_max_len(summary.pair_len);
             run.check_png_dir()?;
             run.start_device()?;
             let (mut read, mut skipped) = (0usize, 0usize);
@@ -143,9 +145,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             for record in records {
                 let record = record.with_context(|| path.display().to_string())?;
                 read += 1;
-                let fits = fasta::check_record(&record, summary.app).and_then(|()| {
-                    super::check_fits(&record.name, &record.sequence, summary.pair_len)
-                });
+                let fits = super::check_length(&record.name, record.length, summary.pair_len)
+                    .and_then(|()| fasta::check_record(&record, summary.app));
                 if let Err(e) = fits {
                     skipped += 1;
                     if read == skipped {

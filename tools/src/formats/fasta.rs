@@ -13,6 +13,9 @@ pub struct Record {
     pub sequence: String,
     /// The dot-bracket line, if the file has one.
     pub structure: Option<String>,
+    /// Letters of the sequence in the input: `sequence.len()`, unless a capped reader
+    /// ([`Records::with_max_len`]) kept only the first letters of an overlong record.
+    pub length: usize,
 }
 
 const STRUCTURE_MARKS: &[char] = &['.', '(', ')', '[', ']', '{', '}', '<', '>'];
@@ -124,6 +127,8 @@ pub fn check_record(record: &Record, app: App) -> Result<()> {
 /// stream; checking a record's symbols is [`check_record`]'s job.
 pub struct Records<R> {
     lines: crate::formats::Lines<R>,
+    /// Letters of a sequence kept at most (the rest only counted).
+    max_len: usize,
     /// The header of the next record, already read.
     next_name: Option<String>,
     count: usize,
@@ -134,10 +139,18 @@ impl<R: std::io::BufRead> Records<R> {
     pub fn new(reader: R) -> Self {
         Records {
             lines: crate::formats::Lines::new(reader),
+            max_len: usize::MAX,
             next_name: None,
             count: 0,
             done: false,
         }
+    }
+
+    /// A reader that keeps at most `max_len + 1` letters of a sequence, enough to tell it is
+    /// longer than `max_len`: one huge record then costs no more memory than a short one.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
     }
 
     fn name_of(&self, header: &str) -> String {
@@ -169,6 +182,7 @@ impl<R: std::io::BufRead> Records<R> {
             name,
             sequence: String::new(),
             structure: None,
+            length: 0,
         };
         while let Some((_, line)) = self.lines.next_line()? {
             let line = line.trim();
@@ -191,7 +205,12 @@ impl<R: std::io::BufRead> Records<R> {
                         record.name
                     );
                 }
-                record.sequence.push_str(line);
+                record.length += line.len();
+                let room = self.max_len.saturating_add(1)
+                    - record.sequence.len().min(self.max_len.saturating_add(1));
+                record
+                    .sequence
+                    .push_str(line.get(..room.min(line.len())).unwrap_or(line));
             }
         }
         Ok(Some(record))
