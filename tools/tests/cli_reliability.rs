@@ -486,7 +486,7 @@ fn a_batch_streams_from_standard_input_and_skips_what_it_cannot_predict() {
         .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
@@ -494,7 +494,7 @@ fn a_batch_streams_from_standard_input_and_skips_what_it_cannot_predict() {
     assert_eq!(names, ["\"a\"", "\"b\""]);
     let err = stderr(&out);
     assert!(err.contains("skipped: record `long`"), "{err}");
-    assert!(err.contains("1 of 3 records skipped"), "{err}");
+    assert!(err.contains("error: 1 of 3 records skipped"), "{err}");
 }
 
 #[test]
@@ -562,7 +562,7 @@ fn a_batch_larger_than_the_memory_allowed_streams_through() {
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.lines()

@@ -171,26 +171,16 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 };
                 return Err(first.context(format!("{}{more}", path.display())));
             }
+            run.finish()?;
+            // The good records are answered; the run still failed for the others.
             if skipped > 0 {
-                eprintln!("warning: {skipped} of {read} records skipped");
+                bail!("{skipped} of {read} records skipped (see the warnings above)");
             }
+            return Ok(());
         }
         _ => bail!("give exactly one of --seq or --fasta"),
     }
-    // Images only once every answer is in: a failure leaves none of them.
-    if let Some(png) = &args.png {
-        let names: Vec<&str> = run.images.iter().map(|(name, _)| name.as_str()).collect();
-        let paths = heatmap::paths_for(png, &names);
-        let mut staged = Staged::default();
-        for (path, (_, bytes)) in paths.iter().zip(std::mem::take(&mut run.images)) {
-            staged.add(path, bytes)?;
-        }
-        staged.commit()?;
-    }
-    if let Some(d) = run.device.take() {
-        d.close()?;
-    }
-    Ok(())
+    run.finish()
 }
 
 /// One prediction run over records: the blob, where images go, and the device if any.
@@ -203,11 +193,13 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Fails early when the heatmaps' directory cannot take files.
+    /// Fails early, before anything is printed, when `--png` names something other than a
+    /// regular file or its directory cannot take files.
     fn check_png_dir(&self) -> Result<()> {
         let Some(png) = &self.args.png else {
             return Ok(());
         };
+        crate::output::check_replaceable(png)?;
         let dir = png
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -229,6 +221,24 @@ impl Batch<'_> {
                 "--threshold cannot change the device's decoder (it uses {})",
                 scnn::decode::DEFAULT_THRESHOLD
             );
+        }
+        Ok(())
+    }
+
+    /// Writes the heatmaps, only once every answer is in (a failure leaves none of them),
+    /// and lets the device go.
+    fn finish(&mut self) -> Result<()> {
+        if let Some(png) = &self.args.png {
+            let names: Vec<&str> = self.images.iter().map(|(name, _)| name.as_str()).collect();
+            let paths = heatmap::paths_for(png, &names);
+            let mut staged = Staged::default();
+            for (path, (_, bytes)) in paths.iter().zip(std::mem::take(&mut self.images)) {
+                staged.add(path, bytes)?;
+            }
+            staged.commit()?;
+        }
+        if let Some(d) = self.device.take() {
+            d.close()?;
         }
         Ok(())
     }
