@@ -126,7 +126,7 @@ fn normalize(ch: char) -> Option<char> {
     match ch.to_ascii_uppercase() {
         c @ ('A' | 'C' | 'G' | 'U' | 'N') => Some(c),
         'T' => Some('U'),
-        'R' | 'Y' | 'K' | 'M' | 'S' | 'W' | 'B' | 'D' | 'H' | 'V' | 'X' => Some('N'),
+        c if crate::formats::fasta::is_ambiguity_code(c) => Some('N'),
         _ => None,
     }
 }

@@ -467,7 +467,7 @@ fn bad_files_and_arguments_are_named() {
         ]
     );
 
-    std::fs::write(dir.path("bad.fa"), ">ok\nACGU\n>broken\nACGUX\n").unwrap();
+    std::fs::write(dir.path("bad.fa"), ">ok\nACGU\n>broken\nACGUZ\n").unwrap();
     let out = scnn(&[
         "convert",
         &manifest("models/example.safetensors"),
@@ -476,7 +476,7 @@ fn bad_files_and_arguments_are_named() {
         "-o",
         &dir.s("m.scnn"),
     ]);
-    assert_fails(&out, &["record `broken`", "'X'", "position 5"]);
+    assert_fails(&out, &["record `broken`", "'Z'", "position 5"]);
     std::fs::write(dir.path("empty.fa"), "\n").unwrap();
     let out = scnn(&["predict", &example_blob(), "--fasta", &dir.s("empty.fa")]);
     assert_fails(&out, &["no FASTA records"]);
@@ -492,8 +492,8 @@ fn bad_files_and_arguments_are_named() {
 
 #[test]
 fn bad_sequences_are_named_and_print_nothing() {
-    let out = scnn(&["predict", &example_blob(), "--seq", "ACGUX"]);
-    assert_fails(&out, &["invalid character 'X' at position 5"]);
+    let out = scnn(&["predict", &example_blob(), "--seq", "ACGUZ"]);
+    assert_fails(&out, &["invalid character 'Z' at position 5"]);
     assert!(out.stdout.is_empty());
     let long = "A".repeat(129);
     let out = scnn(&["predict", &example_blob(), "--seq", &long]);
@@ -503,7 +503,7 @@ fn bad_sequences_are_named_and_print_nothing() {
     let dir = Dir::new();
     std::fs::write(
         dir.path("mixed.fa"),
-        format!(">good\nGGGGAAAACCCC\n>toolong\n{long}\n>bad\nACGUX\n>good2\nGCGCAAAGCGC\n"),
+        format!(">good\nGGGGAAAACCCC\n>toolong\n{long}\n>bad\nACGUZ\n>good2\nGCGCAAAGCGC\n"),
     )
     .unwrap();
     let out = scnn(&[
@@ -522,7 +522,7 @@ fn bad_sequences_are_named_and_print_nothing() {
         "{err}"
     );
     assert!(
-        err.contains("warning: skipped: record `bad`: invalid character 'X'"),
+        err.contains("warning: skipped: record `bad`: invalid character 'Z'"),
         "{err}"
     );
     assert_eq!(

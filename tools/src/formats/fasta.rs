@@ -8,7 +8,10 @@ use scnn::blob::App;
 /// One record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The header's first word.
     pub name: String,
+    /// The rest of the header, if any.
+    pub description: Option<String>,
     /// The sequence as given (A C G U T N, either case).
     pub sequence: String,
     /// The dot-bracket line, if the file has one.
@@ -22,6 +25,22 @@ const STRUCTURE_MARKS: &[char] = &['.', '(', ')', '[', ']', '{', '}', '<', '>'];
 
 fn is_base(ch: char) -> bool {
     matches!(ch.to_ascii_uppercase(), 'A' | 'C' | 'G' | 'U' | 'T' | 'N')
+}
+
+/// An IUPAC ambiguity code (R Y K M S W B D H V) or X, either case: read as N everywhere.
+pub fn is_ambiguity_code(ch: char) -> bool {
+    matches!(
+        ch.to_ascii_uppercase(),
+        'R' | 'Y' | 'K' | 'M' | 'S' | 'W' | 'B' | 'D' | 'H' | 'V' | 'X'
+    )
+}
+
+/// `sequence` with its ambiguity codes as N, as `train` reads them.
+pub fn ambiguity_as_n(sequence: &str) -> String {
+    sequence
+        .chars()
+        .map(|c| if is_ambiguity_code(c) { 'N' } else { c })
+        .collect()
 }
 
 /// Checks a sequence's characters; the error names the record and the 1-based position.
@@ -88,10 +107,14 @@ pub fn parse(text: &str) -> Result<Vec<Record>> {
 }
 
 /// Parses FASTA text whose sequences use the alphabet of `app`; any bad record fails it.
+/// RNA ambiguity codes (R, Y, …, X) are read as N.
 pub fn parse_for(text: &str, app: App) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     for record in Records::new(text.as_bytes()) {
-        let record = record?;
+        let mut record = record?;
+        if app == App::Rna {
+            record.sequence = ambiguity_as_n(&record.sequence);
+        }
         check_record(&record, app)?;
         records.push(record);
     }
@@ -129,8 +152,8 @@ pub struct Records<R> {
     lines: crate::formats::Lines<R>,
     /// Letters of a sequence kept at most (the rest only counted).
     max_len: usize,
-    /// The header of the next record, already read.
-    next_name: Option<String>,
+    /// The header of the next record, already read: name and description.
+    next_name: Option<(String, Option<String>)>,
     count: usize,
     done: bool,
 }
@@ -153,15 +176,22 @@ impl<R: std::io::BufRead> Records<R> {
         self
     }
 
-    fn name_of(&self, header: &str) -> String {
-        match header.split_whitespace().next() {
-            Some(name) => name.to_string(),
-            None => format!("record{}", self.count + 1),
-        }
+    fn name_of(&self, header: &str) -> (String, Option<String>) {
+        let header = header.trim();
+        let (name, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
+        let name = if name.is_empty() {
+            format!("record{}", self.count + 1)
+        } else {
+            name.to_string()
+        };
+        let rest = rest.trim();
+        (name, (!rest.is_empty()).then(|| rest.to_string()))
     }
 
     fn read_record(&mut self) -> Result<Option<Record>> {
-        let name = loop {
+        let (name, description) = loop {
             if let Some(name) = self.next_name.take() {
                 break name;
             }
@@ -180,6 +210,7 @@ impl<R: std::io::BufRead> Records<R> {
         self.count += 1;
         let mut record = Record {
             name,
+            description,
             sequence: String::new(),
             structure: None,
             length: 0,
@@ -321,10 +352,18 @@ mod tests {
 
     #[test]
     fn bad_characters_are_named() {
-        let err = parse(">x\nACGXU\n").unwrap_err().to_string();
+        let err = parse(">x\nACGZU\n").unwrap_err().to_string();
         assert!(
-            err.contains("record `x`") && err.contains("'X'") && err.contains("position 4"),
+            err.contains("record `x`") && err.contains("'Z'") && err.contains("position 4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ambiguity_codes_read_as_n_and_headers_keep_their_description() {
+        let records = parse(">x the first one\nACRYkmGU\n>y\nA\n").unwrap();
+        assert_eq!(records[0].sequence, "ACNNNNGU");
+        assert_eq!(records[0].description.as_deref(), Some("the first one"));
+        assert_eq!(records[1].description, None);
     }
 }

@@ -1,11 +1,12 @@
-//! File formats: FASTA with optional dot-bracket lines, Stockholm, bpseq, item histories and
-//! npy dumps.
+//! File formats: FASTA with optional dot-bracket lines, Stockholm, bpseq, item histories, npy
+//! dumps, and predicted structures as text.
 
 pub mod bpseq;
 pub mod fasta;
 pub mod histories;
 pub mod npy;
 pub mod stockholm;
+pub mod structure_out;
 
 /// A sequence with its known base pairs, from any of the structure formats.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,293 @@
+//! `scnn predict` for a pair-map model: the structure (and pair probabilities) of each
+//! sequence, as a streamed batch.
+
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use super::{DeviceJson, Format, PredictArgs};
+use crate::formats::fasta::{self, Record};
+use crate::formats::structure_out;
+use crate::heatmap;
+use crate::output::Staged;
+use crate::runtime::{self, Blob, Prediction, Summary};
+use crate::target::parity;
+
+/// Records predicted together, across the cores, before their answers are printed in order.
+const CHUNK: usize = 64;
+
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    sequence: &'a str,
+    structure: &'a str,
+    pairs: Vec<[usize; 2]>,
+    /// `[i, j, p]`, `i < j`, every pair with `p ≥ --min-prob`, by `(i, j)`.
+    probabilities: Vec<(usize, usize, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceJson>,
+}
+
+pub fn run(args: &PredictArgs, blob: &Blob, summary: &Summary) -> Result<()> {
+    let mut run = Batch {
+        args,
+        blob,
+        app: summary.app,
+        images: Vec::new(),
+        device: None,
+        pending: Vec::new(),
+        progress: ProgressBar::hidden(),
+    };
+    match (&args.seq, &args.fasta) {
+        (Some(seq), None) => {
+            // One sequence given on the command line: any problem with it is the error.
+            let record = Record {
+                name: "seq".into(),
+                description: None,
+                sequence: seq.clone(),
+                structure: None,
+                length: seq.len(),
+            };
+            fasta::check_record(&readable(&record, summary.app), summary.app)?;
+            super::super::check_fits(&record.name, &record.sequence, summary.pair_len)?;
+            run.start()?;
+            run.push(record)?;
+            run.finish()
+        }
+        (None, Some(path)) => {
+            // Letters past the pair length are counted, not kept.
+            let records = fasta::open(path)?.with_max_len(summary.pair_len);
+            run.start()?;
+            run.progress = crate::progress::counter("predicted");
+            let (mut read, mut skipped) = (0usize, 0usize);
+            // Why records were skipped, held until one is predicted: a file with none to
+            // predict fails with the first reason, on one line.
+            let mut held: Vec<anyhow::Error> = Vec::new();
+            for record in records {
+                let record = record.with_context(|| path.display().to_string())?;
+                read += 1;
+                let fits =
+                    super::super::check_length(&record.name, record.length, summary.pair_len)
+                        .and_then(|()| {
+                            fasta::check_record(&readable(&record, summary.app), summary.app)
+                        });
+                if let Err(e) = fits {
+                    skipped += 1;
+                    if read == skipped {
+                        held.push(e);
+                    } else {
+                        run.progress
+                            .suspend(|| eprintln!("warning: skipped: {e:#}"));
+                    }
+                    continue;
+                }
+                for e in held.drain(..) {
+                    eprintln!("warning: skipped: {e:#}");
+                }
+                run.push(record)?;
+            }
+            if read == 0 {
+                bail!("{}: no FASTA records found", path.display());
+            }
+            if let Some(first) = held.into_iter().next() {
+                let more = match skipped {
+                    1 => String::new(),
+                    n => format!(" (and {} more records, none predicted)", n - 1),
+                };
+                return Err(first.context(format!("{}{more}", path.display())));
+            }
+            run.finish()?;
+            // The good records are answered; the run still failed for the others.
+            if skipped > 0 {
+                bail!("{skipped} of {read} records skipped (see the warnings above)");
+            }
+            Ok(())
+        }
+        _ => bail!("give exactly one of --seq or --fasta"),
+    }
+}
+
+/// The record as the runtime reads it: RNA ambiguity codes (R, Y, …) as N, as `train` reads
+/// them; the output shows the sequence as given.
+fn readable(record: &Record, app: scnn::blob::App) -> Record {
+    let mut record = record.clone();
+    if app == scnn::blob::App::Rna {
+        record.sequence = fasta::ambiguity_as_n(&record.sequence);
+    }
+    record
+}
+
+/// One prediction run over records: the blob, where images go, the device if any, and the
+/// records read but not yet answered.
+struct Batch<'a> {
+    args: &'a PredictArgs,
+    blob: &'a Blob,
+    app: scnn::blob::App,
+    /// Each predicted record's name and heatmap (with `--png`).
+    images: Vec<(String, Vec<u8>)>,
+    device: Option<crate::target::device::Device>,
+    pending: Vec<Record>,
+    progress: ProgressBar,
+}
+
+impl Batch<'_> {
+    /// Checks `--png` before anything is printed (a regular file or none, in a directory
+    /// that takes files) and starts the device.
+    fn start(&mut self) -> Result<()> {
+        if let Some(png) = &self.args.png {
+            crate::output::check_replaceable(png)?;
+            let dir = png
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            tempfile::tempfile_in(dir).with_context(|| {
+                format!(
+                    "cannot write {}: directory {} is not writable",
+                    png.display(),
+                    dir.display()
+                )
+            })?;
+        }
+        self.device = self.args.device.start(self.blob)?;
+        if self.device.is_some() && self.args.threshold != scnn::decode::DEFAULT_THRESHOLD {
+            bail!(
+                "--threshold cannot change the device's decoder (it uses {})",
+                scnn::decode::DEFAULT_THRESHOLD
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes a checked record; a full chunk is predicted and printed.
+    fn push(&mut self, record: Record) -> Result<()> {
+        self.pending.push(record);
+        if self.pending.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Predicts the pending records on every core, then prints them in input order.
+    fn flush(&mut self) -> Result<()> {
+        let records = std::mem::take(&mut self.pending);
+        let app = self.app;
+        let threshold = self.args.threshold;
+        let blob = self.blob;
+        let predict = |record: &Record| {
+            let sequence = readable(record, app).sequence;
+            runtime::predict(blob, &sequence, threshold, false)
+                .with_context(|| format!("record `{}`", record.name))
+        };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = records.len().div_ceil(workers).max(1);
+        let predictions: Vec<Result<Prediction>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = records
+                .chunks(per)
+                .map(|part| scope.spawn(move || part.iter().map(predict).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        if predictions.len() != records.len() {
+            bail!("a prediction thread failed");
+        }
+        for (record, prediction) in records.iter().zip(predictions) {
+            self.emit(record, prediction?)?;
+        }
+        Ok(())
+    }
+
+    /// Prints one answer (checked on the device first, when there is one) and keeps its
+    /// heatmap for the end.
+    fn emit(&mut self, record: &Record, p: Prediction) -> Result<()> {
+        let args = self.args;
+        if p.unbracketed > 0 {
+            self.progress.suspend(|| {
+                eprintln!(
+                    "warning: record `{}`: {} pairs cross all 30 bracket levels; the dot-bracket leaves them out, the pairs keep them",
+                    record.name, p.unbracketed
+                )
+            });
+        }
+        // On a device the structure is the one decoded there, checked against the host's.
+        let on_device = match self.device.as_mut() {
+            Some(d) => {
+                let sequence = readable(record, p.app).sequence;
+                let out = parity::compare(self.blob, d, &record.name, &sequence)?;
+                Some(DeviceJson::new(args, d, &out))
+            }
+            None => None,
+        };
+        let note = on_device.as_ref().map(|d| {
+            format!(
+                "# decoded on {}: {} {}, stack {} bytes; logits, probabilities and structure bit-identical to the host runtime\n",
+                d.machine, d.count, d.unit, d.stack_bytes
+            )
+        });
+        let header = match &record.description {
+            Some(d) => format!("{} {d}", record.name),
+            None => record.name.clone(),
+        };
+        let mut text = if args.json {
+            let probabilities = (0..p.len)
+                .flat_map(|i| (i + 1..p.len).map(move |j| (i, j)))
+                .filter_map(|(i, j)| {
+                    let prob = f64::from(p.probs[i * p.len + j]);
+                    (prob >= args.min_prob).then(|| (i, j, (prob * 1e4).round() / 1e4))
+                })
+                .collect();
+            let json = JsonRecord {
+                name: &record.name,
+                description: record.description.as_deref(),
+                sequence: &record.sequence,
+                structure: &p.structure,
+                pairs: p.pairs.iter().map(|&(i, j)| [i, j]).collect(),
+                probabilities,
+                device: on_device,
+            };
+            format!("{}\n", serde_json::to_string(&json)?)
+        } else {
+            match args.format {
+                Format::DotBracket => {
+                    structure_out::dot_bracket(&header, &record.sequence, &p.structure)
+                }
+                Format::Bpseq => structure_out::bpseq(&header, &record.sequence, &p.pairs),
+                Format::Ct => structure_out::ct(&header, &record.sequence, &p.pairs),
+            }
+        };
+        if let (Some(note), false) = (note, args.json) {
+            text.push_str(&note);
+        }
+        self.progress.suspend(|| out!("{text}"))?;
+        self.progress.inc(1);
+        if args.png.is_some() {
+            let image = heatmap::render(&p.probs, p.len, &p.pairs)?;
+            self.images.push((record.name.clone(), image));
+        }
+        Ok(())
+    }
+
+    /// Predicts what is pending, writes the heatmaps (only once every answer is in: a
+    /// failure leaves none of them) and lets the device go.
+    fn finish(&mut self) -> Result<()> {
+        self.flush()?;
+        self.progress.finish_and_clear();
+        if let Some(png) = &self.args.png {
+            let names: Vec<&str> = self.images.iter().map(|(name, _)| name.as_str()).collect();
+            let paths = heatmap::paths_for(png, &names);
+            let mut staged = Staged::default();
+            for (path, (_, bytes)) in paths.iter().zip(std::mem::take(&mut self.images)) {
+                staged.add(path, bytes)?;
+            }
+            staged.commit()?;
+        }
+        if let Some(d) = self.device.take() {
+            d.close()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! `scnn predict` as RNA tools' users expect it: headers with descriptions, ambiguity codes,
+//! bpseq and CT output, pair probabilities in JSON, and a large batch answered in input
+//! order while it runs on every core.
+
+mod common;
+
+use common::{manifest, scnn, stderr, Dir};
+
+fn blob() -> String {
+    manifest("models/example.scnn")
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn json_carries_description_pairs_and_probabilities_above_the_floor() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("a.fa"), ">hairpin a small one\nGGGGAAAACCCC\n").unwrap();
+    let run = |min_prob: &str| {
+        let out = scnn(&[
+            "predict",
+            &blob(),
+            "--fasta",
+            &dir.s("a.fa"),
+            "--json",
+            "--min-prob",
+            min_prob,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        json_lines(&out.stdout).remove(0)
+    };
+    let record = run("0.01");
+    assert_eq!(record["name"], "hairpin");
+    assert_eq!(record["description"], "a small one");
+    let probabilities = record["probabilities"].as_array().unwrap();
+    assert!(!probabilities.is_empty());
+    for entry in probabilities {
+        let (i, j, p) = (
+            entry[0].as_u64().unwrap(),
+            entry[1].as_u64().unwrap(),
+            entry[2].as_f64().unwrap(),
+        );
+        assert!(i < j && j < 12 && (0.01..=1.0).contains(&p), "{entry}");
+    }
+    // Every pair of the structure is there, with its probability above the threshold.
+    for pair in record["pairs"].as_array().unwrap() {
+        let found = probabilities
+            .iter()
+            .find(|e| e[0] == pair[0] && e[1] == pair[1])
+            .unwrap_or_else(|| panic!("pair {pair} has no probability"));
+        assert!(found[2].as_f64().unwrap() > 0.5);
+    }
+    // A higher floor lists fewer.
+    let fewer = run("0.5")["probabilities"].as_array().unwrap().len();
+    assert!(fewer < probabilities.len() && fewer >= record["pairs"].as_array().unwrap().len());
+}
+
+#[test]
+fn ambiguity_codes_predict_as_n_and_print_as_given() {
+    let out = scnn(&["predict", &blob(), "--seq", "GGGGARAACCCC", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let with_r = json_lines(&out.stdout).remove(0);
+    let out = scnn(&["predict", &blob(), "--seq", "GGGGANAACCCC", "--json"]);
+    let with_n = json_lines(&out.stdout).remove(0);
+    assert_eq!(with_r["sequence"], "GGGGARAACCCC");
+    assert_eq!(with_r["pairs"], with_n["pairs"]);
+    assert_eq!(with_r["probabilities"], with_n["probabilities"]);
+}
+
+#[test]
+fn bpseq_and_ct_number_from_one() {
+    for (format, first_lines) in [
+        ("bpseq", ["# seq", "1 G 12", "2 G 11"]),
+        ("ct", ["12 seq", "1 G 0 2 12 1", "2 G 1 3 11 2"]),
+    ] {
+        let out = scnn(&[
+            "predict",
+            &blob(),
+            "--seq",
+            "GGGGAAAACCCC",
+            "--format",
+            format,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().take(3).collect();
+        assert_eq!(lines, first_lines, "{format}:\n{text}");
+        assert_eq!(text.lines().count(), 13, "{format}");
+    }
+    let out = scnn(&[
+        "predict",
+        &blob(),
+        "--seq",
+        "GGGGAAAACCCC",
+        "--format",
+        "ct",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "--json and --format conflict");
+}
+
+#[test]
+fn a_large_batch_is_answered_in_input_order() {
+    let dir = Dir::new();
+    let mut fasta = String::new();
+    let mut names = Vec::new();
+    for n in 0..150 {
+        let stem = "GCAU".repeat(1 + n % 7);
+        fasta.push_str(&format!(">r{n}\nGGG{stem}AAA{stem}CCC\n"));
+        names.push(format!("r{n}"));
+    }
+    std::fs::write(dir.path("many.fa"), fasta).unwrap();
+    let out = scnn(&["predict", &blob(), "--fasta", &dir.s("many.fa"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Vec<String> = json_lines(&out.stdout)
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, names);
+    // The same answers as one at a time.
+    let one = scnn(&[
+        "predict",
+        &blob(),
+        "--seq",
+        "GGGGCAUGCAUAAAGCAUGCAUCCC",
+        "--json",
+    ]);
+    let batch_r1 = &json_lines(&out.stdout)[1];
+    assert_eq!(json_lines(&one.stdout)[0]["pairs"], batch_r1["pairs"]);
+}
