@@ -576,3 +576,35 @@ fn a_batch_larger_than_the_memory_allowed_streams_through() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_tiny_calibration_set_is_warned_about() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("five.fa"), ">a\nGGGAC\n").unwrap();
+    let weights = manifest("models/example.safetensors");
+    let out = scnn(&[
+        "convert",
+        &weights,
+        "--calibrate",
+        &dir.s("five.fa"),
+        "-o",
+        &dir.s("m.scnn"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: calibrating on 1 input(s), 5 positions in all"),
+        "{}",
+        stderr(&out)
+    );
+    // The example's own calibration set is plenty.
+    let calibration = manifest("data/calibration.fa");
+    let out = scnn(&[
+        "convert",
+        &weights,
+        "--calibrate",
+        &calibration,
+        "-o",
+        &dir.s("n.scnn"),
+    ]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

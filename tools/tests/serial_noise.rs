@@ -1,7 +1,8 @@
 //! The serial link under noise: garbage, truncated frames, flipped bits and stray EXIT bytes
 //! between valid requests, 10,000 frames in all, and every valid request answered bit-exactly
 //! by the firmware under QEMU; a frame cut short is dropped after the firmware's inter-byte
-//! timeout (counted in its own clock), and the next request is answered.
+//! timeout (counted in its own clock), and the next request is answered. Also: `--target
+//! qemu` finds the firmware from any directory.
 //!
 //! Needs qemu-system-arm and the release firmware (`cargo build --release` in
 //! boards/qemu-mps2-an386), so `cargo test` leaves this target out (`test = false` in
@@ -136,4 +137,20 @@ fn a_frame_cut_short_times_out_and_the_next_request_is_answered() {
     assert_eq!(after.frames, before.frames + 2, "{before:?} → {after:?}");
     parity::compare(&blob, &mut device, "after the timeout", "GGGGAAAACCCC").unwrap();
     device.close().unwrap();
+}
+
+#[test]
+fn the_firmware_is_found_from_any_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let blob = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/example.scnn");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scnn"))
+        .current_dir(elsewhere.path())
+        .arg("predict")
+        .arg(&blob)
+        .args(["--seq", "GGGGAAAACCCC", "--target", "qemu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("# decoded on mps2-an386"));
 }

@@ -35,6 +35,9 @@ pub struct ConvertArgs {
     pub symmetrize: bool,
 }
 
+/// Calibration inputs below which `convert` warns.
+const MIN_CALIBRATION: usize = 8;
+
 pub fn run(args: &ConvertArgs) -> Result<()> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("scnn") {
         bail!("output {} must end in .scnn", args.output.display());
@@ -67,6 +70,15 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
                     let tokens = fasta::tokens(&record.name, &record.sequence, app.alphabet())?;
                     sequences.push(tokens);
                 }
+            }
+            // Ranges from a handful of short inputs clip what real inputs reach.
+            let positions: usize = sequences.iter().map(Vec::len).sum();
+            if sequences.len() < MIN_CALIBRATION || positions < 25 * MIN_CALIBRATION {
+                eprintln!(
+                    "warning: calibrating on {} input(s), {positions} positions in all, from {}: int8 ranges from so little data may clip real inputs; give a few dozen like those the model will see",
+                    sequences.len(),
+                    path.display()
+                );
             }
             let bar = progress::bar(sequences.len(), "calibrating");
             let ranges = quantize::calibrate_with_sides(&model, &sequences, &sides, || bar.inc(1));

@@ -27,7 +27,9 @@ pub struct TargetArgs {
     /// QEMU machine.
     #[arg(long, default_value = "mps2-an386")]
     pub machine: String,
-    /// Firmware ELF (default for QEMU: the board crate's release build in target/).
+    /// Firmware ELF (default for QEMU: the board crate's release build,
+    /// `target/<triple>/release/qemu-<machine>`, looked for from the current directory up and
+    /// beside this scnn build).
     #[arg(long)]
     pub firmware: Option<PathBuf>,
     /// probe-rs chip name (with --target probe-rs), e.g. nRF52840_xxAA.
@@ -74,15 +76,42 @@ impl TargetArgs {
 
     fn start_qemu(&self) -> Result<Device> {
         let machine = qemu::machine(&self.machine)?;
-        let triple = match machine.name {
-            "mps2-an505" => "thumbv8m.main-none-eabihf",
-            _ => "thumbv7em-none-eabihf",
+        let firmware = match &self.firmware {
+            Some(path) => path.clone(),
+            None => default_firmware(machine)?,
         };
-        let firmware = self.firmware.clone().unwrap_or_else(|| {
-            PathBuf::from(format!("target/{triple}/release/qemu-{}", machine.name))
-        });
         Device::start_qemu(machine, &firmware)
     }
+}
+
+/// The board crate's release build for `machine`: `target/<triple>/release/qemu-<machine>`
+/// under the repository, found from the current directory or any directory above it, or from
+/// where this `scnn` binary was built.
+fn default_firmware(machine: qemu::Machine) -> Result<PathBuf> {
+    let triple = match machine.name {
+        "mps2-an505" => "thumbv8m.main-none-eabihf",
+        _ => "thumbv7em-none-eabihf",
+    };
+    let relative = PathBuf::from(format!("target/{triple}/release/qemu-{}", machine.name));
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(PathBuf::from));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().map(PathBuf::from));
+    }
+    if let Some(found) = roots
+        .iter()
+        .map(|r| r.join(&relative))
+        .find(|p| p.is_file())
+    {
+        return Ok(found);
+    }
+    bail!(
+        "firmware {} not found in this directory, any above it, or beside this scnn build: build it with `cargo build --release` in boards/qemu-{}, or give --firmware",
+        relative.display(),
+        machine.name
+    )
 }
 
 /// Runs a history on an items device and on the host; errors name the first difference.
