@@ -133,3 +133,34 @@ fn a_large_batch_is_answered_in_input_order() {
     let batch_r1 = &json_lines(&out.stdout)[1];
     assert_eq!(json_lines(&one.stdout)[0]["pairs"], batch_r1["pairs"]);
 }
+
+#[test]
+fn the_heatmap_has_axes_letters_ticks_and_a_colour_bar() {
+    let dir = Dir::new();
+    let png = dir.s("map.png");
+    let sequence = "GGGGCAUGCAUAAAGCAUGCAUCCC";
+    let out = scnn(&["predict", &blob(), "--seq", sequence, "--png", &png]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let image = image::open(&png).unwrap().to_rgb8();
+    let (n, cell) = (sequence.len() as u32, (512 / sequence.len() as u32).min(16));
+    // Margins around the n × n map: room for the letters, ticks, title and colour bar.
+    assert!(image.width() > n * cell + 60 && image.height() > n * cell + 30);
+    let dark = |x0: u32, x1: u32, y0: u32, y1: u32| {
+        (x0..x1)
+            .flat_map(|x| (y0..y1).map(move |y| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y).0.iter().all(|&v| v < 80))
+            .count()
+    };
+    // Letters above the map and beside it, the title in the top-left corner.
+    assert!(
+        dark(40, image.width() - 70, 20, 38) > 100,
+        "no letters on the top axis"
+    );
+    assert!(
+        dark(0, 30, 45, image.height() - 20) > 100,
+        "no letters on the left axis"
+    );
+    // The colour bar's top is the darkest blue.
+    let bar = image.get_pixel(image.width() - 64 + 18, 42).0;
+    assert!(bar[2] > bar[0] && bar[0] < 40, "colour bar top {bar:?}");
+}

@@ -265,7 +265,7 @@ impl Batch<'_> {
         self.progress.suspend(|| out!("{text}"))?;
         self.progress.inc(1);
         if args.png.is_some() {
-            let image = heatmap::render(&p.probs, p.len, &p.pairs)?;
+            let image = heatmap::render(&record.name, &record.sequence, &p.probs, p.len, &p.pairs)?;
             self.images.push((record.name.clone(), image));
         }
         Ok(())
