@@ -319,6 +319,34 @@ impl ModelConfig {
         self.segments().iter().map(|s| s.channels()).sum()
     }
 
+    /// What input channel `c` of layer `t` holds, for messages: a pair feature of layer 0
+    /// (`e_i[f]`, `e_j[f]` or the outer product `e_i[a]·e_j[b]`), else the previous output.
+    pub fn channel_meaning(&self, t: usize, c: usize) -> String {
+        if t > 0 {
+            return format!("channel {c} of layer {}'s output", t - 1);
+        }
+        let d = self.embedding_dim;
+        let mut start = 0;
+        for feature in &self.pair_features {
+            let width = match feature {
+                PairFeature::Concat => 2 * d,
+                PairFeature::Outer => d * d,
+            };
+            if c < start + width {
+                let k = c - start;
+                return match feature {
+                    PairFeature::Concat if k < d => format!("e_i[{k}] of [e_i ; e_j]"),
+                    PairFeature::Concat => format!("e_j[{}] of [e_i ; e_j]", k - d),
+                    PairFeature::Outer => {
+                        format!("the outer product e_i[{}]·e_j[{}]", k / d, k % d)
+                    }
+                };
+            }
+            start += width;
+        }
+        format!("channel {c}")
+    }
+
     /// The input channels of layer `t`.
     pub fn in_channels(&self, t: usize) -> usize {
         if t == 0 {

@@ -51,6 +51,9 @@ pub struct FloatModel {
     pub head: Vec<FloatLayer>,
     /// Tensors stored in another float type and read as f32, with that type.
     pub converted: Vec<(String, String)>,
+    /// With `symmetrize`: each kernel averaged, the most it moved a weight, and that as a
+    /// share of the kernel's largest weight.
+    pub symmetrized: Vec<(String, f32, f32)>,
 }
 
 struct Tensors<'a> {
@@ -167,6 +170,7 @@ impl FloatModel {
         };
 
         let mut layers = Vec::new();
+        let mut symmetrized = Vec::new();
         for (t, layer) in config.layers.iter().enumerate() {
             let (o, c, k) = (layer.out_channels, config.in_channels(t), layer.kernel);
             let mut weight = tensors.require(&format!("layers.{t}.weight"), &[o, c, k, k])?;
@@ -193,7 +197,19 @@ impl FloatModel {
                 .map_err(|e| anyhow!("batch norm `layers.{t}.bn`: {e}"))?;
             }
             let name = format!("layers.{t}.weight");
-            check_symmetry(&name, &mut weight, o, &config.partners(t), k, symmetrize)?;
+            let asymmetry = check_symmetry(
+                &name,
+                &mut weight,
+                o,
+                &config.partners(t),
+                k,
+                symmetrize,
+                |c| config.channel_meaning(t, c),
+            )?;
+            if symmetrize && asymmetry > 0.0 {
+                let largest = weight.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-30);
+                symmetrized.push((name.clone(), asymmetry / 2.0, asymmetry / 2.0 / largest));
+            }
             layers.push(FloatLayer { weight, bias });
         }
         let mut head = Vec::new();
@@ -237,6 +253,7 @@ impl FloatModel {
             layers,
             head,
             converted: tensors.converted,
+            symmetrized,
         })
     }
 
@@ -284,7 +301,9 @@ fn dense_index(c_count: usize, k: usize, o: usize, c: usize, u: usize, v: usize)
     ((o * c_count + c) * k + u) * k + v
 }
 
-/// Checks `W[o][π(c)][v][u] = W[o][c][u][v]`; averages the two with `symmetrize`.
+/// Checks `W[o][π(c)][v][u] = W[o][c][u][v]`; averages the two with `symmetrize`. Returns
+/// the largest asymmetry found (what averaging moved a weight by, twice over). `meaning`
+/// names an input channel for the error.
 pub fn check_symmetry(
     name: &str,
     weight: &mut [f32],
@@ -292,7 +311,8 @@ pub fn check_symmetry(
     partners: &[usize],
     k: usize,
     symmetrize: bool,
-) -> Result<()> {
+    meaning: impl Fn(usize) -> String,
+) -> Result<f32> {
     let c_count = partners.len();
     let scale = weight.iter().fold(0.0f32, |m, w| m.max(w.abs())).max(1e-30);
     let mut worst = (0.0f32, [0usize; 4]);
@@ -318,13 +338,25 @@ pub fn check_symmetry(
     // Float noise from an export is tolerated; anything larger is a wrong model.
     if !symmetrize && worst.0 > 1e-5 * scale {
         let [o, c, u, v] = worst.1;
+        let p = partners[c];
+        let pairing = if p == c {
+            format!(
+                "input channel {c} ({}) must be a symmetric kernel",
+                meaning(c)
+            )
+        } else {
+            format!(
+                "input channel {c} ({}) must mirror channel {p} ({}) with its kernel transposed",
+                meaning(c),
+                meaning(p)
+            )
+        };
         bail!(
-            "tensor `{name}` is not symmetric: largest asymmetry {:.3e} between [{o}, {c}, {u}, {v}] and [{o}, {}, {v}, {u}] (pass --symmetrize to average)",
-            worst.0,
-            partners[c]
+            "tensor `{name}` is not symmetric: largest asymmetry {:.3e} between [{o}, {c}, {u}, {v}] and [{o}, {p}, {v}, {u}]: {pairing} (pass --symmetrize to average)",
+            worst.0
         );
     }
-    Ok(())
+    Ok(worst.0)
 }
 
 /// Packs dense `[O][C][k][k]` kernels in the runtime's order.

@@ -366,6 +366,7 @@ fn bad_weights_are_named() {
         &[
             "`layers.1.weight` is not symmetric",
             "largest asymmetry 5.000e-1",
+            "(channel 1 of layer 0's output) must be a symmetric kernel",
             "--symmetrize",
         ],
     );
@@ -374,7 +375,10 @@ fn bad_weights_are_named() {
         |t| {
             t.get_mut("layers.0.weight").unwrap().1[8 + 2 * 4 + 1] = 0.25;
         },
-        &["`layers.0.weight` is not symmetric"],
+        &[
+            "`layers.0.weight` is not symmetric",
+            "input channel 14 (the outer product e_i[1]·e_j[2]) must mirror channel 17 (the outer product e_i[2]·e_j[1])",
+        ],
     );
     convert_fails(
         |t| {
@@ -401,6 +405,14 @@ fn symmetrize_averages_instead_of_failing() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path("m.scnn").exists());
+    // It says what it changed.
+    assert!(
+        stderr(&out).contains(
+            "note: --symmetrize averaged `layers.1.weight` with its mirror: weights moved by up to 2.500e-1"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

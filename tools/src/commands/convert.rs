@@ -49,6 +49,12 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
             model.converted.len()
         );
     }
+    for (name, moved, share) in &model.symmetrized {
+        eprintln!(
+            "note: --symmetrize averaged `{name}` with its mirror: weights moved by up to {moved:.3e} ({:.2} % of its largest weight)",
+            100.0 * share
+        );
+    }
     let spec = match args.precision {
         PrecisionArg::F32 => quantize::f32_blob(&model)?,
         PrecisionArg::Int8 => {
