@@ -60,6 +60,8 @@ struct Tensors<'a> {
     st: SafeTensors<'a>,
     used: Vec<String>,
     converted: Vec<(String, String)>,
+    /// scnn name → the file's name, for files saved with PyTorch's own names.
+    aliases: std::collections::HashMap<String, String>,
 }
 
 /// The values of a tensor's little-endian bytes as f32: f32 as they are, f64, f16 and bf16
@@ -87,12 +89,23 @@ fn floats_of(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
 }
 
 impl Tensors<'_> {
-    fn get(&mut self, name: &str, shape: &[usize]) -> Result<Option<Vec<f32>>> {
-        let view = match self.st.tensor(name) {
+    fn get(&mut self, scnn_name: &str, shape: &[usize]) -> Result<Option<Vec<f32>>> {
+        let file_name = self
+            .aliases
+            .get(scnn_name)
+            .map_or(scnn_name, String::as_str)
+            .to_string();
+        let view = match self.st.tensor(&file_name) {
             Ok(view) => view,
             Err(_) => return Ok(None),
         };
-        self.used.push(name.to_string());
+        self.used.push(file_name.clone());
+        // Messages name the tensor as the file does, and as scnn reads it.
+        let name = if file_name == scnn_name {
+            file_name
+        } else {
+            format!("{file_name}` (read as `{scnn_name}")
+        };
         let Some(values) = floats_of(view.dtype(), view.data()) else {
             bail!(
                 "tensor `{name}` has dtype {:?}; expected a float type (F32, F64, F16, BF16)",
@@ -151,10 +164,17 @@ impl FloatModel {
             })?;
         let config = ModelConfig::from_json(text)?;
         let st = SafeTensors::deserialize(bytes).context("not a safetensors file")?;
+        let shapes: Vec<(String, Vec<usize>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.shape().to_vec()))
+            .collect();
+        let aliases = crate::pytorch_names::map(&shapes, &config)?.unwrap_or_default();
         let mut tensors = Tensors {
             st,
             used: Vec::new(),
             converted: Vec::new(),
+            aliases,
         };
 
         let d = config.embedding_dim;
