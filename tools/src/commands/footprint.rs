@@ -26,7 +26,7 @@ pub struct FootprintArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub device: TargetArgs,
-    /// Print JSON.
+    /// Print one JSON object a firmware (a line each).
     #[arg(long)]
     pub json: bool,
 }
@@ -114,7 +114,11 @@ pub fn run(args: &FootprintArgs) -> Result<()> {
         reports.push(f);
     }
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&reports)?)?;
+        // One object a firmware, one a line: `flash_bytes`, `static_ram_bytes`, and
+        // `stack_bytes` (null unless measured with --inputs and --target).
+        for f in &reports {
+            outln!("{}", serde_json::to_string(f)?)?;
+        }
         return Ok(());
     }
     outln!("| firmware | flash bytes | static RAM bytes | peak stack bytes |")?;
