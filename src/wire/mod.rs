@@ -12,7 +12,8 @@
 //!   HELLO_AGAIN  no payload → the hello again (a host that opened the port late)
 //!   STATS        no payload → the link's counters (LinkStats)
 //!   EXIT         no payload → the firmware stops (exit code 0), after an empty answer
-//! firmware → host: answers, each in one or more frames carrying the request's seq;
+//! firmware → host: first an ACCEPTED frame (no payload) as soon as a request arrives
+//!   intact, then the answer in one or more frames, all carrying the request's seq;
 //!   kind PART for all but the last, LAST_PART for the last; payload: part number (u16,
 //!   from 0) | up to PART_LEN message bytes. The parts joined are the message:
 //!   hello (also sent unasked at start, seq 0):
@@ -33,10 +34,11 @@
 //! ```
 //!
 //! A frame that fails its checks is dropped without an answer; so is a frame whose bytes
-//! stop arriving for longer than the firmware's inter-byte timeout. A host that gets no
-//! answer, or an answer frame that fails its CRC, sends the request again with the same seq
-//! (the firmware's answers are pure functions of the request) and ignores parts that do not
-//! follow the last one it kept.
+//! stop arriving for longer than the firmware's inter-byte timeout (counted when the next
+//! byte arrives; the opening zero of the next frame resynchronises the receiver anyway). A
+//! host whose request is not accepted within a short time, or whose answer has a missing
+//! part (a gap in the part numbers, or silence after a damaged frame), sends the request
+//! again under a new seq, so that what is left of an earlier attempt is ignored.
 
 pub mod frame;
 
@@ -45,7 +47,8 @@ pub const HELLO: [u8; 4] = *b"SCNH";
 /// Protocol version; bump on any change to the messages above. Version 2: the hello carries
 /// the blob's stored CRC (version 1 sent the CRC of the whole blob, the same for every
 /// model), and answers carry no f32 probabilities. Version 3: items requests and answers.
-/// Version 4: every message in checked frames; link counters; EXIT answered.
+/// Version 4: every message in checked frames; requests accepted, then answered; link
+/// counters; EXIT answered.
 pub const VERSION: u8 = 4;
 /// Bytes of the hello message.
 pub const HELLO_LEN: usize = 13;
@@ -65,6 +68,9 @@ pub const EXIT: u8 = b'X';
 pub const HELLO_AGAIN: u8 = b'H';
 /// Request: send the link's counters; also the first byte of their answer.
 pub const STATS: u8 = b'T';
+/// Answer frame kind: the request arrived intact and its work begins (no payload). Sent
+/// before the work, so a host tells a lost request (no acceptance) from a long one.
+pub const ACCEPTED: u8 = b'A';
 /// Answer frame kind: a part with more to follow.
 pub const PART: u8 = b'+';
 /// Answer frame kind: the answer's last part.

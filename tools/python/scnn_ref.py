@@ -90,7 +90,9 @@ def activate(name, x):
         return np.maximum(x, 0)
     if name == "relu6":
         return np.clip(x, 0, 6)
-    return x
+    if name == "none":
+        return x
+    raise ValueError(f"unknown activation {name!r} (none, relu or relu6)")
 
 
 def forward(config, embedding, layers, tokens):

@@ -23,13 +23,14 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Adds a file; two outputs for one path are an error, never a silent overwrite.
+    /// Adds a file; two outputs for one file (however the paths spell it) are an error,
+    /// never a silent overwrite.
     pub fn add(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
-        let key = std::path::absolute(path)?;
+        let key = identity(path)?;
         if let Some((first, _)) = self
             .files
             .iter()
-            .find(|(p, _)| std::path::absolute(p).is_ok_and(|p| p == key))
+            .find(|(p, _)| identity(p).is_ok_and(|p| p == key))
         {
             bail!(
                 "two outputs would both be written to {} ({} already is one)",
@@ -41,7 +42,10 @@ impl Staged {
         Ok(())
     }
 
-    /// Checks every destination, writes each file beside it, then renames them all into place.
+    /// Checks every destination, writes each file beside it, then renames them all into
+    /// place. Everything that can fail for want of room or rights fails before the first
+    /// rename; a rename that fails after others (rare: the file is written already) leaves
+    /// those done.
     pub fn commit(self) -> Result<()> {
         for (path, _) in &self.files {
             check_replaceable(path)?;
@@ -57,6 +61,17 @@ impl Staged {
         }
         Ok(())
     }
+}
+
+/// The file a path names: its directory resolved (`..`, symbolic links), then its name.
+fn identity(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    Ok(match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map_or_else(|_| absolute.clone(), |dir| dir.join(name)),
+        _ => absolute,
+    })
 }
 
 /// Fails unless `path` is absent or a regular file: a device, a FIFO, a directory or a
@@ -139,4 +154,23 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_under_two_spellings_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let mut staged = Staged::default();
+        staged.add(&dir.path().join("x.png"), vec![1]).unwrap();
+        let again = dir.path().join("d").join("..").join("x.png");
+        let error = staged.add(&again, vec![2]).unwrap_err().to_string();
+        assert!(
+            error.contains("two outputs would both be written"),
+            "{error}"
+        );
+    }
 }

@@ -539,8 +539,8 @@ fn errors_name_the_file_and_a_weights_file_given_as_a_blob_is_recognised() {
 fn a_batch_larger_than_the_memory_allowed_streams_through() {
     use std::io::Write;
     let blob = manifest("models/example.scnn");
-    // 200 MB of input under a 100 MB address-space limit: only a reader that never holds
-    // the file, nor a record longer than the pair length, gets through.
+    // 300 MB of input under a 100 MB address-space limit: only a reader that never holds
+    // the file, a record longer than the pair length, nor a line, gets through.
     let mut child = Command::new("sh")
         .args([
             "-c",
@@ -561,7 +561,13 @@ fn a_batch_larger_than_the_memory_allowed_streams_through() {
         for _ in 0..200 {
             stdin.write_all(block.as_bytes()).unwrap();
         }
-        stdin.write_all(b">after\nGCGCAAAGCGC\n").unwrap();
+        // 100 MB on a single line: the unwrapped FASTA many tools write.
+        stdin.write_all(b">oneline\n").unwrap();
+        let chunk = "ACGU".repeat(250_000);
+        for _ in 0..100 {
+            stdin.write_all(chunk.as_bytes()).unwrap();
+        }
+        stdin.write_all(b"\n>after\nGCGCAAAGCGC\n").unwrap();
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
@@ -573,11 +579,15 @@ fn a_batch_larger_than_the_memory_allowed_streams_through() {
             .collect::<Vec<_>>(),
         [">short", ">after"]
     );
-    assert!(
-        stderr(&out).contains("record `huge`: sequence of 200000000 nt is longer"),
-        "{}",
-        stderr(&out)
-    );
+    for (name, length) in [("huge", 200_000_000), ("oneline", 100_000_000)] {
+        assert!(
+            stderr(&out).contains(&format!(
+                "record `{name}`: sequence of {length} nt is longer"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -140,6 +140,17 @@ fn a_frame_cut_short_times_out_and_the_next_request_is_answered() {
 }
 
 #[test]
+fn a_request_lost_on_the_way_is_sent_again() {
+    let (blob, mut device) = start();
+    device.damage_next_request();
+    parity::compare(&blob, &mut device, "after a lost request", "GGGGAAAACCCC").unwrap();
+    assert_eq!(device.retries(), 1);
+    let stats = device.link_stats().unwrap();
+    assert_eq!(stats.crc + stats.malformed, 1, "{stats:?}");
+    device.close().unwrap();
+}
+
+#[test]
 fn the_firmware_is_found_from_any_directory() {
     let elsewhere = tempfile::tempdir().unwrap();
     let blob = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/example.scnn");

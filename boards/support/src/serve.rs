@@ -112,6 +112,21 @@ impl<U: Write> Write for Answer<'_, U> {
     }
 }
 
+/// Tells the host its request `seq` arrived intact, before the work on it begins.
+#[inline(never)]
+fn accept<U: Write>(uart: &mut U, seq: u8) -> Result<(), U::Error> {
+    let mut out = [0u8; scnn::wire::frame::encoded_len(0)];
+    let frame = Frame {
+        seq,
+        kind: wire::ACCEPTED,
+        payload: &[],
+    };
+    if let Ok(n) = frame.encode(&mut out) {
+        uart.write_all(out.get(..n).unwrap_or_default())?;
+    }
+    uart.flush()
+}
+
 /// Sends a whole short message (the hello, the link counters, the EXIT acknowledgement).
 #[inline(never)]
 fn send_message<U: Write>(uart: &mut U, seq: u8, message: &[u8]) -> Result<(), U::Error> {
@@ -215,6 +230,7 @@ pub fn serve<U: Read + Write, C: Counter>(
         };
         stats.count(Ok(()));
         let seq = frame.seq;
+        accept(uart, seq).map_err(Stop::Link)?;
         match frame.kind {
             wire::EXIT => {
                 send_message(uart, seq, &[]).map_err(Stop::Link)?;

@@ -173,6 +173,8 @@ impl<R: std::io::BufRead> Records<R> {
     /// longer than `max_len`: one huge record then costs no more memory than a short one.
     pub fn with_max_len(mut self, max_len: usize) -> Self {
         self.max_len = max_len;
+        // Lines too: a record on one line of any length stays bounded (headers keep 64 KiB).
+        self.lines.set_cap(max_len.saturating_add(1).max(1 << 16));
         self
     }
 
@@ -195,7 +197,7 @@ impl<R: std::io::BufRead> Records<R> {
             if let Some(name) = self.next_name.take() {
                 break name;
             }
-            let Some((number, line)) = self.lines.next_line()? else {
+            let Some((number, line, _)) = self.lines.next_line()? else {
                 return Ok(None);
             };
             let line = line.trim();
@@ -215,8 +217,9 @@ impl<R: std::io::BufRead> Records<R> {
             structure: None,
             length: 0,
         };
-        while let Some((_, line)) = self.lines.next_line()? {
-            let line = line.trim();
+        while let Some((_, raw, length)) = self.lines.next_line()? {
+            let capped = length > raw.len();
+            let line = raw.trim();
             if line.is_empty() || line.starts_with(';') {
                 continue;
             }
@@ -236,12 +239,17 @@ impl<R: std::io::BufRead> Records<R> {
                         record.name
                     );
                 }
-                record.length += line.len();
-                let room = self.max_len.saturating_add(1)
-                    - record.sequence.len().min(self.max_len.saturating_add(1));
-                record
-                    .sequence
-                    .push_str(line.get(..room.min(line.len())).unwrap_or(line));
+                // A line cut by the cap counts in full.
+                record.length += if capped { length } else { line.len() };
+                let keep = self
+                    .max_len
+                    .saturating_add(1)
+                    .saturating_sub(record.sequence.len());
+                let cut = (0..=keep.min(line.len()))
+                    .rev()
+                    .find(|&k| line.is_char_boundary(k))
+                    .unwrap_or(0);
+                record.sequence.push_str(&line[..cut]);
             }
         }
         Ok(Some(record))

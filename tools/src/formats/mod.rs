@@ -44,10 +44,12 @@ pub fn normalize(text: &str) -> String {
 
 /// Lines of a byte stream, numbered from 1, for readers that never hold a whole file: a line
 /// ends at `\n`, `\r\n` or a lone `\r`; a leading byte-order mark is dropped; a line that
-/// is not UTF-8 is an error naming its number.
+/// is not UTF-8 is an error naming its number. At most `cap` bytes of a line are kept (cut
+/// at a character boundary); the rest is only counted.
 pub struct Lines<R> {
     reader: R,
     number: usize,
+    cap: usize,
     /// A `\r` ended the last line: a `\n` right after it belongs to that ending.
     after_cr: bool,
 }
@@ -57,13 +59,21 @@ impl<R: std::io::BufRead> Lines<R> {
         Lines {
             reader,
             number: 0,
+            cap: usize::MAX,
             after_cr: false,
         }
     }
 
-    /// The next line and its number, or `None` at the end.
-    pub fn next_line(&mut self) -> anyhow::Result<Option<(usize, String)>> {
+    /// Keeps at most `cap` bytes of any line from now on.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap;
+    }
+
+    /// The next line (at most `cap` bytes of it), its number and its full length in bytes,
+    /// or `None` at the end.
+    pub fn next_line(&mut self) -> anyhow::Result<Option<(usize, String, usize)>> {
         let mut bytes = Vec::new();
+        let mut length = 0usize;
         let mut ended = false;
         loop {
             let buf = self.reader.fill_buf()?;
@@ -81,17 +91,26 @@ impl<R: std::io::BufRead> Lines<R> {
                     ended = true;
                     break;
                 }
-                bytes.push(b);
+                length += 1;
+                if bytes.len() < self.cap {
+                    bytes.push(b);
+                }
             }
             self.reader.consume(used);
             if ended {
                 break;
             }
         }
-        if !ended && bytes.is_empty() {
+        if !ended && length == 0 {
             return Ok(None);
         }
         self.number += 1;
+        if length > bytes.len() {
+            // Cut at a character boundary: drop a character the cap split.
+            while std::str::from_utf8(&bytes).is_err_and(|e| e.error_len().is_none()) {
+                bytes.pop();
+            }
+        }
         let mut line = String::from_utf8(bytes)
             .map_err(|_| anyhow::anyhow!("line {}: not UTF-8 text", self.number))?;
         if self.number == 1 {
@@ -99,6 +118,6 @@ impl<R: std::io::BufRead> Lines<R> {
                 line = rest.to_string();
             }
         }
-        Ok(Some((self.number, line)))
+        Ok(Some((self.number, line, length)))
     }
 }

@@ -49,6 +49,7 @@ pub struct Device {
     /// The last request's sequence number (0 is the unasked hello's).
     seq: u8,
     retries: u64,
+    damage_next: bool,
     pub unit: CountUnit,
     pub pair_len: usize,
     /// The CRC-32 stored in the blob the firmware embeds.
@@ -61,8 +62,12 @@ pub struct Device {
 
 /// How long to wait for the hello.
 const TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a request waits for the next byte of its answer before it is sent again.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits to be accepted before it is sent again.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an accepted request may take to answer (the firmware computes meanwhile).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long after a damaged frame the rest of an answer may take to come.
+const GAP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many times a request is sent before the firmware is given up on.
 const ATTEMPTS: usize = 3;
 
@@ -183,6 +188,7 @@ impl Device {
             encoded: Vec::new(),
             seq: 0,
             retries: 0,
+            damage_next: false,
             unit: CountUnit::Instructions,
             pair_len: 0,
             model_crc: 0,
@@ -217,11 +223,11 @@ impl Device {
         loop {
             match self.next_frame(TIMEOUT)? {
                 None => bail!("firmware sent no hello for {} s", TIMEOUT.as_secs()),
-                Some(Ok(frame)) if frame.seq == 0 => {
-                    if let Some(message) = answer.take(&frame)? {
-                        return Ok(message);
-                    }
-                }
+                Some(Ok(frame)) if frame.seq == 0 => match answer.take(&frame)? {
+                    Taken::Message(message) => return Ok(message),
+                    Taken::More => {}
+                    Taken::Gap => bail!("the firmware's hello came with a part missing"),
+                },
                 Some(_) => {}
             }
         }
@@ -264,37 +270,59 @@ impl Device {
         }
     }
 
-    /// Sends a request and returns its answer's message. A request that gets no answer
-    /// within [`ATTEMPT_TIMEOUT`], or whose answer has a frame that fails its checks, is sent
-    /// again under the same sequence number, up to [`ATTEMPTS`] times.
+    /// Sends a request and returns its answer's message. Each attempt goes under a new
+    /// sequence number, so what is left of an earlier one is ignored. A request not accepted
+    /// within [`ACCEPT_TIMEOUT`] (lost on the way), or whose answer has a missing part (a gap
+    /// in the part numbers, or silence after a damaged frame), is sent again, up to
+    /// [`ATTEMPTS`] times; an accepted request may take up to [`ANSWER_TIMEOUT`] to answer.
     fn exchange(&mut self, kind: u8, payload: &[u8]) -> Result<Vec<u8>> {
-        self.seq = self.seq.wrapping_add(1).max(1);
-        let seq = self.seq;
-        let request = Frame { seq, kind, payload };
-        let mut encoded = vec![0u8; frame::encoded_len(payload.len())];
-        let n = request
-            .encode(&mut encoded)
-            .map_err(|e| anyhow!("cannot frame the request: {e}"))?;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 self.retries += 1;
             }
-            self.send_raw(&encoded[..n])?;
-            let mut answer = Answer::default();
-            loop {
-                match self.next_frame(ATTEMPT_TIMEOUT)? {
-                    // Silence or a damaged frame: ask again.
-                    None | Some(Err(_)) => break,
-                    Some(Ok(frame)) if frame.seq != seq => {}
-                    Some(Ok(frame)) => {
-                        if let Some(message) = answer.take(&frame)? {
-                            return Ok(message);
-                        }
-                    }
-                }
+            if let Some(message) = self.attempt(kind, payload)? {
+                return Ok(message);
             }
         }
-        bail!("the firmware did not answer request {seq} in {ATTEMPTS} attempts")
+        bail!("the firmware did not answer after {ATTEMPTS} attempts")
+    }
+
+    /// One attempt of [`exchange`](Self::exchange): the message, or `None` to try again.
+    fn attempt(&mut self, kind: u8, payload: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        let seq = self.seq;
+        let mut encoded = vec![0u8; frame::encoded_len(payload.len())];
+        let n = Frame { seq, kind, payload }
+            .encode(&mut encoded)
+            .map_err(|e| anyhow!("cannot frame the request: {e}"))?;
+        if std::mem::take(&mut self.damage_next) {
+            // A flipped bit inside the frame: the firmware drops it.
+            encoded[n / 2] ^= 0x10;
+        }
+        self.send_raw(&encoded[..n])?;
+        let mut answer = Answer::default();
+        let (mut accepted, mut damaged) = (false, false);
+        loop {
+            // Parts follow one another closely: once one has come, a damaged frame followed
+            // by silence is a lost part.
+            let wait = match (accepted, damaged && answer.next_part > 0) {
+                (_, true) => GAP_TIMEOUT,
+                (true, false) => ANSWER_TIMEOUT,
+                (false, false) => ACCEPT_TIMEOUT,
+            };
+            match self.next_frame(wait)? {
+                None => return Ok(None),
+                // Noise, or a frame of any request: whose cannot be told.
+                Some(Err(_)) => damaged = true,
+                Some(Ok(frame)) if frame.seq != seq => {}
+                Some(Ok(frame)) if frame.kind == wire::ACCEPTED => accepted = true,
+                Some(Ok(frame)) => match answer.take(&frame)? {
+                    Taken::Message(message) => return Ok(Some(message)),
+                    Taken::More => {}
+                    Taken::Gap => return Ok(None),
+                },
+            }
+        }
     }
 
     /// Writes bytes to the firmware as they are (tests use it to inject noise).
@@ -302,6 +330,11 @@ impl Device {
         self.stdin.write_all(bytes)?;
         self.stdin.flush()?;
         Ok(())
+    }
+
+    /// Damages the next request on its way, as line noise would (for tests of the retry).
+    pub fn damage_next_request(&mut self) {
+        self.damage_next = true;
     }
 
     /// Requests sent again because an answer did not come or came damaged.
@@ -406,9 +439,13 @@ impl Device {
         Ok(out)
     }
 
-    /// Asks the firmware to stop and waits for QEMU to exit.
+    /// Asks the firmware to stop and waits for QEMU to exit. EXIT is sent once: a firmware
+    /// that stopped after it has nothing left to answer a second one.
     pub fn close(mut self) -> Result<()> {
-        self.exchange(wire::EXIT, &[])?;
+        if self.child.try_wait()?.is_none() {
+            // Its answer may come damaged or not at all; the exit status tells.
+            let _ = self.attempt(wire::EXIT, &[]);
+        }
         // QEMU exits with the firmware; probe-rs keeps attached to a board, so stop it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -442,25 +479,31 @@ struct Answer {
     next_part: u16,
 }
 
+/// What a part did to its answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Taken {
+    /// The last part: the whole message.
+    Message(Vec<u8>),
+    /// More parts to come.
+    More,
+    /// Not the next part: one was lost.
+    Gap,
+}
+
 impl Answer {
-    /// Takes a frame of this answer: the whole message once its last part is in. A part out
-    /// of order is a leftover of an earlier attempt (skipped), unless it is a first part,
-    /// which starts the answer over.
-    fn take(&mut self, frame: &OwnedFrame) -> Result<Option<Vec<u8>>> {
+    /// Takes the next frame of this answer.
+    fn take(&mut self, frame: &OwnedFrame) -> Result<Taken> {
         let Some((number, bytes)) = frame.payload.split_first_chunk::<2>() else {
             bail!("device sent an answer frame without a part number");
         };
-        let number = u16::from_le_bytes(*number);
-        if number == 0 {
-            *self = Answer::default();
-        } else if number != self.next_part {
-            return Ok(None);
+        if u16::from_le_bytes(*number) != self.next_part {
+            return Ok(Taken::Gap);
         }
         self.message.extend_from_slice(bytes);
-        self.next_part = number.wrapping_add(1);
+        self.next_part = self.next_part.wrapping_add(1);
         match frame.kind {
-            wire::LAST_PART => Ok(Some(std::mem::take(&mut self.message))),
-            wire::PART => Ok(None),
+            wire::LAST_PART => Ok(Taken::Message(std::mem::take(&mut self.message))),
+            wire::PART => Ok(Taken::More),
             other => bail!("device sent an unknown frame kind {other:#04x}"),
         }
     }
@@ -523,26 +566,24 @@ mod tests {
     #[test]
     fn parts_join_in_order() {
         let mut answer = Answer::default();
-        assert_eq!(answer.take(&part(0, false, b"ab")).unwrap(), None);
-        assert_eq!(answer.take(&part(1, false, b"cd")).unwrap(), None);
+        assert_eq!(answer.take(&part(0, false, b"ab")).unwrap(), Taken::More);
+        assert_eq!(answer.take(&part(1, false, b"cd")).unwrap(), Taken::More);
         assert_eq!(
             answer.take(&part(2, true, b"e")).unwrap(),
-            Some(b"abcde".to_vec())
+            Taken::Message(b"abcde".to_vec())
         );
     }
 
     #[test]
-    fn leftovers_of_an_earlier_attempt_are_skipped_and_a_first_part_starts_over() {
+    fn a_missing_part_is_a_gap() {
         let mut answer = Answer::default();
-        // The retried answer's first part arrives after the first attempt's parts 0 and 1 …
-        answer.take(&part(0, false, b"old")).unwrap();
-        answer.take(&part(1, false, b"old")).unwrap();
-        answer.take(&part(0, false, b"ab")).unwrap();
-        // … and a leftover part 2 of the first attempt is not the next part of this one.
-        assert_eq!(answer.take(&part(2, true, b"old")).unwrap(), None);
+        assert_eq!(answer.take(&part(0, false, b"ab")).unwrap(), Taken::More);
+        // Part 1 was lost to noise: part 2 is not the next one.
+        assert_eq!(answer.take(&part(2, true, b"e")).unwrap(), Taken::Gap);
+        // An answer that starts past its first part is one too.
         assert_eq!(
-            answer.take(&part(1, true, b"cd")).unwrap(),
-            Some(b"abcd".to_vec())
+            Answer::default().take(&part(1, true, b"x")).unwrap(),
+            Taken::Gap
         );
     }
 

@@ -13,8 +13,11 @@ use crate::output::Staged;
 use crate::runtime::{self, Blob, Prediction, Summary};
 use crate::target::parity;
 
-/// Records predicted together, across the cores, before their answers are printed in order.
+/// Records predicted together, across the cores, before their answers are printed in order:
+/// at most this many …
 const CHUNK: usize = 64;
+/// … and at most this many pair cells in all (each kept as an f32 map until printed).
+const CHUNK_CELLS: usize = 1 << 22;
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -66,7 +69,14 @@ pub fn run(args: &PredictArgs, blob: &Blob, summary: &Summary) -> Result<()> {
             // predict fails with the first reason, on one line.
             let mut held: Vec<anyhow::Error> = Vec::new();
             for record in records {
-                let record = record.with_context(|| path.display().to_string())?;
+                let record = match record {
+                    Ok(record) => record,
+                    Err(e) => {
+                        // What was read before the bad part is still answered.
+                        run.flush()?;
+                        return Err(e.context(path.display().to_string()));
+                    }
+                };
                 read += 1;
                 let fits =
                     super::super::check_length(&record.name, record.length, summary.pair_len)
@@ -163,7 +173,8 @@ impl Batch<'_> {
     /// Takes a checked record; a full chunk is predicted and printed.
     fn push(&mut self, record: Record) -> Result<()> {
         self.pending.push(record);
-        if self.pending.len() >= CHUNK {
+        let cells: usize = self.pending.iter().map(|r| r.length * r.length).sum();
+        if self.pending.len() >= CHUNK || cells >= CHUNK_CELLS {
             self.flush()?;
         }
         Ok(())
@@ -271,11 +282,14 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Predicts what is pending, writes the heatmaps (only once every answer is in: a
-    /// failure leaves none of them) and lets the device go.
+    /// Predicts what is pending, lets the device go, then writes the heatmaps (only once
+    /// every answer is in: a failure leaves none of them).
     fn finish(&mut self) -> Result<()> {
         self.flush()?;
         self.progress.finish_and_clear();
+        if let Some(d) = self.device.take() {
+            d.close()?;
+        }
         if let Some(png) = &self.args.png {
             let names: Vec<&str> = self.images.iter().map(|(name, _)| name.as_str()).collect();
             let paths = heatmap::paths_for(png, &names);
@@ -284,9 +298,6 @@ impl Batch<'_> {
                 staged.add(path, bytes)?;
             }
             staged.commit()?;
-        }
-        if let Some(d) = self.device.take() {
-            d.close()?;
         }
         Ok(())
     }
