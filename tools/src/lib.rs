@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod formats;
 pub mod heatmap;
 pub mod progress;
+pub mod protein;
 pub mod pytorch_names;
 pub mod quantize;
 pub mod recsys;
