@@ -63,13 +63,7 @@ impl<'a> FullyConnectedI8<'a> {
         if quant.act_min > quant.act_max {
             return Err(Error::BadQuantRange);
         }
-        Ok(Self {
-            in_features,
-            weights,
-            bias,
-            input_zero_point,
-            quant,
-        })
+        Self::checked_at_load(in_features, weights, bias, input_zero_point, quant)
     }
 
     /// A layer whose weights and quantization the blob loader has already checked: only the

@@ -34,34 +34,41 @@ fn interactions(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `scnn train --task items` on the toy interactions in `dir`, into `dir/w.safetensors`,
+/// with `options`.
+fn train_toy(dir: &Path, options: &[&str]) -> Output {
+    interactions(&dir.join("toy.inter"));
+    let (data, out) = (dir.join("toy.inter"), dir.join("w.safetensors"));
+    let mut args = vec!["train", "--task", "items", "--data"];
+    let (data, out) = (data.to_string_lossy(), out.to_string_lossy());
+    args.extend([data.as_ref(), "-o", out.as_ref()]);
+    args.extend_from_slice(options);
+    scnn(&args)
+}
+
 #[test]
 fn a_trained_recommender_scores_the_same_in_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    interactions(dir.path().join("toy.inter").as_path());
-    ok(&scnn(&[
-        "train",
-        "--task",
-        "items",
-        "--data",
-        &p("toy.inter"),
-        "-o",
-        &p("w.safetensors"),
-        "--epochs",
-        "3",
-        "--width",
-        "8",
-        "--dim",
-        "8",
-        "--fc",
-        "16",
-        "--batch",
-        "64",
-        "--learning-rate",
-        "0.01",
-        "--splits",
-        &p("splits"),
-    ]));
+    ok(&train_toy(
+        dir.path(),
+        &[
+            "--epochs",
+            "3",
+            "--width",
+            "8",
+            "--dim",
+            "8",
+            "--fc",
+            "16",
+            "--batch",
+            "64",
+            "--learning-rate",
+            "0.01",
+            "--splits",
+            &p("splits"),
+        ],
+    ));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p("w.json")).unwrap()).unwrap();
     assert_eq!(report["model"], "scosrec");
@@ -187,29 +194,24 @@ fn a_trained_recommender_scores_the_same_in_the_runtime() {
 fn a_run_that_fails_at_its_end_leaves_none_of_its_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    interactions(dir.path().join("toy.inter").as_path());
     // The report goes to a directory that does not exist: the last file the run writes.
-    let out = scnn(&[
-        "train",
-        "--task",
-        "items",
-        "--data",
-        &p("toy.inter"),
-        "-o",
-        &p("w.safetensors"),
-        "--epochs",
-        "1",
-        "--width",
-        "4",
-        "--dim",
-        "4",
-        "--fc",
-        "4",
-        "--splits",
-        &p("splits"),
-        "--report",
-        &p("missing/report.json"),
-    ]);
+    let out = train_toy(
+        dir.path(),
+        &[
+            "--epochs",
+            "1",
+            "--width",
+            "4",
+            "--dim",
+            "4",
+            "--fc",
+            "4",
+            "--splits",
+            &p("splits"),
+            "--report",
+            &p("missing/report.json"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("report.json"), "{stderr}");
