@@ -45,6 +45,10 @@ pub struct TrainArgs {
     /// second pair twice as many).
     #[arg(long)]
     pub width: Option<usize>,
+    /// RNA: the residual layers as `KERNEL:DILATION`, comma-separated (default the example's
+    /// `3:1,3:2,3:4,5:1,3:2`; `3:1,3:2,3:4,3:8,3:16` reaches across a 128-nt map).
+    #[arg(long, value_delimiter = ',', value_parser = block)]
+    pub blocks: Vec<(usize, usize)>,
     /// Epochs (default 30; items 20).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -98,6 +102,28 @@ pub struct TrainArgs {
     /// End this run after this many epochs (0: no limit), to resume later with --resume.
     #[arg(long, default_value_t = 0)]
     pub epochs_per_run: usize,
+}
+
+/// One `KERNEL:DILATION` of `--blocks`: an odd kernel of 1 to 7 and a dilation of 1 to 64.
+fn block(text: &str) -> Result<(usize, usize), String> {
+    let (kernel, dilation) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not KERNEL:DILATION (e.g. 3:2)"))?;
+    let kernel: usize = kernel
+        .trim()
+        .parse()
+        .map_err(|_| format!("kernel `{kernel}` is not a number"))?;
+    let dilation: usize = dilation
+        .trim()
+        .parse()
+        .map_err(|_| format!("dilation `{dilation}` is not a number"))?;
+    if !(1..=7).contains(&kernel) || kernel % 2 == 0 {
+        return Err(format!("kernel {kernel} must be odd, 1 to 7"));
+    }
+    if !(1..=64).contains(&dilation) {
+        return Err(format!("dilation {dilation} must be 1 to 64"));
+    }
+    Ok((kernel, dilation))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -187,7 +213,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     {
         bail!("--validation and --test must be fractions that sum to less than 1");
     }
-    let config = train::example_config(args.pair_len, args.width.unwrap_or(8));
+    let blocks = if args.blocks.is_empty() {
+        train::EXAMPLE_BLOCKS.to_vec()
+    } else {
+        args.blocks.clone()
+    };
+    let config = train::rna_config(args.pair_len, args.width.unwrap_or(8), &blocks);
     config.validate()?;
     let mut records = Vec::new();
     for path in &args.data {
@@ -340,6 +371,9 @@ fn run_items(args: &TrainArgs) -> Result<()> {
         bail!(
             "--checkpoint and --max-steps are for the RNA task (a recommender trains in minutes)"
         );
+    }
+    if !args.blocks.is_empty() {
+        bail!("--blocks shapes RNA models; a recommender's convolutions are SCosRec's");
     }
     let interactions = crate::recsys::read(path)?;
     let data =

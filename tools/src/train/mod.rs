@@ -113,25 +113,34 @@ pub struct Trained {
     pub report: Report,
 }
 
+/// The example model's residual blocks as `(kernel, dilation)`: 3×3 at dilations 1, 2, 4,
+/// a 5×5, and a 3×3 at dilation 2.
+pub const EXAMPLE_BLOCKS: [(usize, usize); 5] = [(3, 1), (3, 2), (3, 4), (5, 1), (3, 2)];
+
 /// The example model's architecture: a 1×1 generating layer over `[e_i ; e_j] ⊕ e_i ⊗ e_j`,
 /// five 3×3/5×5 layers with dilations 1, 2, 4 and residual adds, and a 1×1 head.
 pub fn example_config(pair_len: usize, width: usize) -> ModelConfig {
-    let layer = LayerConfig::new;
+    rna_config(pair_len, width, &EXAMPLE_BLOCKS)
+}
+
+/// An RNA structure model: a 1×1 generating layer over `[e_i ; e_j] ⊕ e_i ⊗ e_j` (the outer
+/// product's AU, GC, GU channels already give the first layer a canonical-pair indicator), one
+/// layer per `(kernel, dilation)` in `blocks`, each after the first adding its input back, and a
+/// 1×1 head.
+pub fn rna_config(pair_len: usize, width: usize, blocks: &[(usize, usize)]) -> ModelConfig {
     let relu = ActivationName::Relu;
+    let mut layers = vec![LayerConfig::new(width, 1, 1, relu, None)];
+    for (b, &(kernel, dilation)) in blocks.iter().enumerate() {
+        let residual = (b > 0).then_some(b);
+        layers.push(LayerConfig::new(width, kernel, dilation, relu, residual));
+    }
+    layers.push(LayerConfig::new(1, 1, 1, ActivationName::None, None));
     ModelConfig {
         app: crate::config::AppName::Rna,
         pair_len,
         embedding_dim: 4,
         pair_features: vec![PairFeature::Concat, PairFeature::Outer],
-        layers: vec![
-            layer(width, 1, 1, relu, None),
-            layer(width, 3, 1, relu, None),
-            layer(width, 3, 2, relu, Some(1)),
-            layer(width, 3, 4, relu, Some(2)),
-            layer(width, 5, 1, relu, Some(3)),
-            layer(width, 3, 2, relu, Some(4)),
-            layer(1, 1, 1, ActivationName::None, None),
-        ],
+        layers,
         bn_eps: 1e-5,
         vocab_size: None,
         head: None,

@@ -1,27 +1,13 @@
-//! `scnn evaluate`: a recommendation blob's ranking metrics on a data file's validation and
-//! test splits (the protocol of [`crate::recsys`]), from the host runtime: the same scores an
-//! int8 firmware computes, ranked as it ranks them.
-
-use std::path::PathBuf;
+//! A recommendation blob's ranking metrics on a data file's validation and test splits (the
+//! protocol of [`crate::recsys`]), from the host runtime: the same scores an int8 firmware
+//! computes, ranked as it ranks them.
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use serde::Serialize;
 
+use super::EvaluateArgs;
 use crate::recsys::{self, Evaluation, ItemsData, Metrics, Stage};
-use crate::runtime::{self, Blob};
-
-#[derive(Args, Debug)]
-pub struct EvaluateArgs {
-    /// The blob (int8 or f32) of a recommendation model.
-    pub model: PathBuf,
-    /// The interaction file it was trained on (RecBole `.inter`, or `user item rating` lines).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
+use crate::runtime::{self, Blob, Summary};
 
 #[derive(Serialize)]
 pub struct EvaluateReport {
@@ -54,16 +40,7 @@ fn metrics(blob: &Blob, data: &ItemsData, stage: Stage) -> Result<Metrics> {
     Ok(evaluation.finish())
 }
 
-pub fn run(args: &EvaluateArgs) -> Result<()> {
-    let blob = Blob::read(&args.model)?;
-    let summary = runtime::summary(&blob)?;
-    if summary.app != scnn::blob::App::Items {
-        bail!(
-            "{} is a {} model; evaluate ranks recommendation models (RNA and protein models: scnn verify)",
-            args.model.display(),
-            summary.app.name()
-        );
-    }
+pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
     let interactions = recsys::read(&args.data)?;
     let data = ItemsData::new(&interactions).with_context(|| args.data.display().to_string())?;
     let info = scnn::model::ModelInfo::try_parse(blob.bytes()).map_err(|e| blob.load_error(e))?;
@@ -89,16 +66,13 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         );
     }
     let bar = crate::progress::bar(2, "evaluating");
-    let validation = metrics(&blob, &data, Stage::Validation)?;
+    let validation = metrics(blob, &data, Stage::Validation)?;
     bar.inc(1);
-    let test = metrics(&blob, &data, Stage::Test)?;
+    let test = metrics(blob, &data, Stage::Test)?;
     bar.finish_and_clear();
     let report = EvaluateReport {
         model: args.model.display().to_string(),
-        precision: match summary.precision {
-            scnn::blob::Precision::Int8 => "int8",
-            scnn::blob::Precision::F32 => "f32",
-        },
+        precision: super::precision_name(summary.precision),
         items: data.items.len(),
         users: data.users.len(),
         validation,

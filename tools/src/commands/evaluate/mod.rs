@@ -1,0 +1,52 @@
+//! `scnn evaluate`: how good a blob is at its job on data with answers, from the host runtime
+//! (the same int8 arithmetic and decoder as the firmware). One command for every
+//! application: base-pair F1 for RNA structure models, ranking metrics for recommenders.
+
+mod items;
+mod structures;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::runtime::{self, Blob};
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The blob (int8 or f32).
+    pub model: PathBuf,
+    /// Data with answers: RNA structures (FASTA with a dot-bracket line, bpseq, Stockholm with
+    /// `#=GC SS_cons`) for an RNA model; the interaction file it was trained on (RecBole
+    /// `.inter`, or `user item rating` lines) for a recommender.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// RNA: also print each sequence's scores (JSON lines with `--json`).
+    #[arg(long)]
+    pub per_sequence: bool,
+}
+
+pub fn run(args: &EvaluateArgs) -> Result<()> {
+    let blob = Blob::read(&args.model)?;
+    let summary = runtime::summary(&blob)?;
+    match summary.app {
+        scnn::blob::App::Items => items::run(args, &blob, &summary),
+        scnn::blob::App::Rna => structures::run(args, &blob, &summary),
+        other => bail!(
+            "{} is a {} model; evaluate scores RNA structure models and recommenders",
+            args.model.display(),
+            other.name()
+        ),
+    }
+}
+
+/// `"int8"` or `"f32"`.
+fn precision_name(precision: scnn::blob::Precision) -> &'static str {
+    match precision {
+        scnn::blob::Precision::Int8 => "int8",
+        scnn::blob::Precision::F32 => "f32",
+    }
+}

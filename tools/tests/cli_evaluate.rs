@@ -1,0 +1,188 @@
+//! `scnn evaluate` on an RNA structure model: its F1 is the F1 of what `scnn predict` answers,
+//! scored pair by pair against the reference.
+
+mod common;
+
+use common::{manifest, scnn, stderr, Dir};
+
+fn blob() -> String {
+    manifest("models/example.scnn")
+}
+
+/// `(name, sequence, structure)` of the first `n` records of the example's test split, as
+/// `scnn predict --json` answers them.
+fn predicted(n: usize, dir: &Dir) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(manifest("data/example.fa")).unwrap();
+    let fasta: String = text
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .collect::<Vec<_>>()
+        .chunks(3)
+        .take(n)
+        .map(|r| format!("{}\n{}\n", r[0], r[1]))
+        .collect();
+    std::fs::write(dir.path("in.fa"), fasta).unwrap();
+    let out = scnn(&["predict", &blob(), "--fasta", &dir.s("in.fa"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (s("name"), s("sequence"), s("structure"))
+        })
+        .collect()
+}
+
+fn evaluate_json(data: &str) -> Vec<serde_json::Value> {
+    let out = scnn(&[
+        "evaluate",
+        &blob(),
+        "--data",
+        data,
+        "--json",
+        "--per-sequence",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_reference_equal_to_the_prediction_scores_one_and_an_empty_one_zero() {
+    let dir = Dir::new();
+    let records = predicted(6, &dir);
+    assert!(records.iter().all(|r| r.2.contains('(')), "{records:?}");
+    let same: String = records
+        .iter()
+        .map(|(n, s, db)| format!(">{n}\n{s}\n{db}\n"))
+        .collect();
+    std::fs::write(dir.path("same.fa"), same).unwrap();
+    let lines = evaluate_json(&dir.s("same.fa"));
+    assert_eq!(lines.len(), 7);
+    for (line, (name, _, db)) in lines.iter().zip(&records) {
+        assert_eq!(line["name"], name.as_str());
+        assert_eq!(line["f1"], 1.0);
+        let opened = db
+            .chars()
+            .filter(|c| "([{<".contains(*c) || c.is_ascii_uppercase());
+        assert_eq!(line["predicted_pairs"], opened.count());
+    }
+    assert_eq!(lines[6]["sequences"], 6);
+    assert_eq!(lines[6]["f1"], 1.0);
+
+    // Every predicted pair is wrong against an open chain: F1, precision and recall 0.
+    let open: String = records
+        .iter()
+        .map(|(n, s, _)| format!(">{n}\n{s}\n{}\n", ".".repeat(s.len())))
+        .collect();
+    std::fs::write(dir.path("open.fa"), open).unwrap();
+    let summary = evaluate_json(&dir.s("open.fa")).pop().unwrap();
+    assert_eq!(summary["f1"], 0.0);
+    assert_eq!(summary["precision"], 0.0);
+    assert_eq!(summary["recall"], 0.0);
+}
+
+#[test]
+fn the_reference_structures_give_a_mean_f1_between_the_extremes() {
+    let out = scnn(&["evaluate", &blob(), "--data", &manifest("data/example.fa")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sequences 129 "), "{text}");
+    let f1: f64 = text
+        .split("mean pair F1 ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no F1 in {text}"));
+    // The tRNA model on unseen tRNAs: good, not perfect.
+    assert!((0.8..1.0).contains(&f1), "{f1}");
+}
+
+#[test]
+fn sequences_longer_than_the_model_are_counted_and_warned_about() {
+    let dir = Dir::new();
+    let long = "GC".repeat(80);
+    let fa = format!(
+        ">short\nGGGGAAAACCCC\n((((....))))\n>long\n{long}\n{}\n",
+        ".".repeat(160)
+    );
+    std::fs::write(dir.path("d.fa"), fa).unwrap();
+    let out = scnn(&["evaluate", &blob(), "--data", &dir.s("d.fa"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 of 2 records are longer than the model's 128 positions"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sequences"], 1);
+    assert_eq!(v["cleaning"]["too_long"], 1);
+
+    std::fs::write(
+        dir.path("all-long.fa"),
+        format!(">long\n{long}\n{}\n", ".".repeat(160)),
+    )
+    .unwrap();
+    let out = scnn(&["evaluate", &blob(), "--data", &dir.s("all-long.fa")]);
+    common::assert_fails(&out, &["no structures of at most 128 nt", "1 longer"]);
+}
+
+#[test]
+fn train_blocks_must_be_odd_kernels_with_dilations() {
+    for (bad, says) in [
+        ("4:1", "kernel 4 must be odd"),
+        ("3", "is not KERNEL:DILATION"),
+        ("3:0", "dilation 0 must be 1 to 64"),
+    ] {
+        let out = scnn(&[
+            "train",
+            "--data",
+            "x.fa",
+            "-o",
+            "x.safetensors",
+            "--blocks",
+            bad,
+        ]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(says), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn train_blocks_shape_the_network() {
+    let dir = Dir::new();
+    let weights = dir.s("b.safetensors");
+    let out = scnn(&[
+        "train",
+        "--data",
+        &manifest("data/example.fa"),
+        "-o",
+        &weights,
+        "--blocks",
+        "3:1,5:8",
+        "--width",
+        "4",
+        "--max-steps",
+        "2",
+        "--split",
+        "random",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let blob = dir.s("b.scnn");
+    let calibrate = manifest("data/calibration.fa");
+    let out = scnn(&["convert", &weights, "--calibrate", &calibrate, "-o", &blob]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = scnn(&["inspect", &blob]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| #"))
+        .collect();
+    // Generating 1×1, the two blocks, the 1×1 head.
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(rows[1].contains("| 4→4 | 3 | 1 |"), "{}", rows[1]);
+    assert!(
+        rows[2].contains("| 4→4 | 5 | 8 |") && rows[2].contains("| 1 |"),
+        "{}",
+        rows[2]
+    );
+}
