@@ -117,7 +117,7 @@ fn block(text: &str) -> Result<(usize, usize), String> {
         .trim()
         .parse()
         .map_err(|_| format!("dilation `{dilation}` is not a number"))?;
-    if !(1..=7).contains(&kernel) || kernel % 2 == 0 {
+    if !(1..=7).contains(&kernel) || kernel.is_multiple_of(2) {
         return Err(format!("kernel {kernel} must be odd, 1 to 7"));
     }
     if !(1..=64).contains(&dilation) {
