@@ -165,6 +165,54 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
+/// Where the bar cannot be drawn (a run under `nohup`, its stderr a file), a line a minute
+/// with the step, the recent loss, the rate and the time left.
+struct StepLog {
+    hidden: bool,
+    since: std::time::Instant,
+    last: std::time::Instant,
+    first_step: Option<usize>,
+    losses: f64,
+    count: usize,
+}
+
+impl StepLog {
+    fn new(bar: &ProgressBar) -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            hidden: bar.is_hidden(),
+            since: now,
+            last: now,
+            first_step: None,
+            losses: 0.0,
+            count: 0,
+        }
+    }
+
+    fn step(&mut self, step: usize, total: usize, loss: f64) {
+        if !self.hidden {
+            return;
+        }
+        let first = *self.first_step.get_or_insert(step - 1);
+        self.losses += loss;
+        self.count += 1;
+        if self.last.elapsed().as_secs() < 60 && step != total {
+            return;
+        }
+        let seconds = self.since.elapsed().as_secs_f64();
+        let rate = (step - first) as f64 / seconds.max(1e-9);
+        let left = (total - step) as f64 / rate.max(1e-9);
+        eprintln!(
+            "step {step}/{total}: mean loss {:.4} since the last line, {rate:.2} steps/s, about {:.0} min left",
+            self.losses / self.count as f64,
+            left / 60.0
+        );
+        self.last = std::time::Instant::now();
+        self.losses = 0.0;
+        self.count = 0;
+    }
+}
+
 fn stage_split(
     outputs: &mut Staged,
     dir: &Path,
@@ -284,6 +332,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         epochs_per_run: args.epochs_per_run,
     };
     let bar = progress_bar();
+    let mut log = StepLog::new(&bar);
     let trained = train::train(
         &config,
         &splits.train,
@@ -303,6 +352,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 bar.set_length(total as u64);
                 bar.set_position(step as u64);
                 bar.set_message(format!("loss {loss:.4}"));
+                log.step(step, total, loss);
             }
             Progress::Validating { epoch, sequences } => {
                 bar.set_message(format!("epoch {epoch}: validating {sequences} sequences"));
