@@ -16,6 +16,7 @@ pub mod config;
 pub mod dataset;
 pub mod formats;
 pub mod heatmap;
+pub mod nested;
 pub mod progress;
 pub mod protein;
 pub mod pytorch_names;

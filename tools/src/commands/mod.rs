@@ -95,3 +95,40 @@ pub fn check_length(name: &str, length: usize, pair_len: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// How pair probabilities become a structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoder {
+    /// The firmware's: canonical pairs above the threshold, best first, pseudoknots allowed.
+    Greedy,
+    /// Host only: the pseudoknot-free structure of canonical pairs above the threshold with
+    /// the largest summed `p − threshold` ([`crate::nested`]).
+    Nested,
+}
+
+impl Decoder {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decoder::Greedy => "greedy",
+            Decoder::Nested => "nested",
+        }
+    }
+
+    /// The pairs of `prediction` (decoded greedily at `threshold`) under this decoder.
+    pub fn pairs(
+        self,
+        name: &str,
+        sequence: &str,
+        prediction: &crate::runtime::Prediction,
+        threshold: f32,
+    ) -> Result<Vec<(usize, usize)>> {
+        Ok(match self {
+            Decoder::Greedy => prediction.pairs.clone(),
+            Decoder::Nested => {
+                crate::nested::decode(&prediction.probs, &bases(name, sequence)?, threshold)
+            }
+        })
+    }
+}

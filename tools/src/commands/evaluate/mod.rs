@@ -24,6 +24,10 @@ pub struct EvaluateArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// RNA: the decoder, `greedy` (the firmware's) or `nested` (host only: the best
+    /// pseudoknot-free structure).
+    #[arg(long, value_enum, default_value_t = crate::commands::Decoder::Greedy)]
+    pub decoder: crate::commands::Decoder,
     /// RNA: also print each sequence's scores (JSON lines with `--json`).
     #[arg(long)]
     pub per_sequence: bool,

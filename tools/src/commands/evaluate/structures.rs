@@ -34,6 +34,7 @@ struct Report<'a> {
     model: String,
     precision: &'static str,
     pair_len: usize,
+    decoder: crate::commands::Decoder,
     data: String,
     /// What reading the data dropped (duplicates, sequences longer than the pair length).
     cleaning: &'a Cleaning,
@@ -90,13 +91,15 @@ impl Means {
 fn score_all(
     blob: &Blob,
     examples: &[Example],
+    decoder: crate::commands::Decoder,
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<Scored>> {
     let one = |e: &Example| -> Result<Scored> {
         let p = runtime::predict(blob, &e.sequence, scnn::decode::DEFAULT_THRESHOLD, false)
             .with_context(|| format!("record `{}`", e.name))?;
         bar.inc(1);
-        Ok(score(&e.name, e.sequence.len(), &p.pairs, &e.pairs))
+        let pairs = decoder.pairs(&e.name, &e.sequence, &p, scnn::decode::DEFAULT_THRESHOLD)?;
+        Ok(score(&e.name, e.sequence.len(), &pairs, &e.pairs))
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = examples.len().div_ceil(workers).max(1);
@@ -135,12 +138,13 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         );
     }
     let bar = crate::progress::bar(examples.len(), "evaluating");
-    let scored = score_all(blob, &examples, &bar)?;
+    let scored = score_all(blob, &examples, args.decoder, &bar)?;
     bar.finish_and_clear();
     let report = Report {
         model: args.model.display().to_string(),
         precision: super::precision_name(summary.precision),
         pair_len: summary.pair_len,
+        decoder: args.decoder,
         data: args.data.display().to_string(),
         cleaning: &cleaning,
         means: Means::of(&scored),
@@ -171,10 +175,11 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         outln!()?;
     }
     outln!(
-        "{} ({}, pair length {}) on {}",
+        "{} ({}, pair length {}, {} decoder) on {}",
         report.model,
         report.precision,
         report.pair_len,
+        args.decoder.name(),
         report.data
     )?;
     outln!(

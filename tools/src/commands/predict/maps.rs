@@ -160,6 +160,9 @@ impl Batch<'_> {
                 )
             })?;
         }
+        if self.args.device.target.is_some() && self.args.decoder != super::super::Decoder::Greedy {
+            bail!("--decoder nested runs on the host only; a device decodes greedily");
+        }
         self.device = self.args.device.start(self.blob)?;
         if self.device.is_some() && self.args.threshold != scnn::decode::DEFAULT_THRESHOLD {
             bail!(
@@ -186,10 +189,16 @@ impl Batch<'_> {
         let app = self.app;
         let threshold = self.args.threshold;
         let blob = self.blob;
+        let decoder = self.args.decoder;
         let predict = |record: &Record| {
             let sequence = readable(record, app).sequence;
-            runtime::predict(blob, &sequence, threshold, false)
-                .with_context(|| format!("record `{}`", record.name))
+            let mut p = runtime::predict(blob, &sequence, threshold, false)
+                .with_context(|| format!("record `{}`", record.name))?;
+            if decoder != super::super::Decoder::Greedy {
+                p.pairs = decoder.pairs(&record.name, &sequence, &p, threshold)?;
+                (p.structure, p.unbracketed) = crate::dataset::dot_bracket(p.len, &p.pairs);
+            }
+            Ok(p)
         };
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per = records.len().div_ceil(workers).max(1);

@@ -70,6 +70,10 @@ pub struct PredictArgs {
     /// Pair probability above which a canonical pair is a candidate.
     #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD, value_parser = super::threshold)]
     pub threshold: f32,
+    /// RNA: `greedy` (the firmware's decoder) or `nested` (host only: the best
+    /// pseudoknot-free structure of canonical pairs above the threshold).
+    #[arg(long, value_enum, default_value_t = super::Decoder::Greedy)]
+    pub decoder: super::Decoder,
     #[command(flatten)]
     pub device: TargetArgs,
 }
