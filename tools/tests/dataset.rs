@@ -41,6 +41,26 @@ fn stockholm_without_a_sequence_structure_uses_the_consensus() {
 }
 
 #[test]
+fn rfam_seed_alignments_name_their_family_so_training_splits_by_it() {
+    // Two families in one file, as in Rfam.seed: the accession and ID lead each name.
+    let text = "# STOCKHOLM 1.0\n#=GF ID tRNA\n#=GF AC RF00005\n\
+                a/1-9 GG-GAAACCC\n#=GC SS_cons <<.<...>>>\n//\n\
+                # STOCKHOLM 1.0\n#=GF AC RF00001\n#=GF ID 5S_rRNA\n\
+                b/2-10 GGGAAGCCC\n#=GC SS_cons <<<...>>>\n//\n";
+    let records = stockholm::parse(text).unwrap();
+    let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["RF00005|tRNA|a/1-9", "RF00001|5S_rRNA|b/2-10"]);
+    assert_eq!(records[0].sequence, "GGGAAACCC");
+    assert_eq!(records[0].pairs, [(0, 8), (1, 7), (2, 6)]);
+    let (examples, _) = scnn_tools::dataset::clean(records, 128).unwrap();
+    assert!(scnn_tools::dataset::has_families(&examples));
+    assert_eq!(
+        scnn_tools::dataset::family(&examples[1].name),
+        Some("RF00001")
+    );
+}
+
+#[test]
 fn stockholm_errors_name_the_problem() {
     let missing = stockholm::parse("# STOCKHOLM 1.0\na GGGAAACCC\n//\n").unwrap_err();
     assert!(

@@ -19,6 +19,9 @@ struct Alignment {
     rows: HashMap<String, String>,
     ss: HashMap<String, String>,
     ss_cons: String,
+    /// `#=GF AC` and `#=GF ID` (an Rfam family's accession and name), when given.
+    accession: Option<String>,
+    id: Option<String>,
 }
 
 impl Alignment {
@@ -32,7 +35,13 @@ impl Alignment {
                     "alignment {block}: sequence `{name}` has no `#=GR {name} SS` line and the alignment has no `#=GC SS_cons`"
                 ),
             };
-            out.push(project(name, row, structure)?);
+            let mut record = project(name, row, structure)?;
+            // Rfam's naming, `ACCESSION|ID|name`, lets training split by family.
+            if let Some(accession) = &self.accession {
+                let id = self.id.as_deref().unwrap_or("");
+                record.name = format!("{accession}|{id}|{name}");
+            }
+            out.push(record);
         }
         Ok(())
     }
@@ -104,6 +113,8 @@ pub fn parse(text: &str) -> Result<Vec<Structured>> {
                 .or_default()
                 .push_str(structure),
             ["#=GC", "SS_cons", structure] => alignment.ss_cons.push_str(structure),
+            ["#=GF", "AC", accession] => alignment.accession = Some(accession.to_string()),
+            ["#=GF", "ID", id] => alignment.id = Some(id.to_string()),
             [first, ..] if first.starts_with('#') => {}
             [name, row] => {
                 if !alignment.rows.contains_key(*name) {
