@@ -232,9 +232,96 @@ pub fn split_by_cluster(
     (train, val, tst)
 }
 
+/// Tokens of the protein alphabet: the 20 standard residues, then X for anything else.
+pub const VOCAB: usize = 21;
+/// The token of X (any residue outside the 20).
+pub const UNKNOWN: u16 = 20;
+
+/// The runtime's token of a one-letter residue code (X for anything outside the 20).
+pub fn token(residue: u8) -> u16 {
+    scnn::apps::protein::ALPHABET
+        .iter()
+        .find(|(s, _)| *s == residue.to_ascii_uppercase())
+        .map_or(UNKNOWN, |&(_, t)| t.min(UNKNOWN))
+}
+
+/// Sequence separation classes of contacts, as CASP scores them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Range {
+    /// 6 ≤ j − i < 12.
+    Short,
+    /// 12 ≤ j − i < 24.
+    Medium,
+    /// j − i ≥ 24.
+    Long,
+    /// j − i ≥ 12.
+    MediumLong,
+}
+
+impl Range {
+    pub const ALL: [Range; 4] = [Range::Short, Range::Medium, Range::Long, Range::MediumLong];
+
+    /// Whether a pair `separation` apart is in this range.
+    pub fn holds(self, separation: usize) -> bool {
+        match self {
+            Range::Short => (6..12).contains(&separation),
+            Range::Medium => (12..24).contains(&separation),
+            Range::Long => separation >= 24,
+            Range::MediumLong => separation >= 12,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Range::Short => "short",
+            Range::Medium => "medium",
+            Range::Long => "long",
+            Range::MediumLong => "medium+long",
+        }
+    }
+}
+
+/// Pairs `(i, j, p)` of a `len`-residue chain in `range`, best first (p descending, ties by
+/// `(i, j)` ascending, the firmware's order); `prob(i, j)` gives the score of `i < j`.
+pub fn ranked(
+    len: usize,
+    range: Range,
+    prob: impl Fn(usize, usize) -> f32,
+) -> Vec<(usize, usize, f32)> {
+    let mut pairs: Vec<(usize, usize, f32)> = (0..len)
+        .flat_map(|i| (i + MIN_SEPARATION..len).map(move |j| (i, j)))
+        .filter(|&(i, j)| range.holds(j - i))
+        .map(|(i, j)| (i, j, prob(i, j)))
+        .collect();
+    pairs.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    pairs
+}
+
+/// Precision of the best `top` pairs of `ranked` against the true `contacts` (sorted): the
+/// share of them in contact. `top` is at least 1.
+pub fn precision(ranked: &[(usize, usize, f32)], contacts: &[(usize, usize)], top: usize) -> f64 {
+    let top = top.max(1);
+    let hits = ranked
+        .iter()
+        .take(top)
+        .filter(|&&(i, j, _)| contacts.binary_search(&(i, j)).is_ok())
+        .count();
+    hits as f64 / top as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn residues_map_to_the_runtime_tokens_and_the_rest_to_x() {
+        assert_eq!(token(b'A'), 0);
+        assert_eq!(token(b'y'), 19);
+        assert_eq!(token(b'X'), 20);
+        assert_eq!(token(b'B'), 20);
+        assert_eq!(token(b'*'), 20);
+    }
 
     #[test]
     fn records_read_and_bad_ones_are_named() {

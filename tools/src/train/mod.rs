@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod contacts;
 pub mod items;
 pub mod net;
 
@@ -79,6 +80,8 @@ pub struct EpochReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub model: &'static str,
+    /// What `validation_f1` and `test_f1` measure (for contact maps, a precision).
+    pub score: &'static str,
     pub options: Options,
     pub trainable_parameters: usize,
     pub train_examples: usize,
@@ -105,6 +108,90 @@ pub struct Report {
 
 /// Tensors by name: shape and values.
 pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// What one kind of model brings to the shared training loop ([`train`]): its examples, its
+/// loss on a batch and its validation score. RNA structures ([`Structures`]) and protein
+/// contacts ([`contacts::Contacts`]) are the two.
+pub trait Task: Sync {
+    type Example: Sync;
+    /// The example's length (batches are bucketed by it).
+    fn length(&self, example: &Self::Example) -> usize;
+    /// Feeds what identifies `example` into a run's fingerprint.
+    fn fingerprint(&self, example: &Self::Example, hash: &mut u64);
+    /// A fresh net for `layout`: its convs, plus whatever else the task learns.
+    fn init(&self, layout: &Layout, seed: u64, device: &Device) -> Net {
+        layout.init(seed, device)
+    }
+    /// The training loss of one batch; `step` (1-based) numbers it, for reproducible crops.
+    fn loss(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        examples: &[&Self::Example],
+        step: usize,
+        pos_weight: f32,
+        device: &Device,
+    ) -> Tensor<1>;
+    /// What [`Task::score`] measures, for reports.
+    fn score_name(&self) -> &'static str;
+    /// The score the run selects on (higher is better), on the inner backend.
+    fn score(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        examples: &[Self::Example],
+        device: &Device,
+    ) -> Result<f64>;
+}
+
+/// RNA secondary structure: one-hot pair features built on the host, all pairs in the loss,
+/// mean pair F1 of the decoded structures as the score.
+pub struct Structures;
+
+impl Task for Structures {
+    type Example = Example;
+
+    fn length(&self, example: &Example) -> usize {
+        example.sequence.len()
+    }
+
+    fn fingerprint(&self, e: &Example, hash: &mut u64) {
+        fnv(hash, e.name.as_bytes());
+        fnv(hash, e.sequence.as_bytes());
+        for &(i, j) in &e.pairs {
+            fnv(hash, &(i as u64).to_le_bytes());
+            fnv(hash, &(j as u64).to_le_bytes());
+        }
+    }
+
+    fn loss(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        examples: &[&Example],
+        _step: usize,
+        pos_weight: f32,
+        device: &Device,
+    ) -> Tensor<1> {
+        let b = batch(&layout.config, examples, device);
+        let logits = layout.forward(net, b.features.clone(), &b.mask);
+        loss(logits, &b, pos_weight)
+    }
+
+    fn score_name(&self) -> &'static str {
+        "mean pair F1"
+    }
+
+    fn score(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        examples: &[Example],
+        device: &Device,
+    ) -> Result<f64> {
+        evaluate(layout, net, examples, device)
+    }
+}
 
 /// The trained weights, named as `scnn convert` reads them.
 pub struct Trained {
@@ -222,6 +309,15 @@ pub fn export(layout: &Layout, net: &Net, device: &Device) -> Result<Tensors> {
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         tensors.insert(format!("layers.{t}.bias"), (vec![layer.out_channels], bias));
     }
+    if let Some(embedding) = net.embedding.first() {
+        let table = embedding.val();
+        let shape = table.dims().to_vec();
+        let values: Vec<f32> = table
+            .into_data()
+            .try_to_vec()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        tensors.insert("embedding.weight".to_string(), (shape, values));
+    }
     Ok(tensors)
 }
 
@@ -252,7 +348,12 @@ fn fnv(hash: &mut u64, bytes: &[u8]) {
 }
 
 /// Hash of what decides a run's course: model, training options, training data.
-fn fingerprint(config: &ModelConfig, options: &Options, train: &[Example]) -> Result<u64> {
+fn fingerprint<T: Task>(
+    task: &T,
+    config: &ModelConfig,
+    options: &Options,
+    train: &[T::Example],
+) -> Result<u64> {
     let mut hash = 0xCBF2_9CE4_8422_2325;
     fnv(&mut hash, serde_json::to_string(config)?.as_bytes());
     let shaping = (
@@ -267,12 +368,7 @@ fn fingerprint(config: &ModelConfig, options: &Options, train: &[Example]) -> Re
     );
     fnv(&mut hash, serde_json::to_string(&shaping)?.as_bytes());
     for e in train {
-        fnv(&mut hash, e.name.as_bytes());
-        fnv(&mut hash, e.sequence.as_bytes());
-        for &(i, j) in &e.pairs {
-            fnv(&mut hash, &(i as u64).to_le_bytes());
-            fnv(&mut hash, &(j as u64).to_le_bytes());
-        }
+        task.fingerprint(e, &mut hash);
     }
     Ok(hash)
 }
@@ -289,8 +385,14 @@ struct Run {
 }
 
 /// A fresh run, or the one in `options.checkpoint` with `options.resume`.
-fn start(layout: &Layout, options: &Options, fingerprint: u64, device: &Device) -> Result<Run> {
-    let net = layout.init(options.seed, device);
+fn start<T: Task>(
+    task: &T,
+    layout: &Layout,
+    options: &Options,
+    fingerprint: u64,
+    device: &Device,
+) -> Result<Run> {
+    let net = task.init(layout, options.seed, device);
     let optimizer = AdamConfig::new().init();
     let fresh = |net, optimizer| Run {
         net,
@@ -348,18 +450,19 @@ fn save_checkpoint(dir: &std::path::Path, run: &Run, fingerprint: u64) -> Result
 }
 
 /// One optimizer step on `examples`: the updated net and the loss before the step.
-fn step(
+#[allow(clippy::too_many_arguments)]
+fn step<T: Task>(
+    task: &T,
     layout: &Layout,
     net: Net,
     optimizer: &mut ModuleOptimizer,
-    examples: &[&Example],
+    examples: &[&T::Example],
+    step_number: usize,
     rate: f64,
     pos_weight: f32,
     device: &Device,
 ) -> Result<(Net, f64)> {
-    let b = batch(&layout.config, examples, device);
-    let logits = layout.forward(&net, b.features.clone(), &b.mask);
-    let loss = loss(logits, &b, pos_weight);
+    let loss = task.loss(layout, &net, examples, step_number, pos_weight, device);
     let value: f64 = loss
         .clone()
         .into_data()
@@ -379,6 +482,28 @@ pub fn train(
     validation: &[Example],
     test: &[Example],
     options: &Options,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<Trained> {
+    train_task(
+        &Structures,
+        config,
+        train,
+        validation,
+        test,
+        options,
+        progress,
+    )
+}
+
+/// [`train`] for any [`Task`]: keeps the epoch with the best validation score and scores it
+/// on `test`.
+pub fn train_task<T: Task>(
+    task: &T,
+    config: &ModelConfig,
+    train: &[T::Example],
+    validation: &[T::Example],
+    test: &[T::Example],
+    options: &Options,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Trained> {
     if train.is_empty() {
@@ -391,15 +516,15 @@ pub fn train(
     let device = Device::flex().autodiff();
     device.seed(options.seed);
     let layout = Layout::new(config, options.dense);
-    let fingerprint = fingerprint(config, options, train)?;
-    let mut run = start(&layout, options, fingerprint, &device)?;
+    let fingerprint = fingerprint(task, config, options, train)?;
+    let mut run = start(task, &layout, options, fingerprint, &device)?;
     let resumed_after_epoch = run.epochs_done;
     let steps_per_epoch = train.len().div_ceil(options.batch);
     let mut total = steps_per_epoch * options.epochs;
     if options.max_steps > 0 {
         total = total.min(options.max_steps);
     }
-    let lengths: Vec<usize> = train.iter().map(|e| e.sequence.len()).collect();
+    let lengths: Vec<usize> = train.iter().map(|e| task.length(e)).collect();
     let steps_before = run.losses.len();
     progress(Progress::Start {
         step: steps_before,
@@ -422,16 +547,18 @@ pub fn train(
             if run.losses.len() == total {
                 break;
             }
-            let refs: Vec<&Example> = indices.iter().map(|&i| &train[i]).collect();
+            let refs: Vec<&T::Example> = indices.iter().map(|&i| &train[i]).collect();
             // Linear decay to a tenth of the rate: late epochs settle instead of hopping.
             let progress_fraction = run.losses.len() as f64 / total as f64;
             let rate = options.learning_rate * (1.0 - 0.9 * progress_fraction);
             let step_number = run.losses.len() + 1;
             let (net, value) = step(
+                task,
                 &layout,
                 run.net,
                 &mut run.optimizer,
                 &refs,
+                step_number,
                 rate,
                 options.pos_weight,
                 &device,
@@ -454,7 +581,7 @@ pub fn train(
             epoch,
             sequences: validation.len(),
         });
-        let validation_f1 = evaluate(&layout, &run.net, validation, &device)?;
+        let validation_f1 = task.score(&layout, &run.net, validation, &device)?;
         let report = EpochReport {
             epoch,
             steps: epoch_steps,
@@ -478,12 +605,13 @@ pub fn train(
         bail!("no training step ran");
     };
     let tensors = export(&layout, &best_net, &device)?;
-    let test_f1 = evaluate(&layout, &best_net, test, &device)?;
+    let test_f1 = task.score(&layout, &best_net, test, &device)?;
     Ok(Trained {
         config: config.clone(),
         tensors,
         report: Report {
             model: if options.dense { "cnn" } else { "scnn" },
+            score: task.score_name(),
             options: options.clone(),
             trainable_parameters: layout.parameter_count(),
             train_examples: train.len(),

@@ -16,6 +16,8 @@ use crate::config::{ActivationName, ModelConfig};
 pub struct Net {
     pub kernels: Vec<Param<Tensor<1>>>,
     pub biases: Vec<Param<Tensor<1>>>,
+    /// A learned token embedding `[V, D]` where the task has one (proteins); else empty.
+    pub embedding: Vec<Param<Tensor<2>>>,
 }
 
 /// How each layer's flat parameters become a dense kernel.
@@ -128,7 +130,11 @@ impl Layout {
                 device,
             )));
         }
-        Net { kernels, biases }
+        Net {
+            kernels,
+            biases,
+            embedding: Vec::new(),
+        }
     }
 
     /// Layer `t`'s dense `[O, C, k, k]` kernel from its parameters.

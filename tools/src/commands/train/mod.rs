@@ -14,6 +14,8 @@ use crate::output::Staged;
 use crate::train::{self, Options, Progress};
 use crate::weights;
 
+mod contacts;
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// What to train: `rna` (structures in, base pairs out) or `items` (a recommender on an
@@ -38,9 +40,17 @@ pub struct TrainArgs {
     /// Train a plain CNN (kernels unconstrained) of the same depth and width instead.
     #[arg(long)]
     pub dense: bool,
-    /// Pair length L of the model (longer sequences are left out).
-    #[arg(long, default_value_t = 128)]
-    pub pair_len: usize,
+    /// Pair length L of the model (default 128; contacts 256). RNA: longer sequences are left
+    /// out; contacts: longer chains train on crops and are left out of validation and test.
+    #[arg(long)]
+    pub pair_len: Option<usize>,
+    /// Contacts: train on windows of at most this many residues (default 128).
+    #[arg(long)]
+    pub crop: Option<usize>,
+    /// Contacts: chains in one identity cluster share more than this (default 0.4); the
+    /// splits keep clusters whole.
+    #[arg(long)]
+    pub identity: Option<f64>,
     /// Channels of the hidden layers (default 8; items: the first convs, default 128, the
     /// second pair twice as many).
     #[arg(long)]
@@ -61,9 +71,10 @@ pub struct TrainArgs {
     /// Adam's learning rate (default 0.005; items 0.001).
     #[arg(long)]
     pub learning_rate: Option<f64>,
-    /// Items: size of the item and user embeddings.
-    #[arg(long, default_value_t = 50)]
-    pub dim: usize,
+    /// Size of the learned embeddings (items: item and user, default 50; contacts: residue,
+    /// default 8).
+    #[arg(long)]
+    pub dim: Option<usize>,
     /// Items: outputs of the dense layer after the pool.
     #[arg(long, default_value_t = 150)]
     pub fc: usize,
@@ -130,6 +141,8 @@ fn block(text: &str) -> Result<(usize, usize), String> {
 pub enum Task {
     Rna,
     Items,
+    /// Protein contact maps from a chains file (JSON lines, `.gz` allowed).
+    Contacts,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -252,30 +265,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!("output {} must end in .safetensors", args.output.display());
     }
-    if args.task == Task::Items {
-        return run_items(args);
+    match args.task {
+        Task::Items => return run_items(args),
+        Task::Contacts => return contacts::run(args),
+        Task::Rna => {}
     }
-    if !(0.0..1.0).contains(&(args.validation + args.test))
-        || args.validation < 0.0
-        || args.test < 0.0
-    {
-        bail!("--validation and --test must be fractions that sum to less than 1");
-    }
+    let pair_len = args.pair_len.unwrap_or(128);
+    check_fractions(args)?;
     let blocks = if args.blocks.is_empty() {
         train::EXAMPLE_BLOCKS.to_vec()
     } else {
         args.blocks.clone()
     };
-    let config = train::rna_config(args.pair_len, args.width.unwrap_or(8), &blocks);
+    let config = train::rna_config(pair_len, args.width.unwrap_or(8), &blocks);
     config.validate()?;
     let mut records = Vec::new();
     for path in &args.data {
         records.extend(dataset::read_file(path)?);
     }
-    let (examples, cleaning) = dataset::clean(records, args.pair_len)?;
+    let (examples, cleaning) = dataset::clean(records, pair_len)?;
     eprintln!(
         "data: {} records, {} duplicates and {} longer than {} left out, {} ambiguous bases read as N; {} distinct sequences",
-        cleaning.read, cleaning.duplicates, cleaning.too_long, args.pair_len, cleaning.ambiguous_bases, cleaning.kept
+        cleaning.read, cleaning.duplicates, cleaning.too_long, pair_len, cleaning.ambiguous_bases, cleaning.kept
     );
     let (splits, split_kind) = split(examples, args)?;
     if splits.train.is_empty() {
@@ -318,7 +329,34 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         )?;
         stage_split(&mut outputs, dir, "test", &splits.test, &sources)?;
     }
-    let options = Options {
+    let options = loop_options(args);
+    let trained = train::train(
+        &config,
+        &splits.train,
+        &splits.validation,
+        &splits.test,
+        &options,
+        progress_events("F1"),
+    )?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("data".into(), serde_json::to_value(&cleaning)?);
+    extra.insert("split".into(), counts);
+    finish(args, trained, extra, outputs, "sequences")
+}
+
+fn check_fractions(args: &TrainArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&(args.validation + args.test))
+        || args.validation < 0.0
+        || args.test < 0.0
+    {
+        bail!("--validation and --test must be fractions that sum to less than 1");
+    }
+    Ok(())
+}
+
+/// The shared loop's options from the command line.
+fn loop_options(args: &TrainArgs) -> Options {
+    Options {
         epochs: args.epochs.unwrap_or(30),
         max_steps: args.max_steps,
         batch: args.batch.unwrap_or(8),
@@ -330,53 +368,65 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         checkpoint: args.checkpoint.clone(),
         resume: args.resume,
         epochs_per_run: args.epochs_per_run,
-    };
+    }
+}
+
+/// The bar (or, without a terminal, a line a minute) and a line per epoch; `score` names the
+/// validation score in those lines.
+fn progress_events(score: &'static str) -> impl FnMut(Progress<'_>) {
     let bar = progress_bar();
     let mut log = StepLog::new(&bar);
-    let trained = train::train(
-        &config,
-        &splits.train,
-        &splits.validation,
-        &splits.test,
-        &options,
-        |event| match event {
-            Progress::Start { step, total } => {
-                bar.set_length(total as u64);
-                bar.set_position(step as u64);
-                bar.reset_eta();
-                if step > 0 {
-                    bar.suspend(|| eprintln!("resumed at step {step} of {total}"));
-                }
+    move |event| match event {
+        Progress::Start { step, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            bar.reset_eta();
+            if step > 0 {
+                bar.suspend(|| eprintln!("resumed at step {step} of {total}"));
             }
-            Progress::Step { step, total, loss } => {
-                bar.set_length(total as u64);
-                bar.set_position(step as u64);
-                bar.set_message(format!("loss {loss:.4}"));
-                log.step(step, total, loss);
+        }
+        Progress::Step { step, total, loss } => {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.4}"));
+            log.step(step, total, loss);
+            if step == total {
+                bar.finish_and_clear();
             }
-            Progress::Validating { epoch, sequences } => {
-                bar.set_message(format!("epoch {epoch}: validating {sequences} sequences"));
-            }
-            Progress::Epoch(e) => bar.suspend(|| {
-                eprintln!(
-                    "epoch {:>3}: {} steps, mean loss {:.4}, validation F1 {:.3}",
-                    e.epoch, e.steps, e.mean_loss, e.validation_f1
-                )
-            }),
-            Progress::Checkpoint { epoch } => {
-                bar.set_message(format!("checkpoint after epoch {epoch} written"));
-            }
-        },
-    )?;
-    bar.finish_and_clear();
+        }
+        Progress::Validating { epoch, sequences } => {
+            bar.set_message(format!("epoch {epoch}: validating {sequences} sequences"));
+        }
+        Progress::Epoch(e) => bar.suspend(|| {
+            eprintln!(
+                "epoch {:>3}: {} steps, mean loss {:.4}, validation {score} {:.3}",
+                e.epoch, e.steps, e.mean_loss, e.validation_f1
+            )
+        }),
+        Progress::Checkpoint { epoch } => {
+            bar.set_message(format!("checkpoint after epoch {epoch} written"));
+        }
+    }
+}
+
+/// Stages the weights and the report (with `extra` fields) beside the splits, writes them all,
+/// and says what the run did.
+fn finish(
+    args: &TrainArgs,
+    trained: train::Trained,
+    extra: serde_json::Map<String, serde_json::Value>,
+    mut outputs: Staged,
+    unit: &str,
+) -> Result<()> {
     let report = &trained.report;
     let report_path = args
         .report
         .clone()
         .unwrap_or_else(|| args.output.with_extension("json"));
     let mut json = serde_json::to_value(report)?;
-    json["data"] = serde_json::to_value(&cleaning)?;
-    json["split"] = counts;
+    for (key, value) in extra {
+        json[key] = value;
+    }
     outputs.add(
         &args.output,
         weights::to_bytes(&trained.config, &trained.tensors)?,
@@ -387,7 +437,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     )?;
     commit(outputs, args.splits.as_deref())?;
     eprintln!(
-        "{}: {} trainable parameters, {} steps in {:.0} s; best epoch {} (validation F1 {:.3}); test F1 {:.3} on {} sequences",
+        "{}: {} trainable parameters, {} steps in {:.0} s; best epoch {} (validation {:.3}); test {:.3} on {} {unit} ({})",
         report.model,
         report.trainable_parameters,
         report.losses.len(),
@@ -395,7 +445,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         report.best_epoch,
         report.validation_f1,
         report.test_f1,
-        report.test_examples
+        report.test_examples,
+        report.score
     );
     if !report.finished {
         eprintln!(
@@ -411,8 +462,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// `scnn train --task items`: SCosRec (or CosRec) on an interaction file, with the protocol
-/// of [`crate::recsys`]; the model is kept on validation MAP and scored once on the test split.
 fn run_items(args: &TrainArgs) -> Result<()> {
     let [path] = &args.data[..] else {
         bail!("--task items reads one interaction file (--data FILE)");
@@ -451,7 +500,7 @@ fn run_items(args: &TrainArgs) -> Result<()> {
         learning_rate: args.learning_rate.unwrap_or(1e-3),
         l2: args.l2,
         dropout: args.dropout,
-        dim: args.dim,
+        dim: args.dim.unwrap_or(50),
         width: args.width.unwrap_or(128),
         fc: args.fc,
         seed: args.seed,

@@ -18,6 +18,8 @@ use crate::runtime::{self, Blob};
 use crate::target::parity::{self, TargetArgs};
 use crate::weights::FloatModel;
 
+mod contacts;
+
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The blob.
@@ -54,7 +56,8 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 0.25, value_parser = super::limit)]
     pub max_score_error: f64,
     /// Recommendation models: smallest allowed mean share of the float model's top 10 items
-    /// that the runtime's top 10 holds.
+    /// that the runtime's top 10 holds; contact models: of its top `L` contacts in the
+    /// runtime's top `L`.
     #[arg(long, default_value_t = 0.8, value_parser = super::limit)]
     pub min_top_overlap: f64,
     /// Largest allowed drop of the runtime's pair F1 below the float model's, against the
@@ -379,6 +382,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     runtime::check_same_network(&blob, &model.config)?;
     if summary.app == scnn::blob::App::Items {
         return verify_items(args, &blob, &model);
+    }
+    if summary.app == scnn::blob::App::Protein {
+        return contacts::verify(args, &blob, &model);
     }
     let records = fasta::read(&args.inputs)?;
     for record in &records {
