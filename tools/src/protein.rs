@@ -245,6 +245,105 @@ pub fn token(residue: u8) -> u16 {
         .map_or(UNKNOWN, |&(_, t)| t.min(UNKNOWN))
 }
 
+/// The one-letter code of a residue name (selenomethionine as M); `None` for anything that
+/// is not an amino acid.
+fn one_letter(name: &str) -> Option<char> {
+    const CODES: [(&str, char); 21] = [
+        ("ALA", 'A'),
+        ("ARG", 'R'),
+        ("ASN", 'N'),
+        ("ASP", 'D'),
+        ("CYS", 'C'),
+        ("GLN", 'Q'),
+        ("GLU", 'E'),
+        ("GLY", 'G'),
+        ("HIS", 'H'),
+        ("ILE", 'I'),
+        ("LEU", 'L'),
+        ("LYS", 'K'),
+        ("MET", 'M'),
+        ("PHE", 'F'),
+        ("PRO", 'P'),
+        ("SER", 'S'),
+        ("THR", 'T'),
+        ("TRP", 'W'),
+        ("TYR", 'Y'),
+        ("VAL", 'V'),
+        ("MSE", 'M'),
+    ];
+    CODES.iter().find(|(n, _)| *n == name).map(|&(_, c)| c)
+}
+
+/// One chain of a PDB or mmCIF file (gzip allowed), read with pdbtbx: the first model's
+/// `chain` (default its first chain), amino-acid residues in file order, each with its Cβ
+/// (Cα for glycine, or where Cβ is missing); residues with neither are left out.
+pub fn read_structure(path: &Path, chain: Option<&str>) -> Result<Chain> {
+    let text = path
+        .to_str()
+        .with_context(|| format!("{}: the path is not UTF-8", path.display()))?;
+    let (pdb, _warnings) = pdbtbx::ReadOptions::new()
+        .set_level(pdbtbx::StrictnessLevel::Loose)
+        .set_only_first_model(true)
+        .set_discard_hydrogens(true)
+        .read(text)
+        .map_err(|errors| {
+            let first = errors.first().map_or("unreadable".to_string(), |e| {
+                e.short_description().to_string()
+            });
+            anyhow::anyhow!("{}: not a PDB or mmCIF structure ({first})", path.display())
+        })?;
+    let mut chains = pdb.chains();
+    let found = match chain {
+        Some(id) => pdb.chains().find(|c| c.id() == id),
+        None => chains.next(),
+    };
+    let Some(found) = found else {
+        let ids: Vec<&str> = pdb.chains().map(|c| c.id()).collect();
+        match chain {
+            Some(id) => bail!(
+                "{}: no chain {id} (chains: {})",
+                path.display(),
+                ids.join(", ")
+            ),
+            None => bail!("{}: no chains", path.display()),
+        }
+    };
+    let mut sequence = String::new();
+    let mut cb = Vec::new();
+    for residue in found.residues() {
+        let Some(conformer) = residue.conformers().next() else {
+            continue;
+        };
+        let Some(letter) = one_letter(conformer.name()) else {
+            continue;
+        };
+        let atom = |name: &str| conformer.atoms().find(|a| a.name() == name);
+        let Some(atom) = atom("CB").or_else(|| atom("CA")) else {
+            continue;
+        };
+        let (x, y, z) = atom.pos();
+        sequence.push(letter);
+        cb.push([x as f32, y as f32, z as f32]);
+    }
+    if sequence.is_empty() {
+        bail!(
+            "{}: chain {} has no amino acids with Cα or Cβ atoms",
+            path.display(),
+            found.id()
+        );
+    }
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = stem.split('.').next().unwrap_or("").to_string();
+    Ok(Chain {
+        name: format!("{stem}_{}", found.id()),
+        sequence,
+        cb,
+    })
+}
+
 /// Sequence separation classes of contacts, as CASP scores them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -257,6 +356,8 @@ pub enum Range {
     Long,
     /// j − i ≥ 12.
     MediumLong,
+    /// j − i ≥ 6: every contact.
+    All,
 }
 
 impl Range {
@@ -269,6 +370,7 @@ impl Range {
             Range::Medium => (12..24).contains(&separation),
             Range::Long => separation >= 24,
             Range::MediumLong => separation >= 12,
+            Range::All => separation >= MIN_SEPARATION,
         }
     }
 
@@ -278,6 +380,7 @@ impl Range {
             Range::Medium => "medium",
             Range::Long => "long",
             Range::MediumLong => "medium+long",
+            Range::All => "all",
         }
     }
 }

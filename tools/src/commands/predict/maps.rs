@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::{DeviceJson, Format, PredictArgs};
+use super::{contacts, DeviceJson, Format, PredictArgs};
 use crate::formats::fasta::{self, Record};
 use crate::formats::structure_out;
 use crate::heatmap;
@@ -42,6 +42,8 @@ pub fn run(args: &PredictArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         device: None,
         pending: Vec::new(),
         progress: ProgressBar::hidden(),
+        structure: None,
+        answered: 0,
     };
     match (&args.seq, &args.fasta) {
         (Some(seq), None) => {
@@ -140,12 +142,27 @@ struct Batch<'a> {
     device: Option<crate::target::device::Device>,
     pending: Vec<Record>,
     progress: ProgressBar,
+    /// Contact models: the chain of `--structure`, and whether a record was answered yet.
+    structure: Option<crate::protein::Chain>,
+    answered: usize,
 }
 
 impl Batch<'_> {
     /// Checks `--png` before anything is printed (a regular file or none, in a directory
     /// that takes files) and starts the device.
     fn start(&mut self) -> Result<()> {
+        if let Some(path) = &self.args.structure {
+            if self.app != scnn::blob::App::Protein {
+                bail!(
+                    "--structure is for contact models; this is a {} model",
+                    self.app.name()
+                );
+            }
+            self.structure = Some(crate::protein::read_structure(
+                path,
+                self.args.chain.as_deref(),
+            )?);
+        }
         if let Some(png) = &self.args.png {
             crate::output::check_replaceable(png)?;
             let dir = png
@@ -175,6 +192,9 @@ impl Batch<'_> {
 
     /// Takes a checked record; a full chunk is predicted and printed.
     fn push(&mut self, record: Record) -> Result<()> {
+        if self.structure.is_some() && self.answered + self.pending.len() > 0 {
+            bail!("--structure goes with one record; this input has more");
+        }
         self.pending.push(record);
         let cells: usize = self.pending.iter().map(|r| r.length * r.length).sum();
         if self.pending.len() >= CHUNK || cells >= CHUNK_CELLS {
@@ -252,6 +272,10 @@ impl Batch<'_> {
             Some(d) => format!("{} {d}", record.name),
             None => record.name.clone(),
         };
+        self.answered += 1;
+        if p.app == scnn::blob::App::Protein {
+            return self.emit_contacts(record, &p, on_device, note);
+        }
         let mut text = if args.json {
             let probabilities = (0..p.len)
                 .flat_map(|i| (i + 1..p.len).map(move |j| (i, j)))
@@ -286,6 +310,54 @@ impl Batch<'_> {
         self.progress.inc(1);
         if args.png.is_some() {
             let image = heatmap::render(&record.name, &record.sequence, &p.probs, p.len, &p.pairs)?;
+            self.images.push((record.name.clone(), image));
+        }
+        Ok(())
+    }
+
+    /// A contact model's answer: the best `L` contacts, and the map with the true contacts
+    /// (or, without `--structure`, the predicted best `L`) below the diagonal.
+    fn emit_contacts(
+        &mut self,
+        record: &Record,
+        p: &Prediction,
+        on_device: Option<DeviceJson>,
+        note: Option<String>,
+    ) -> Result<()> {
+        let truth = match &self.structure {
+            Some(chain) => Some(contacts::true_contacts(
+                chain,
+                &record.name,
+                &record.sequence,
+            )?),
+            None => None,
+        };
+        let mut text = if self.args.json {
+            contacts::json(
+                &record.name,
+                record.description.as_deref(),
+                &record.sequence,
+                p,
+                truth.as_deref(),
+                on_device,
+            )?
+        } else {
+            contacts::rr(&record.name, &record.sequence, p)
+        };
+        if let (Some(note), false) = (note, self.args.json) {
+            text.push_str(&note);
+        }
+        self.progress.suspend(|| out!("{text}"))?;
+        self.progress.inc(1);
+        if self.args.png.is_some() {
+            let below: Vec<(usize, usize)> = match &truth {
+                Some(t) => t.clone(),
+                None => contacts::top_l(p)
+                    .into_iter()
+                    .map(|(i, j, _)| (i, j))
+                    .collect(),
+            };
+            let image = heatmap::render(&record.name, &record.sequence, &p.probs, p.len, &below)?;
             self.images.push((record.name.clone(), image));
         }
         Ok(())

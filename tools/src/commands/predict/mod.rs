@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::runtime::{self, Blob};
 use crate::target::parity::TargetArgs;
 
+mod contacts;
 mod items;
 mod maps;
 
@@ -74,6 +75,13 @@ pub struct PredictArgs {
     /// pseudoknot-free structure of canonical pairs above the threshold).
     #[arg(long, value_enum, default_value_t = super::Decoder::Greedy)]
     pub decoder: super::Decoder,
+    /// Contact models: a PDB or mmCIF file (one record to predict) whose chain's contacts
+    /// are drawn beside the prediction with `--png` and scored in the JSON.
+    #[arg(long)]
+    pub structure: Option<PathBuf>,
+    /// Contact models: the chain of `--structure` (default its first).
+    #[arg(long, requires = "structure")]
+    pub chain: Option<String>,
     #[command(flatten)]
     pub device: TargetArgs,
 }
