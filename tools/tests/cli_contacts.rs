@@ -208,3 +208,58 @@ fn a_structure_scores_and_draws_the_true_contacts() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("bad.pdb"), "{}", stderr(&out));
 }
+
+/// A chains file of one chain of `sequence` whose Cβ atoms sit `spacing` Å apart on a line.
+fn line_chain(sequence: &str, spacing: f32) -> String {
+    let cb: Vec<f32> = (0..sequence.len())
+        .flat_map(|n| [n as f32 * spacing, 0.0, 0.0])
+        .collect();
+    serde_json::json!({"id": "1LIN", "chain": "A", "seq": sequence, "cb": cb}).to_string() + "\n"
+}
+
+#[test]
+fn evaluate_scores_every_range_at_l5_l2_and_l() {
+    let dir = Dir::new();
+    let blob = model(&dir);
+    let sequence = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK";
+    let run = |file: &str| {
+        let out = scnn(&["evaluate", &blob, "--data", &dir.s(file), "--json"]);
+        json(&out)
+    };
+    // Every pair in contact (all within 8 Å): any ranking is right.
+    std::fs::write(dir.path("tight.jsonl"), line_chain(sequence, 0.1)).unwrap();
+    let v = run("tight.jsonl");
+    assert_eq!(v["chains"], 1);
+    for range in ["short", "medium", "long", "medium_long"] {
+        for depth in ["l5", "l2", "l"] {
+            assert_eq!(v[range][depth], 1.0, "{range} {depth}: {v}");
+        }
+    }
+    // No pair in contact: any ranking is wrong.
+    std::fs::write(dir.path("far.jsonl"), line_chain(sequence, 9.0)).unwrap();
+    let v = run("far.jsonl");
+    for range in ["short", "medium", "long", "medium_long"] {
+        assert_eq!(v[range]["l5"], 0.0, "{range}: {v}");
+    }
+    // A PDB file scores as predict --structure does.
+    std::fs::write(dir.path("x.pdb"), pdb(sequence, 'A')).unwrap();
+    let evaluated = run("x.pdb");
+    let predicted = json(&scnn(&[
+        "predict",
+        &blob,
+        "--seq",
+        sequence,
+        "--json",
+        "--structure",
+        &dir.s("x.pdb"),
+    ]));
+    assert_eq!(
+        evaluated["medium_long"]["l5"],
+        predicted["structure_precision_l5_medium_long"]
+    );
+    // Chains longer than the model are counted, not scored.
+    let long = "A".repeat(70);
+    std::fs::write(dir.path("long.jsonl"), line_chain(&long, 3.8)).unwrap();
+    let out = scnn(&["evaluate", &blob, "--data", &dir.s("long.jsonl")]);
+    common::assert_fails(&out, &["no chains of at most 64 residues"]);
+}

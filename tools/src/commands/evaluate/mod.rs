@@ -1,7 +1,9 @@
 //! `scnn evaluate`: how good a blob is at its job on data with answers, from the host runtime
 //! (the same int8 arithmetic and decoder as the firmware). One command for every
-//! application: base-pair F1 for RNA structure models, ranking metrics for recommenders.
+//! application: base-pair F1 for RNA structure models, contact precision for protein
+//! contact models, ranking metrics for recommenders.
 
+mod contacts;
 mod items;
 mod structures;
 
@@ -17,8 +19,10 @@ pub struct EvaluateArgs {
     /// The blob (int8 or f32).
     pub model: PathBuf,
     /// Data with answers: RNA structures (FASTA with a dot-bracket line, bpseq, Stockholm with
-    /// `#=GC SS_cons`) for an RNA model; the interaction file it was trained on (RecBole
-    /// `.inter`, or `user item rating` lines) for a recommender.
+    /// `#=GC SS_cons`) for an RNA model; chains (JSON lines as `scnn train --task contacts`
+    /// reads and writes them, a PDB or mmCIF file, or a directory of them) for a contact
+    /// model; the interaction file it was trained on (RecBole `.inter`, or `user item rating`
+    /// lines) for a recommender.
     #[arg(long)]
     pub data: PathBuf,
     /// Print JSON instead of a table.
@@ -28,7 +32,7 @@ pub struct EvaluateArgs {
     /// pseudoknot-free structure).
     #[arg(long, value_enum, default_value_t = crate::commands::Decoder::Greedy)]
     pub decoder: crate::commands::Decoder,
-    /// RNA: also print each sequence's scores (JSON lines with `--json`).
+    /// RNA and contacts: also print each sequence's scores (JSON lines with `--json`).
     #[arg(long)]
     pub per_sequence: bool,
 }
@@ -39,10 +43,10 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     match summary.app {
         scnn::blob::App::Items => items::run(args, &blob, &summary),
         scnn::blob::App::Rna => structures::run(args, &blob, &summary),
-        other => bail!(
-            "{} is a {} model; evaluate scores RNA structure models and recommenders",
-            args.model.display(),
-            other.name()
+        scnn::blob::App::Protein => contacts::run(args, &blob, &summary),
+        scnn::blob::App::Generic => bail!(
+            "{} is a generic pair-map model: nothing says what its answers mean, so there is nothing to score against",
+            args.model.display()
         ),
     }
 }
