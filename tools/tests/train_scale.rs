@@ -158,6 +158,17 @@ fn a_resumed_run_reaches_the_same_weights_as_an_uninterrupted_one() {
         .expect("a checkpoint was overwritten");
     assert!(format!("{err:#}").contains("--resume"), "{err:#}");
 
+    // --export-best: the weights so far, no step taken, the checkpoint left as it was.
+    let mut export = first.clone();
+    export.resume = true;
+    export.export_best = true;
+    let exported = run(&data, &export).unwrap();
+    assert!(!exported.report.finished);
+    assert_eq!(exported.report.steps_this_run, 0);
+    assert_eq!(exported.report.losses, part.report.losses);
+    assert_eq!(exported.tensors, part.tensors);
+    assert_eq!(exported.report.test_f1, part.report.test_f1);
+
     let mut rest = first.clone();
     rest.resume = true;
     rest.epochs_per_run = 0;

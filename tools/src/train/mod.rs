@@ -47,6 +47,10 @@ pub struct Options {
     /// End this run after this many epochs (0: no limit); the schedule still spans `epochs`,
     /// so a run resumed from its checkpoint carries on as if never stopped.
     pub epochs_per_run: usize,
+    /// With `resume`: train no further; write the best weights so far and score them on the
+    /// test split (a run still going can be read this way; its checkpoint is written
+    /// atomically).
+    pub export_best: bool,
 }
 
 impl Default for Options {
@@ -63,6 +67,7 @@ impl Default for Options {
             checkpoint: None,
             resume: false,
             epochs_per_run: 0,
+            export_best: false,
         }
     }
 }
@@ -509,6 +514,9 @@ pub fn train_task<T: Task>(
     if train.is_empty() {
         bail!("the training split is empty");
     }
+    if options.export_best && !options.resume {
+        bail!("--export-best reads a checkpoint: give --checkpoint DIR --resume");
+    }
     if options.batch == 0 || options.epochs == 0 {
         bail!("--batch and --epochs must be at least 1");
     }
@@ -536,7 +544,9 @@ pub fn train_task<T: Task>(
         if run.losses.len() == total {
             break;
         }
-        if options.epochs_per_run > 0 && epoch - resumed_after_epoch > options.epochs_per_run {
+        if options.export_best
+            || (options.epochs_per_run > 0 && epoch - resumed_after_epoch > options.epochs_per_run)
+        {
             stopped_early = true;
             break;
         }

@@ -113,6 +113,10 @@ pub struct TrainArgs {
     /// End this run after this many epochs (0: no limit), to resume later with --resume.
     #[arg(long, default_value_t = 0)]
     pub epochs_per_run: usize,
+    /// With `--resume`: train no further, write the best weights so far and the report (test
+    /// scored); works on the checkpoint of a run that is still going.
+    #[arg(long, requires = "resume")]
+    pub export_best: bool,
 }
 
 /// One `KERNEL:DILATION` of `--blocks`: an odd kernel of 1 to 7 and a dilation of 1 to 64.
@@ -368,6 +372,7 @@ fn loop_options(args: &TrainArgs) -> Options {
         checkpoint: args.checkpoint.clone(),
         resume: args.resume,
         epochs_per_run: args.epochs_per_run,
+        export_best: args.export_best,
     }
 }
 
