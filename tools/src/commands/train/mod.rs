@@ -454,10 +454,14 @@ fn finish(
         report.score
     );
     if !report.finished {
-        eprintln!(
-            "stopped by --epochs-per-run after epoch {}; the weights are the best so far, continue with --resume",
-            report.epochs.last().map_or(0, |e| e.epoch)
-        );
+        let after = report.epochs.last().map_or(0, |e| e.epoch);
+        if args.export_best {
+            eprintln!("exported the best weights after epoch {after}; the run continues with --resume");
+        } else {
+            eprintln!(
+                "stopped by --epochs-per-run after epoch {after}; the weights are the best so far, continue with --resume"
+            );
+        }
     }
     eprintln!(
         "wrote {} and {}",
