@@ -101,3 +101,50 @@ fn a_plain_cnn_trains_without_the_constraint() {
     );
     assert!(trained.report.trainable_parameters > scnn.report.trainable_parameters);
 }
+
+#[test]
+fn a_tuned_threshold_is_chosen_on_validation_and_folded_into_the_head_bias() {
+    let config = train::example_config(32, 4);
+    let options = Options {
+        epochs: 100,
+        max_steps: 40,
+        batch: 4,
+        learning_rate: 0.01,
+        seed: 3,
+        ..Options::default()
+    };
+    let data = synthetic(24, 7);
+    let tuned_task = train::Structures {
+        tune_threshold: true,
+    };
+    let run = |task: &train::Structures| {
+        train::train_task(
+            task,
+            &config,
+            &data[..16],
+            &data[16..20],
+            &data[20..],
+            &options,
+            |_| {},
+        )
+        .unwrap()
+    };
+    let plain = run(&train::Structures::default());
+    let tuned = run(&tuned_task);
+    assert!(plain.report.tuned.is_none());
+    let t = tuned.report.tuned.clone().expect("a threshold");
+    assert!((0.2..=0.6).contains(&t.threshold));
+    // Validation chose it: no candidate scores better there than the one kept at 0.5.
+    assert!(t.validation_score >= plain.report.validation_f1);
+    let expected_shift = -(t.threshold / (1.0 - t.threshold)).ln();
+    assert!((t.bias_shift - expected_shift).abs() < 1e-6);
+    let head = format!("layers.{}.bias", config.layers.len() - 1);
+    for (name, (shape, values)) in &tuned.tensors {
+        let (plain_shape, plain_values) = &plain.tensors[name];
+        assert_eq!(shape, plain_shape);
+        for (a, b) in values.iter().zip(plain_values) {
+            let shift = if *name == head { t.bias_shift } else { 0.0 };
+            assert!((a - (b + shift)).abs() < 1e-6, "{name}");
+        }
+    }
+}

@@ -100,6 +100,9 @@ pub struct Report {
     pub validation_f1: f64,
     /// Mean pair F1 on the test split (f32, this crate's forward pass).
     pub test_f1: f64,
+    /// The decision threshold chosen on validation and folded into the head's bias, with the
+    /// validation and test scores at it (the weights decide at 0.5 as the threshold did).
+    pub tuned: Option<Tuned>,
     /// False when `epochs_per_run` ended the run before its schedule did.
     pub finished: bool,
     /// Epochs done before this run (resumed from a checkpoint), else 0.
@@ -137,6 +140,17 @@ pub trait Task: Sync {
         pos_weight: f32,
         device: &Device,
     ) -> Tensor<1>;
+    /// A decision threshold chosen on `validation` for the best net, if the task has one.
+    fn tune(
+        &self,
+        _layout: &Layout,
+        _net: &Net,
+        _validation: &[Self::Example],
+        _test: &[Self::Example],
+        _device: &Device,
+    ) -> Result<Option<Tuned>> {
+        Ok(None)
+    }
     /// What [`Task::score`] measures, for reports.
     fn score_name(&self) -> &'static str;
     /// The score the run selects on (higher is better), on the inner backend.
@@ -151,7 +165,11 @@ pub trait Task: Sync {
 
 /// RNA secondary structure: one-hot pair features built on the host, all pairs in the loss,
 /// mean pair F1 of the decoded structures as the score.
-pub struct Structures;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Structures {
+    /// Choose the decoder's threshold on validation and fold it into the head's bias.
+    pub tune_threshold: bool,
+}
 
 impl Task for Structures {
     type Example = Example;
@@ -185,6 +203,38 @@ impl Task for Structures {
 
     fn score_name(&self) -> &'static str {
         "mean pair F1"
+    }
+
+    fn tune(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        validation: &[Example],
+        test: &[Example],
+        device: &Device,
+    ) -> Result<Option<Tuned>> {
+        if !self.tune_threshold || validation.is_empty() {
+            return Ok(None);
+        }
+        let scores = evaluate_at(layout, net, validation, device, &THRESHOLDS)?;
+        // Ties go to the threshold nearest 0.5 (the untuned decoder).
+        let best = (0..THRESHOLDS.len())
+            .max_by(|&a, &b| {
+                scores[a].total_cmp(&scores[b]).then(
+                    (THRESHOLDS[b] - 0.5)
+                        .abs()
+                        .total_cmp(&(THRESHOLDS[a] - 0.5).abs()),
+                )
+            })
+            .unwrap_or(0);
+        let threshold = THRESHOLDS[best];
+        let test_score = evaluate_at(layout, net, test, device, &[threshold])?[0];
+        Ok(Some(Tuned {
+            threshold,
+            bias_shift: -(threshold / (1.0 - threshold)).ln(),
+            validation_score: scores[best],
+            test_score,
+        }))
     }
 
     fn score(
@@ -259,13 +309,30 @@ const EVAL_BATCH: usize = 16;
 /// holds the whole evaluated set's activations at once. Batches are cut from the examples
 /// sorted by length, and each batch's outputs are scored and dropped before the next.
 pub fn evaluate(layout: &Layout, net: &Net, examples: &[Example], device: &Device) -> Result<f64> {
+    Ok(evaluate_at(
+        layout,
+        net,
+        examples,
+        device,
+        &[scnn::decode::DEFAULT_THRESHOLD],
+    )?[0])
+}
+
+/// [`evaluate`] at each of `thresholds` (one forward pass, one decode per threshold).
+pub fn evaluate_at(
+    layout: &Layout,
+    net: &Net,
+    examples: &[Example],
+    device: &Device,
+    thresholds: &[f32],
+) -> Result<Vec<f64>> {
     if examples.is_empty() {
-        return Ok(0.0);
+        return Ok(vec![0.0; thresholds.len()]);
     }
     let net = net.valid();
     let device = device.clone().inner();
     let lengths: Vec<usize> = examples.iter().map(|e| e.sequence.len()).collect();
-    let mut total = 0.0;
+    let mut totals = vec![0.0; thresholds.len()];
     for indices in batches::by_length(&lengths, EVAL_BATCH) {
         let chunk: Vec<&Example> = indices.iter().map(|&i| &examples[i]).collect();
         let b = batch(&layout.config, &chunk, &device);
@@ -275,14 +342,20 @@ pub fn evaluate(layout: &Layout, net: &Net, examples: &[Example], device: &Devic
             .try_to_vec()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         for (e_index, example) in chunk.iter().enumerate() {
-            total += score(example, &values[e_index * b.n * b.n..][..b.n * b.n], b.n)?;
+            let plane = &values[e_index * b.n * b.n..][..b.n * b.n];
+            for (total, &threshold) in totals.iter_mut().zip(thresholds) {
+                *total += score(example, plane, b.n, threshold)?;
+            }
         }
     }
-    Ok(total / examples.len() as f64)
+    Ok(totals
+        .into_iter()
+        .map(|t| t / examples.len() as f64)
+        .collect())
 }
 
 /// Pair F1 of one example's decoded structure; `plane` is its `n×n` probability map.
-fn score(example: &Example, plane: &[f32], n: usize) -> Result<f64> {
+fn score(example: &Example, plane: &[f32], n: usize, threshold: f32) -> Result<f64> {
     let len = example.sequence.len();
     // The mean of both triangles: exact for the SCNN, a fair reading of a plain CNN.
     let mut dense = vec![0f32; len * len];
@@ -292,8 +365,22 @@ fn score(example: &Example, plane: &[f32], n: usize) -> Result<f64> {
         }
     }
     let bases = crate::commands::bases(&example.name, &example.sequence)?;
-    let (pairs, _) = crate::runtime::decode_dense(&dense, &bases, scnn::decode::DEFAULT_THRESHOLD)?;
+    let (pairs, _) = crate::runtime::decode_dense(&dense, &bases, threshold)?;
     Ok(f1(&pairs, &example.pairs))
+}
+
+/// Candidate decision thresholds for [`Task::tune`].
+const THRESHOLDS: [f32; 9] = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6];
+
+/// A decision threshold chosen on validation and folded into the head's bias, so that the
+/// firmware's fixed 0.5 decides as the chosen threshold would.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tuned {
+    pub threshold: f32,
+    /// Added to the head's bias: `−logit(threshold)`.
+    pub bias_shift: f32,
+    pub validation_score: f64,
+    pub test_score: f64,
 }
 
 /// Dense `[O, C, k, k]` kernels and biases of every layer, named for `scnn convert`.
@@ -490,7 +577,7 @@ pub fn train(
     progress: impl FnMut(Progress<'_>),
 ) -> Result<Trained> {
     train_task(
-        &Structures,
+        &Structures::default(),
         config,
         train,
         validation,
@@ -614,8 +701,17 @@ pub fn train_task<T: Task>(
     let Some((validation_f1, best_epoch, best_net)) = run.best else {
         bail!("no training step ran");
     };
-    let tensors = export(&layout, &best_net, &device)?;
+    let mut tensors = export(&layout, &best_net, &device)?;
     let test_f1 = task.score(&layout, &best_net, test, &device)?;
+    let tuned = task.tune(&layout, &best_net, validation, test, &device)?;
+    if let Some(t) = &tuned {
+        let head = format!("layers.{}.bias", config.layers.len() - 1);
+        if let Some((_, bias)) = tensors.get_mut(&head) {
+            for b in bias.iter_mut() {
+                *b += t.bias_shift;
+            }
+        }
+    }
     Ok(Trained {
         config: config.clone(),
         tensors,
@@ -632,6 +728,7 @@ pub fn train_task<T: Task>(
             best_epoch,
             validation_f1,
             test_f1,
+            tuned,
             finished: !stopped_early,
             resumed_after_epoch,
             steps_this_run,

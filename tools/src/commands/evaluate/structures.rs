@@ -35,6 +35,7 @@ struct Report<'a> {
     precision: &'static str,
     pair_len: usize,
     decoder: crate::commands::Decoder,
+    threshold: f32,
     data: String,
     /// What reading the data dropped (duplicates, sequences longer than the pair length).
     cleaning: &'a Cleaning,
@@ -92,13 +93,14 @@ fn score_all(
     blob: &Blob,
     examples: &[Example],
     decoder: crate::commands::Decoder,
+    threshold: f32,
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<Scored>> {
     let one = |e: &Example| -> Result<Scored> {
-        let p = runtime::predict(blob, &e.sequence, scnn::decode::DEFAULT_THRESHOLD, false)
+        let p = runtime::predict(blob, &e.sequence, threshold, false)
             .with_context(|| format!("record `{}`", e.name))?;
         bar.inc(1);
-        let pairs = decoder.pairs(&e.name, &e.sequence, &p, scnn::decode::DEFAULT_THRESHOLD)?;
+        let pairs = decoder.pairs(&e.name, &e.sequence, &p, threshold)?;
         Ok(score(&e.name, e.sequence.len(), &pairs, &e.pairs))
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -138,13 +140,14 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         );
     }
     let bar = crate::progress::bar(examples.len(), "evaluating");
-    let scored = score_all(blob, &examples, args.decoder, &bar)?;
+    let scored = score_all(blob, &examples, args.decoder, args.threshold, &bar)?;
     bar.finish_and_clear();
     let report = Report {
         model: args.model.display().to_string(),
         precision: super::precision_name(summary.precision),
         pair_len: summary.pair_len,
         decoder: args.decoder,
+        threshold: args.threshold,
         data: args.data.display().to_string(),
         cleaning: &cleaning,
         means: Means::of(&scored),

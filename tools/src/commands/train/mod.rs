@@ -113,6 +113,10 @@ pub struct TrainArgs {
     /// End this run after this many epochs (0: no limit), to resume later with --resume.
     #[arg(long, default_value_t = 0)]
     pub epochs_per_run: usize,
+    /// RNA: choose the decoder's threshold (0.2 to 0.6) on validation and fold it into the
+    /// head's bias, so a device deciding at 0.5 decides as that threshold would.
+    #[arg(long)]
+    pub tune_threshold: bool,
     /// With `--resume`: train no further, write the best weights so far and the report (test
     /// scored); works on the checkpoint of a run that is still going.
     #[arg(long, requires = "resume")]
@@ -334,7 +338,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         stage_split(&mut outputs, dir, "test", &splits.test, &sources)?;
     }
     let options = loop_options(args);
-    let trained = train::train(
+    let task = train::Structures {
+        tune_threshold: args.tune_threshold,
+    };
+    let trained = train::train_task(
+        &task,
         &config,
         &splits.train,
         &splits.validation,
@@ -453,10 +461,18 @@ fn finish(
         report.test_examples,
         report.score
     );
+    if let Some(t) = &report.tuned {
+        eprintln!(
+            "decision threshold {} chosen on validation (F1 {:.3}; test {:.3}), folded into the head's bias ({:+.3})",
+            t.threshold, t.validation_score, t.test_score, t.bias_shift
+        );
+    }
     if !report.finished {
         let after = report.epochs.last().map_or(0, |e| e.epoch);
         if args.export_best {
-            eprintln!("exported the best weights after epoch {after}; the run continues with --resume");
+            eprintln!(
+                "exported the best weights after epoch {after}; the run continues with --resume"
+            );
         } else {
             eprintln!(
                 "stopped by --epochs-per-run after epoch {after}; the weights are the best so far, continue with --resume"
