@@ -16,7 +16,7 @@ use embedded_graphics::text::{Alignment, Text};
 use image::{ImageBuffer, ImageFormat, Rgb, RgbImage};
 
 /// An image buffer embedded-graphics can draw on.
-struct Canvas(RgbImage);
+pub(crate) struct Canvas(pub(crate) RgbImage);
 
 impl OriginDimensions for Canvas {
     fn size(&self) -> Size {
@@ -44,12 +44,12 @@ impl DrawTarget for Canvas {
     }
 }
 
-const BLACK: Rgb888 = Rgb888::new(0, 0, 0);
+pub(crate) const BLACK: Rgb888 = Rgb888::new(0, 0, 0);
 const PAIR: Rgb888 = Rgb888::new(200, 30, 30);
 const EMPTY: Rgb888 = Rgb888::new(245, 245, 245);
 
 /// White at 0 to dark blue at 1.
-fn shade(p: f32) -> Rgb888 {
+pub(crate) fn shade(p: f32) -> Rgb888 {
     let p = p.clamp(0.0, 1.0);
     let mix = |full: f32| (255.0 - p * (255.0 - full)).round() as u8;
     Rgb888::new(mix(8.0), mix(48.0), mix(107.0))

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod protein;
 pub mod pytorch_names;
 pub mod quantize;
+pub mod ranking_chart;
 pub mod recsys;
 pub mod reference;
 pub mod runtime;

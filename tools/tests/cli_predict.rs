@@ -164,3 +164,42 @@ fn the_heatmap_has_axes_letters_ticks_and_a_colour_bar() {
     let bar = image.get_pixel(image.width() - 64 + 18, 42).0;
     assert!(bar[2] > bar[0] && bar[0] < 40, "colour bar top {bar:?}");
 }
+
+/// Width and height from a PNG's header.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[1..4], b"PNG");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn a_recommendation_is_drawn_as_its_history_and_a_bar_a_item() {
+    let dir = Dir::new();
+    let blob = manifest("models/recsys.scnn");
+    let draw = |top: &str, file: &str| {
+        let out = scnn(&[
+            "predict",
+            &blob,
+            "--user",
+            "1",
+            "--history",
+            "1,2,3,4,50",
+            "--top",
+            top,
+            "--png",
+            &dir.s(file),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        // The text answer is still printed, one line an item.
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            top.parse::<usize>().unwrap()
+        );
+        png_size(&std::fs::read(dir.path(file)).unwrap())
+    };
+    let (w3, h3) = draw("3", "three.png");
+    let (w10, h10) = draw("10", "ten.png");
+    assert_eq!(w3, w10);
+    // Seven more items, seven more 14-pixel rows.
+    assert_eq!(h10 - h3, 7 * 14);
+}

@@ -193,6 +193,27 @@ pub fn recommend_one(args: &PredictArgs, blob: &Blob, app: scnn::blob::App) -> R
     let mut order = scores.ranking(1, |t| excluded.contains(&t));
     order.truncate(args.top);
     let item_id = |t: u16| ids.items[usize::from(t) - 1].clone();
+    let name_of = |id: &str| -> String {
+        titles
+            .as_ref()
+            .and_then(|m| m.get(id))
+            .map_or(format!("item {id}"), |title| format!("{title} ({id})"))
+    };
+    if let Some(png) = &args.png {
+        crate::output::check_replaceable(png)?;
+        let title = match &args.user {
+            Some(u) => format!("user {u}: what comes next"),
+            None => "what comes next".to_string(),
+        };
+        let shown: Vec<String> = history_ids.iter().map(|id| name_of(id.trim())).collect();
+        let bars: Vec<(String, f64)> = order
+            .iter()
+            .map(|&t| (name_of(&item_id(t)), scores.real[usize::from(t)]))
+            .collect();
+        let mut staged = crate::output::Staged::default();
+        staged.add(png, crate::ranking_chart::render(&title, &shown, &bars)?)?;
+        staged.commit()?;
+    }
     if args.json {
         let json = JsonRanking {
             user: args.user.clone(),
