@@ -182,6 +182,33 @@ fn a_resumed_run_reaches_the_same_weights_as_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_run_stopped_within_an_epoch_resumes_to_the_same_weights() {
+    let data = synthetic(24, 7);
+    let whole = run(&data, &options(5)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = options(5);
+    first.checkpoint = Some(dir.path().to_path_buf());
+    first.checkpoint_every = 2;
+    // 4 steps an epoch: stop after 6, in the middle of the second epoch.
+    first.steps_per_run = 6;
+    let part = run(&data, &first).unwrap();
+    assert!(!part.report.finished);
+    assert_eq!(part.report.losses, whole.report.losses[..6]);
+    let mut rest = first.clone();
+    rest.resume = true;
+    rest.steps_per_run = 3;
+    // Steps 7 and 8 end epoch 2 (validated, checkpointed); step 9 starts epoch 3.
+    let more = run(&data, &rest).unwrap();
+    assert_eq!(more.report.losses, whole.report.losses[..9]);
+    rest.steps_per_run = 0;
+    let done = run(&data, &rest).unwrap();
+    assert!(done.report.finished);
+    assert_eq!(done.report.losses, whole.report.losses);
+    assert_eq!(done.report.best_epoch, whole.report.best_epoch);
+    assert_eq!(done.tensors, whole.tensors);
+}
+
+#[test]
 fn a_checkpoint_resumes_only_its_own_run() {
     let data = synthetic(24, 7);
     let dir = tempfile::tempdir().unwrap();

@@ -28,12 +28,16 @@ pub struct State {
     /// only resumes the run it came from.
     pub fingerprint: u64,
     pub epochs_done: usize,
-    /// Batch-order RNG, as it stands after the last finished epoch.
+    /// Batch-order RNG at the start of epoch `epochs_done + 1`.
     pub rng: u64,
     losses: Vec<u64>,
     epochs: Vec<SavedEpoch>,
     /// Validation F1 and epoch of the best weights so far.
     best: Option<(u64, usize)>,
+    /// Steps of the next epoch already taken (a checkpoint within an epoch; then `rng` is the
+    /// state at that epoch's start).
+    #[serde(default)]
+    pub steps_into_epoch: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,7 +72,14 @@ impl State {
                 })
                 .collect(),
             best: best.map(|(f1, epoch)| (f1.to_bits(), epoch)),
+            steps_into_epoch: 0,
         }
+    }
+
+    /// The state `steps` steps into epoch `epochs_done + 1`.
+    pub fn within_epoch(mut self, steps: usize) -> Self {
+        self.steps_into_epoch = steps;
+        self
     }
 
     pub fn losses(&self) -> Vec<f64> {

@@ -47,6 +47,11 @@ pub struct Options {
     /// End this run after this many epochs (0: no limit); the schedule still spans `epochs`,
     /// so a run resumed from its checkpoint carries on as if never stopped.
     pub epochs_per_run: usize,
+    /// Also write a checkpoint every this many steps within an epoch (0: at epoch ends only),
+    /// so a run with long epochs loses little when stopped.
+    pub checkpoint_every: usize,
+    /// End this run after this many steps in it (0: no limit), with a checkpoint first.
+    pub steps_per_run: usize,
     /// With `resume`: train no further; write the best weights so far and score them on the
     /// test split (a run still going can be read this way; its checkpoint is written
     /// atomically).
@@ -68,6 +73,8 @@ impl Default for Options {
             resume: false,
             epochs_per_run: 0,
             export_best: false,
+            checkpoint_every: 0,
+            steps_per_run: 0,
         }
     }
 }
@@ -474,6 +481,9 @@ struct Run {
     epochs: Vec<EpochReport>,
     best: Option<(f64, usize, Net)>,
     epochs_done: usize,
+    /// Steps of epoch `epochs_done + 1` already taken (a checkpoint within an epoch); `rng`
+    /// is then the batch-order state at that epoch's start.
+    steps_into_epoch: usize,
 }
 
 /// A fresh run, or the one in `options.checkpoint` with `options.resume`.
@@ -494,6 +504,7 @@ fn start<T: Task>(
         epochs: Vec::new(),
         best: None,
         epochs_done: 0,
+        steps_into_epoch: 0,
     };
     let Some(dir) = &options.checkpoint else {
         if options.resume {
@@ -523,21 +534,30 @@ fn start<T: Task>(
         epochs: state.epochs(),
         best: state.best().map(|(f1, epoch)| (f1, epoch, restored.best)),
         epochs_done: state.epochs_done,
+        steps_into_epoch: state.steps_into_epoch,
     })
 }
 
-fn save_checkpoint(dir: &std::path::Path, run: &Run, fingerprint: u64) -> Result<()> {
-    let Some((f1, epoch, best)) = &run.best else {
-        bail!("internal: a checkpoint before the first validation");
-    };
+/// Writes the run's state; `rng` is the batch-order state at the start of epoch
+/// `run.epochs_done + 1`, of which `steps_into_epoch` steps are taken.
+fn save_checkpoint(
+    dir: &std::path::Path,
+    run: &Run,
+    fingerprint: u64,
+    rng: u64,
+    steps_into_epoch: usize,
+) -> Result<()> {
     let state = checkpoint::State::new(
         fingerprint,
         run.epochs_done,
-        run.rng.0,
+        rng,
         &run.losses,
         &run.epochs,
-        Some((*f1, *epoch)),
-    );
+        run.best.as_ref().map(|(f1, epoch, _)| (*f1, *epoch)),
+    )
+    .within_epoch(steps_into_epoch);
+    // Before the first validation there is no best net yet; the current one fills its file.
+    let best = run.best.as_ref().map_or(&run.net, |(_, _, net)| net);
     checkpoint::save(dir, &state, &run.net, &run.optimizer, best)
 }
 
@@ -637,11 +657,28 @@ pub fn train_task<T: Task>(
             stopped_early = true;
             break;
         }
+        let epoch_rng = run.rng.0;
         let batches = batches::epoch_batches(&lengths, options.batch, options.bucket, &mut run.rng);
-        let mut epoch_loss = 0.0;
-        let mut epoch_steps = 0;
-        for indices in batches {
+        // A checkpoint within this epoch: its first steps are taken already.
+        let skip = std::mem::take(&mut run.steps_into_epoch);
+        let mut epoch_loss: f64 = run.losses[run.losses.len().saturating_sub(skip)..]
+            .iter()
+            .sum();
+        let mut epoch_steps = skip;
+        for indices in batches.into_iter().skip(skip) {
             if run.losses.len() == total {
+                break;
+            }
+            let taken = run.losses.len() - steps_before;
+            let every = options.checkpoint_every;
+            let due = every > 0 && epoch_steps > skip && epoch_steps % every == 0;
+            let stop = options.steps_per_run > 0 && taken == options.steps_per_run;
+            if let (Some(dir), true) = (&options.checkpoint, due || stop) {
+                save_checkpoint(dir, &run, fingerprint, epoch_rng, epoch_steps)?;
+                progress(Progress::Checkpoint { epoch });
+            }
+            if stop {
+                stopped_early = true;
                 break;
             }
             let refs: Vec<&T::Example> = indices.iter().map(|&i| &train[i]).collect();
@@ -671,7 +708,7 @@ pub fn train_task<T: Task>(
                 loss: value,
             });
         }
-        if epoch_steps == 0 {
+        if epoch_steps == 0 || stopped_early {
             break;
         }
         progress(Progress::Validating {
@@ -692,7 +729,7 @@ pub fn train_task<T: Task>(
         }
         run.epochs_done = epoch;
         if let Some(dir) = &options.checkpoint {
-            save_checkpoint(dir, &run, fingerprint)?;
+            save_checkpoint(dir, &run, fingerprint, run.rng.0, 0)?;
             progress(Progress::Checkpoint { epoch });
         }
     }

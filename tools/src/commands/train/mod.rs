@@ -113,6 +113,13 @@ pub struct TrainArgs {
     /// End this run after this many epochs (0: no limit), to resume later with --resume.
     #[arg(long, default_value_t = 0)]
     pub epochs_per_run: usize,
+    /// Also checkpoint every this many steps within an epoch (0: at epoch ends only).
+    #[arg(long, default_value_t = 0, requires = "checkpoint")]
+    pub checkpoint_every: usize,
+    /// End this run after this many steps (0: no limit), checkpointing first; continue with
+    /// --resume.
+    #[arg(long, default_value_t = 0, requires = "checkpoint")]
+    pub steps_per_run: usize,
     /// RNA: choose the decoder's threshold (0.2 to 0.6) on validation and fold it into the
     /// head's bias, so a device deciding at 0.5 decides as that threshold would.
     #[arg(long)]
@@ -381,6 +388,8 @@ fn loop_options(args: &TrainArgs) -> Options {
         resume: args.resume,
         epochs_per_run: args.epochs_per_run,
         export_best: args.export_best,
+        checkpoint_every: args.checkpoint_every,
+        steps_per_run: args.steps_per_run,
     }
 }
 
