@@ -25,6 +25,7 @@ mod streaming;
 
 pub use info::{Head, ModelInfo};
 pub use pooled::{DenseActivation, DenseI8, PoolKind, ScoresI8, SideI8, VectorLayer, VectorParams};
+pub use streaming::Stage;
 
 /// Largest per-position feature dimension a blob may declare (format 2; 16 in format 1).
 pub const MAX_FEATURE_DIM: usize = crate::blob::MAX_FEATURE_DIM;

@@ -10,6 +10,17 @@ use crate::stream::{LayerRing, RowWindowI8};
 use crate::tri::{tri_index, tri_len};
 use crate::{Buffer, Error};
 
+/// A stage of row-streaming execution, as [`Model::predict_i8_rows_marked`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The per-position features and the pair tensor's sources, once per sequence.
+    PairFeatures,
+    /// Layer `t`'s convolution of one row.
+    Conv(usize),
+    /// Layer `t`'s residual add of one row.
+    Add(usize),
+}
+
 impl<const L: usize> Model<'_, L> {
     /// The ring of every layer for row-streaming execution, in `rings[..layer_count()]`
     /// (planned once, when the blob was read).
@@ -81,15 +92,43 @@ impl<const L: usize> Model<'_, L> {
     /// logits of an RNA structure, a bounded top-K of contacts) instead of an `L×L` f32
     /// map. `arena` and `scratch` need [`stream_arena_len`](Self::stream_arena_len) and
     /// [`scratch_len`](Self::scratch_len) values (or [`ModelInfo`](super::ModelInfo)'s).
-    // Kept out of line: inlined into a caller, its buffers would add to the caller's frame
-    // for the caller's whole lifetime, decoding included.
-    #[inline(never)]
+    #[inline]
     pub fn predict_i8_rows<'s>(
         &self,
         sequence: impl Into<Sequence<'s>>,
         arena: &mut [i8],
         scratch: &mut [i16],
+        observe: impl FnMut(usize, usize, &[i8]),
+    ) -> Result<usize, Error> {
+        self.rows(sequence.into(), arena, scratch, observe, |_| {})
+    }
+
+    /// [`predict_i8_rows`](Self::predict_i8_rows) that also calls `mark(stage)` as each
+    /// stage of the work ends (the pair features once, then every layer's conv and residual
+    /// add for each row), so a benchmark can say where the time goes. The same results.
+    #[inline]
+    pub fn predict_i8_rows_marked<'s>(
+        &self,
+        sequence: impl Into<Sequence<'s>>,
+        arena: &mut [i8],
+        scratch: &mut [i16],
+        observe: impl FnMut(usize, usize, &[i8]),
+        mark: impl FnMut(Stage),
+    ) -> Result<usize, Error> {
+        self.rows(sequence.into(), arena, scratch, observe, mark)
+    }
+
+    /// The row-streaming loop behind both.
+    // Kept out of line: inlined into a caller, its buffers would add to the caller's frame
+    // for the caller's whole lifetime, decoding included.
+    #[inline(never)]
+    fn rows(
+        &self,
+        sequence: Sequence<'_>,
+        arena: &mut [i8],
+        scratch: &mut [i16],
         mut observe: impl FnMut(usize, usize, &[i8]),
+        mut mark: impl FnMut(Stage),
     ) -> Result<usize, Error> {
         if self.precision != Precision::Int8 {
             return Err(Error::BadPrecision);
@@ -107,8 +146,9 @@ impl<const L: usize> Model<'_, L> {
         let (features, maps) = arena
             .split_at_mut_checked(L * self.feature_dim)
             .ok_or(too_small)?;
-        let (pairs, _) = self.pair_features_i8(sequence.into(), features)?;
+        let (pairs, _) = self.pair_features_i8(sequence, features)?;
         let len = pairs.len();
+        mark(Stage::PairFeatures);
         // Output zero point and ring offset of every layer.
         let mut out_zero_point = [0i8; crate::MAX_LAYERS];
         let mut start = [0usize; crate::MAX_LAYERS + 1];
@@ -171,6 +211,7 @@ impl<const L: usize> Model<'_, L> {
                     let window = RowWindowI8::<L>::new(data, rows, layer.in_channels, len, zp)?;
                     conv.run_row::<_, L>(&window, i, scratch, row)?;
                 }
+                mark(Stage::Conv(t));
                 if let Some((add, _)) = p.add {
                     let s = layer.residual.ok_or(Error::BadResidual)?;
                     let (data, rows) = ring_of(s)?;
@@ -179,6 +220,7 @@ impl<const L: usize> Model<'_, L> {
                         .get(source_slot..source_slot + row_len)
                         .ok_or(too_small)?;
                     residual_add_i8(row, skip, &add)?;
+                    mark(Stage::Add(t));
                 }
                 observe(t, i, row);
             }

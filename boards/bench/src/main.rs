@@ -9,7 +9,7 @@
 use cortex_m_rt::{entry, exception};
 use defmt_semihosting as _;
 use qemu_mps2_an386 as board;
-use scnn::model::Buffers;
+use scnn::model::{Buffers, Stage};
 use scnn::tri::{tri_len, TriMap};
 use scnn::{ConvGeom, ConvI8, DenseConvI8, Involution, Model, OutputQuant, QuantMap};
 use scnn_board::counter::Counter;
@@ -130,6 +130,57 @@ fn report(key: &str, value: u64) {
     semihosting::println!("bench {} {}", key, value);
 }
 
+/// Reports where the streaming path's instructions go: each stage's count since the last mark
+/// (the marks' own few instructions included), summed over rows. Out of line, so its tables
+/// stay out of the frame the predictions above are measured in.
+#[inline(never)]
+fn profile<const L: usize>(
+    model: &Model<'_, L>,
+    sequence: &[u8],
+    arena: &mut [i8],
+    scratch: &mut [i16],
+    counter: &mut impl Counter,
+) -> Option<()> {
+    let mut conv = [0u64; scnn::MAX_LAYERS];
+    let mut add = [0u64; scnn::MAX_LAYERS];
+    let mut features = 0u64;
+    let mut last = counter.now();
+    model
+        .predict_i8_rows_marked(
+            sequence,
+            arena,
+            scratch,
+            |_, _, _| {},
+            |stage| {
+                let now = counter.now();
+                let spent = now - last;
+                match stage {
+                    Stage::PairFeatures => features += spent,
+                    Stage::Conv(t) => {
+                        if let Some(c) = conv.get_mut(t) {
+                            *c += spent;
+                        }
+                    }
+                    Stage::Add(t) => {
+                        if let Some(a) = add.get_mut(t) {
+                            *a += spent;
+                        }
+                    }
+                }
+                last = counter.now();
+            },
+        )
+        .ok()?;
+    report("model.profile.pair_features", features);
+    for t in 0..model.layer_count() {
+        semihosting::println!("bench model.profile.conv.{} {}", t, conv[t]);
+        if add[t] > 0 {
+            semihosting::println!("bench model.profile.add.{} {}", t, add[t]);
+        }
+    }
+    Some(())
+}
+
 fn run() -> Option<()> {
     let peripherals = cortex_m::Peripherals::take()?;
     let mut counter = board::Instructions::start(peripherals.SYST);
@@ -172,6 +223,14 @@ fn run() -> Option<()> {
         model.stream_arena_len().ok()? as u64,
     );
     report("model.stack_bytes", stack_bytes as u64);
+
+    profile(
+        &model,
+        &sequence,
+        &mut arena[..],
+        &mut scratch[..],
+        &mut counter,
+    )?;
 
     let mut buffers = Buffers {
         arena: big.get_mut(..model.arena_len())?,

@@ -83,10 +83,38 @@ pub fn parse(stdout: &str) -> Result<BTreeMap<String, u64>> {
     Ok(values)
 }
 
-/// `{"ref64": {"sym_instructions": …}, …}` from the flat keys.
+/// The streaming path's stages in run order, from the `model.profile.*` keys: the
+/// per-position pair features, then each layer's conv (the last is the head) and residual add.
+pub fn layers(values: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    if let Some(&v) = values.get("model.profile.pair_features") {
+        out.push(("pair features".to_string(), v));
+    }
+    let convs = (0..).take_while(|t| values.contains_key(&format!("model.profile.conv.{t}")));
+    let count = convs.count();
+    for t in 0..count {
+        let conv = values[&format!("model.profile.conv.{t}")];
+        let name = if t + 1 == count {
+            format!("head (conv {t})")
+        } else {
+            format!("conv {t}")
+        };
+        out.push((name, conv));
+        if let Some(&add) = values.get(&format!("model.profile.add.{t}")) {
+            out.push((format!("add {t}"), add));
+        }
+    }
+    out
+}
+
+/// `{"ref64": {"sym_instructions": …}, …}` from the flat keys (the profile goes to
+/// `model.layers`).
 pub fn nest(values: &BTreeMap<String, u64>) -> serde_json::Value {
     let mut root = serde_json::Map::new();
     for (key, value) in values {
+        if key.starts_with("model.profile.") {
+            continue;
+        }
         let (group, name) = key.split_once('.').unwrap_or(("other", key));
         let entry = root
             .entry(group.to_string())
@@ -134,6 +162,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let values = parse(&stdout)?;
     let mut report = nest(&values);
+    let stages = layers(&values);
+    report["model"]["layers"] = stages
+        .iter()
+        .map(|(name, instructions)| serde_json::json!({ "name": name, "instructions": instructions }))
+        .collect();
     report["machine"] =
         "QEMU mps2-an386 (Cortex-M4F), -icount shift=0: SysTick counts executed instructions"
             .into();
@@ -191,6 +224,54 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "| peak stack (predict) | {} bytes | |",
         v("model.stack_bytes")
     )?;
+    if !stages.is_empty() {
+        let total: u64 = stages.iter().map(|(_, n)| n).sum();
+        outln!()?;
+        outln!("Where the streaming path's instructions go (each stage summed over rows):")?;
+        outln!()?;
+        outln!("| stage | instructions | share |")?;
+        outln!("|---|---|---|")?;
+        for (name, n) in &stages {
+            outln!(
+                "| {name} | {} | {:.1} % |",
+                m(*n),
+                100.0 * *n as f64 / total.max(1) as f64
+            )?;
+        }
+    }
     eprintln!("wrote {}", args.output.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_keys_become_stages_in_run_order() {
+        let stdout = "bench model.profile.pair_features 10\nbench model.profile.conv.0 100\n\
+                      bench model.profile.conv.1 200\nbench model.profile.add.1 30\n\
+                      bench model.profile.conv.2 40\nbench model.instructions 380\n";
+        let mut values = BTreeMap::new();
+        for line in stdout.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            values.insert(f[1].to_string(), f[2].parse().unwrap());
+        }
+        let stages = layers(&values);
+        let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pair features",
+                "conv 0",
+                "conv 1",
+                "add 1",
+                "head (conv 2)"
+            ]
+        );
+        assert_eq!(stages.iter().map(|(_, n)| n).sum::<u64>(), 380);
+        let nested = nest(&values);
+        assert!(nested["model"].get("profile.conv.0").is_none());
+        assert_eq!(nested["model"]["instructions"], 380);
+    }
 }
