@@ -108,6 +108,22 @@ pub const fn stream_arena_len(l: usize, feature_dim: usize, ring_len: usize) -> 
     l * feature_dim + l * ring_len
 }
 
+/// Most int8 values a layer-0 token-pair table may take (8 KiB): enough for a protein model's
+/// 21 × 21 tokens at 16 channels. A bigger one is not built, and layer 0 runs as a conv.
+pub const MAX_PAIR_TABLE: usize = 8 * 1024;
+
+/// int8 values of the table a 1×1 first layer becomes: its output for every ordered pair of
+/// `vocab` tokens, `out_channels` each; 0 when that exceeds [`MAX_PAIR_TABLE`] or the
+/// vocabulary does not fit a byte.
+pub const fn pair_table_len(vocab: usize, out_channels: usize) -> usize {
+    let len = vocab * vocab * out_channels;
+    if vocab <= 256 && len <= MAX_PAIR_TABLE {
+        len
+    } else {
+        0
+    }
+}
+
 /// Probability values of a whole-model run: one per pair of the packed `l×l` triangle.
 pub const fn model_probs_len(l: usize) -> usize {
     tri_len(l)

@@ -87,6 +87,8 @@ pub struct ModelInfo {
     slots: usize,
     scratch_len: usize,
     ring_len: usize,
+    /// Values of the layer-0 token-pair table of row streaming (0: none).
+    pair_table_len: usize,
     stored_crc: u32,
     rings: [LayerRing; MAX_LAYERS],
     head: Head,
@@ -757,6 +759,12 @@ impl ModelInfo {
                 t += 1;
             }
         }
+        // A 1×1 first layer reads one pair's two tokens and nothing else: streamed, it is a
+        // table over token pairs.
+        let pair_table_len = match head {
+            Head::PairMap if reach[0] == 0 => plan::pair_table_len(vocab_size, out_channels[0]),
+            _ => 0,
+        };
         Ok(ModelInfo {
             format_version,
             precision,
@@ -771,6 +779,7 @@ impl ModelInfo {
             slots: if live_skip_until.is_some() { 3 } else { 2 },
             scratch_len,
             ring_len,
+            pair_table_len,
             stored_crc,
             rings,
             head,
@@ -879,10 +888,17 @@ impl ModelInfo {
         self.ring_len
     }
 
+    /// Values of the token-pair table a 1×1 first layer becomes in row streaming (0: it runs
+    /// as a conv); see [`plan::pair_table_len`].
+    pub const fn pair_table_len(&self) -> usize {
+        self.pair_table_len
+    }
+
     /// Arena values of row-streaming execution at `L = pair_len()`
-    /// ([`Model::stream_arena_len`](crate::Model::stream_arena_len)).
+    /// ([`Model::stream_arena_len`](crate::Model::stream_arena_len)): the features, the
+    /// rings and the token-pair table.
     pub const fn stream_arena_len(&self) -> usize {
-        plan::stream_arena_len(self.pair_len, self.feature_dim, self.ring_len)
+        plan::stream_arena_len(self.pair_len, self.feature_dim, self.ring_len) + self.pair_table_len
     }
 
     /// Arena values of whole-map execution at `L = pair_len()`

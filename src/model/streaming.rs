@@ -1,14 +1,61 @@
 //! Row-streaming execution: each layer keeps a ring of its latest output rows (see
 //! [`crate::stream`]), so the arena grows with `L` instead of `L²`.
 
-use super::{mask_probs, Buffers, LayerParams, Model, Sequence};
+use super::{mask_probs, Buffers, EmbeddingTable, LayerParams, Model, Sequence};
 use crate::blob::Precision;
 use crate::conv::ConvI8;
 use crate::conv::PairSource;
+use crate::generate::PairFeaturesI8;
 use crate::layers::{residual_add_i8, sigmoid_map_i8};
+use crate::quant::clamp_i8;
+use crate::seq::Embedding;
 use crate::stream::{LayerRing, RowWindowI8};
 use crate::tri::{tri_index, tri_len};
 use crate::{Buffer, Error};
+
+/// Where layer 0's rows come from.
+enum FirstLayer<'a> {
+    /// The pair features, through the conv.
+    Pairs(PairFeaturesI8<'a>),
+    /// The token-pair table of a 1×1 layer over `vocab` tokens, and the sequence's tokens
+    /// (one byte each).
+    Table {
+        tokens: &'a [i8],
+        table: &'a [i8],
+        vocab: usize,
+    },
+}
+
+/// Row `i` of a 1×1 first layer from its token-pair table (`vocab²` entries of `channels`):
+/// pair `(i, j)` is entry `(token_i, token_j)`; pairs past the sequence are `masked`, as the
+/// conv writes them.
+fn table_row(
+    tokens: &[i8],
+    table: &[i8],
+    (vocab, channels): (usize, usize),
+    i: usize,
+    masked: i8,
+    row: &mut [i8],
+) -> Result<(), Error> {
+    let token = |t: i8| usize::from(t as u8);
+    let a = tokens.get(i).map(|&t| token(t));
+    // (An open range `i..` would carry an overflow panic path.)
+    for (k, out) in row.chunks_exact_mut(channels.max(1)).enumerate() {
+        match (a, tokens.get(i + k)) {
+            (Some(a), Some(&b)) => {
+                let at = (a * vocab + token(b)) * channels;
+                let entry = table
+                    .get(at..at + channels)
+                    .ok_or(Error::too_small(Buffer::Arena, at + channels))?;
+                for (o, &e) in out.iter_mut().zip(entry) {
+                    *o = e;
+                }
+            }
+            _ => out.fill(masked),
+        }
+    }
+    Ok(())
+}
 
 /// A stage of row-streaming execution, as [`Model::predict_i8_rows_marked`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,13 +82,96 @@ impl<const L: usize> Model<'_, L> {
         Ok(self.info.stream_ring_len())
     }
 
-    /// Arena values of row-streaming execution.
+    /// Arena values of row-streaming execution: the per-position features, every layer's
+    /// ring and, for a 1×1 first layer, its token-pair table.
     pub fn stream_arena_len(&self) -> Result<usize, Error> {
-        Ok(crate::plan::stream_arena_len(
-            L,
-            self.feature_dim,
-            self.info.stream_ring_len(),
-        ))
+        Ok(
+            crate::plan::stream_arena_len(L, self.feature_dim, self.info.stream_ring_len())
+                + self.pair_table_len(),
+        )
+    }
+
+    /// Values of the layer-0 token-pair table at this `L` (it is built from two-token
+    /// sequences, so `L` must hold two).
+    fn pair_table_len(&self) -> usize {
+        if L >= 2 {
+            self.info.pair_table_len()
+        } else {
+            0
+        }
+    }
+
+    /// Layer 0's output for every ordered token pair `(a, b)` at `table[(a·V + b)·C..][..C]`:
+    /// each computed by the conv itself, as the pair `(0, 1)` of the sequence `a b`, so the
+    /// table holds exactly what the conv would give. `features` and `row` (one output row)
+    /// are scratch space here.
+    #[inline(never)]
+    fn build_pair_table(
+        &self,
+        features: &mut [i8],
+        scratch: &mut [i16],
+        row: &mut [i8],
+        table: &mut [i8],
+    ) -> Result<(), Error> {
+        let EmbeddingTable::I8 {
+            table: embedding,
+            zero_point,
+            product,
+            ..
+        } = self.embedding
+        else {
+            return Err(Error::BadPrecision);
+        };
+        let layer = self.layer(0)?;
+        let LayerParams::I8(p) = layer.params else {
+            return Err(Error::BadPrecision);
+        };
+        let conv = ConvI8::new(self.geom(0, &layer)?, p.weights, p.bias, p.conv_quant())?;
+        let vocab = self.info.vocab_size();
+        let c = layer.out_channels;
+        let embedding = Embedding::with_rows(embedding, vocab, self.feature_dim)?;
+        let mut entries = table.chunks_exact_mut(c.max(1));
+        for a in 0..vocab {
+            for b in 0..vocab {
+                // vocab ≤ 256 (plan::pair_table_len), so both fit a u16.
+                let tokens = [a as u16, b as u16];
+                embedding.fill_tokens(&tokens, features)?;
+                let pairs = PairFeaturesI8::new(
+                    features,
+                    self.feature_dim,
+                    2,
+                    &self.segments,
+                    zero_point,
+                    product,
+                )?;
+                conv.run_row::<_, L>(&pairs, 0, scratch, row)?;
+                let entry = entries
+                    .next()
+                    .ok_or(Error::too_small(Buffer::Arena, vocab * vocab * c))?;
+                let made = row
+                    .get(c..2 * c)
+                    .ok_or(Error::too_small(Buffer::Map, 2 * c))?;
+                for (slot, &value) in entry.iter_mut().zip(made) {
+                    *slot = value;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence's tokens, one byte each, into `out` (the table's vocabulary fits a byte);
+    /// returns the length.
+    #[inline(never)]
+    fn byte_tokens(&self, input: Sequence<'_>, out: &mut [i8]) -> Result<usize, Error> {
+        let mut buffer = [0u16; L];
+        let tokens = self.tokens(input, &mut buffer)?;
+        let out = out
+            .get_mut(..tokens.len())
+            .ok_or(Error::too_small(Buffer::Arena, tokens.len()))?;
+        for (slot, &token) in out.iter_mut().zip(tokens) {
+            *slot = token as u8 as i8;
+        }
+        Ok(tokens.len())
     }
 
     /// [`predict_i8_with`](Self::predict_i8_with) with row streaming: every layer keeps a
@@ -143,11 +273,34 @@ impl<const L: usize> Model<'_, L> {
             return Err(Error::too_small(Buffer::Scratch, self.scratch_len()));
         }
         let too_small = Error::too_small(Buffer::Arena, arena_len);
-        let (features, maps) = arena
+        let (features, rest) = arena
             .split_at_mut_checked(L * self.feature_dim)
             .ok_or(too_small)?;
-        let (pairs, _) = self.pair_features_i8(sequence, features)?;
-        let len = pairs.len();
+        let (maps, table) = rest
+            .split_at_mut_checked(L * self.info.stream_ring_len())
+            .ok_or(too_small)?;
+        let table_len = self.pair_table_len();
+        let table = table.get_mut(..table_len).ok_or(too_small)?;
+        // Layer 0 reads the pair features, or, as a 1×1 layer, looks each pair's two tokens
+        // up in its table (built first, in its own ring's first row).
+        let first = if table_len > 0 {
+            let row0 = maps
+                .get_mut(..L * self.layer(0)?.out_channels)
+                .ok_or(too_small)?;
+            self.build_pair_table(features, scratch, row0, table)?;
+            let len = self.byte_tokens(sequence, features)?;
+            FirstLayer::Table {
+                tokens: features.get(..len).ok_or(too_small)?,
+                table,
+                vocab: self.info.vocab_size(),
+            }
+        } else {
+            FirstLayer::Pairs(self.pair_features_i8(sequence, features)?.0)
+        };
+        let len = match &first {
+            FirstLayer::Pairs(pairs) => pairs.len(),
+            FirstLayer::Table { tokens, .. } => tokens.len(),
+        };
         mark(Stage::PairFeatures);
         // Output zero point and ring offset of every layer.
         let mut out_zero_point = [0i8; crate::MAX_LAYERS];
@@ -204,7 +357,18 @@ impl<const L: usize> Model<'_, L> {
                     Ok((data, usize::from(r.rows)))
                 };
                 if t == 0 {
-                    conv.run_row::<_, L>(&pairs, i, scratch, row)?;
+                    match &first {
+                        FirstLayer::Pairs(pairs) => conv.run_row::<_, L>(pairs, i, scratch, row)?,
+                        FirstLayer::Table {
+                            tokens,
+                            table,
+                            vocab,
+                        } => {
+                            let masked = clamp_i8(quant.zero_point, i8::MIN, i8::MAX);
+                            let shape = (*vocab, layer.out_channels);
+                            table_row(tokens, table, shape, i, masked, row)?;
+                        }
+                    }
                 } else {
                     let (data, rows) = ring_of(t - 1)?;
                     let zp = i32::from(out_zero_point.get(t - 1).copied().unwrap_or(0));

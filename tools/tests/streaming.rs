@@ -50,6 +50,11 @@ fn sequences() -> Vec<String> {
 }
 
 fn check(blob: &Blob) -> usize {
+    check_with(blob, &[])
+}
+
+/// [`check`] on `sequences()` and `extra`.
+fn check_with(blob: &Blob, extra: &[String]) -> usize {
     let model = Model::<L>::from_bytes(blob.bytes()).unwrap();
     let last = model.layer_count() - 1;
     let mut scratch = vec![0i16; model.scratch_len()];
@@ -59,7 +64,7 @@ fn check(blob: &Blob) -> usize {
         stream_arena.len() < full_arena.len() / 2,
         "streaming should need far less"
     );
-    for sequence in sequences() {
+    for sequence in sequences().into_iter().chain(extra.iter().cloned()) {
         let text = sequence.as_bytes();
         let mut full_probs = vec![0f32; tri_len(L)];
         let mut full_logits = vec![0i8; tri_len(L)];
@@ -130,4 +135,73 @@ fn streaming_equals_the_whole_map_on_the_trained_model() {
 #[test]
 fn streaming_equals_the_whole_map_on_the_fixture_model() {
     check(&fixture_blob());
+}
+
+/// A random protein-shaped model (21 tokens, one-hot, `[e_i ; e_j]`, a 1×1 first layer of
+/// `width` channels), made and converted by the CLI.
+fn protein_blob(width: usize) -> (Blob, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scnn"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let width = width.to_string();
+    run(&[
+        "random",
+        "--app",
+        "protein",
+        "--pair-len",
+        "128",
+        "--width",
+        &width,
+        "--dilations",
+        "1,2",
+        "-o",
+        &path("p.safetensors"),
+        "--sequences",
+        &path("p.fa"),
+        "--count",
+        "8",
+    ]);
+    run(&[
+        "convert",
+        &path("p.safetensors"),
+        "--calibrate",
+        &path("p.fa"),
+        "-o",
+        &path("p.scnn"),
+    ]);
+    (Blob::read(&dir.path().join("p.scnn")).unwrap(), dir)
+}
+
+#[test]
+fn a_first_layer_read_from_its_token_pair_table_equals_the_conv() {
+    // 21 × 21 tokens × 8 channels fit the table; × 24 do not, and layer 0 stays a conv.
+    for (width, table) in [(8, 21 * 21 * 8), (24, 0)] {
+        let (blob, _dir) = protein_blob(width);
+        let info = scnn::model::ModelInfo::try_parse(blob.bytes()).unwrap();
+        assert_eq!(info.pair_table_len(), table);
+        // Every residue, in many orders.
+        let mut rng = example::Rng(5);
+        let proteins: Vec<String> = (0..6)
+            .map(|n| {
+                (0..40 + 17 * n)
+                    .map(|_| b"ACDEFGHIKLMNPQRSTVWYX"[rng.below(21)] as char)
+                    .collect()
+            })
+            .collect();
+        check_with(&blob, &proteins);
+    }
+    // The RNA models read theirs: 5 × 5 tokens × 8 channels.
+    let example = Blob::read(&manifest("models/example.scnn")).unwrap();
+    let info = scnn::model::ModelInfo::try_parse(example.bytes()).unwrap();
+    assert_eq!(info.pair_table_len(), 5 * 5 * 8);
 }
