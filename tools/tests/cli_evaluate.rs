@@ -264,3 +264,48 @@ fn the_nested_decoder_gives_pseudoknot_free_canonical_structures() {
     ]);
     common::assert_fails(&out, &["--decoder nested runs on the host only"]);
 }
+
+#[test]
+fn the_general_model_answers_up_to_its_pair_length_in_json() {
+    let dir = Dir::new();
+    let blob = manifest("models/rna.scnn");
+    let mut rng = scnn_tools::commands::example::Rng(17);
+    let mut random =
+        |n: usize| -> String { (0..n).map(|_| b"ACGU"[rng.below(4)] as char).collect() };
+    let fasta = format!(
+        ">full length 128\n{}\n>too_long\n{}\n>short\n{}\n",
+        random(128),
+        random(129),
+        "GGGGAAACCCC"
+    );
+    std::fs::write(dir.path("in.fa"), fasta).unwrap();
+    let out = scnn(&["predict", &blob, "--fasta", &dir.s("in.fa"), "--json"]);
+    // The over-long record is skipped and named; the others are answered; the exit says so.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("too_long"), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["name"], "full");
+    assert_eq!(lines[0]["sequence"].as_str().unwrap().len(), 128);
+    for line in &lines {
+        let structure = line["structure"].as_str().unwrap();
+        assert_eq!(structure.len(), line["sequence"].as_str().unwrap().len());
+        let opened = structure.chars().filter(|c| "([{<".contains(*c)).count();
+        assert_eq!(line["pairs"].as_array().unwrap().len(), opened);
+    }
+    // Its test split's first sequences score as F1 should: between 0 and 1, and all counted.
+    let out = scnn(&[
+        "evaluate",
+        &blob,
+        "--data",
+        &manifest("data/rna-parity.fa"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sequences"], 4);
+    assert!((0.0..=1.0).contains(&v["f1"].as_f64().unwrap()));
+}
