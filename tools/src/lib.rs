@@ -9,6 +9,7 @@
 // First, so that its `outln!` and `out!` reach every module below.
 #[macro_use]
 pub mod output;
+pub mod parallel;
 
 pub mod blobwrite;
 pub mod commands;

@@ -149,22 +149,8 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
             &protein::contacts(&chain.cb),
         ))
     };
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = fit.len().div_ceil(workers).max(1);
-    let results: Vec<Result<ChainScore>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = fit
-            .chunks(per)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let results = crate::parallel::map(&fit, one)?;
     bar.finish_and_clear();
-    if results.len() != fit.len() {
-        bail!("an evaluation thread failed");
-    }
     let scores: Vec<ChainScore> = results.into_iter().collect::<Result<_>>()?;
     let report = Report {
         model: args.model.display().to_string(),

@@ -103,22 +103,7 @@ fn score_all(
         let pairs = decoder.pairs(&e.name, &e.sequence, &p, threshold)?;
         Ok(score(&e.name, e.sequence.len(), &pairs, &e.pairs))
     };
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = examples.len().div_ceil(workers).max(1);
-    let results: Vec<Result<Scored>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = examples
-            .chunks(per)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    if results.len() != examples.len() {
-        bail!("an evaluation thread failed");
-    }
-    results.into_iter().collect()
+    crate::parallel::map(examples, one)?.into_iter().collect()
 }
 
 pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {

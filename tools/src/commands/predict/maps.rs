@@ -220,21 +220,7 @@ impl Batch<'_> {
             }
             Ok(p)
         };
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per = records.len().div_ceil(workers).max(1);
-        let predictions: Vec<Result<Prediction>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = records
-                .chunks(per)
-                .map(|part| scope.spawn(move || part.iter().map(predict).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        if predictions.len() != records.len() {
-            bail!("a prediction thread failed");
-        }
+        let predictions: Vec<Result<Prediction>> = crate::parallel::map(&records, predict)?;
         for (record, prediction) in records.iter().zip(predictions) {
             self.emit(record, prediction?)?;
         }
