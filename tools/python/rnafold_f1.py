@@ -37,7 +37,8 @@ def f1(predicted, truth):
 
 
 def records(path):
-    lines = [l.strip() for l in open(path) if l.strip() and not l.startswith(";")]
+    with open(path) as file:
+        lines = [l.strip() for l in file if l.strip() and not l.startswith(";")]
     for k in range(0, len(lines), 3):
         yield lines[k][1:], lines[k + 1], lines[k + 2]
 
