@@ -246,8 +246,9 @@ fn inspect_reports_counts_as_json() {
     assert_eq!(r["input_kind"], "tokens");
     assert_eq!(r["vocab_size"], 5);
     assert_eq!(r["head_kind"], "pair_map");
-    // Every buffer with the constant that sizes it: the stream arena is the features (128·4)
-    // and the rings (Σ rows · channels = 225 per position).
+    // Every buffer with the constant that sizes it: the stream arena is the features (128·4),
+    // the rings (Σ rows · channels = 225 per position) and the 1×1 first layer's table over
+    // token pairs (5 · 5 tokens × 8 channels).
     let buffer = |name: &str| {
         r["buffers"]
             .as_array()
@@ -257,7 +258,7 @@ fn inspect_reports_counts_as_json() {
             .unwrap_or_else(|| panic!("no buffer {name}"))
             .clone()
     };
-    assert_eq!(buffer("stream_arena")["len"], 128 * 4 + 128 * 225);
+    assert_eq!(buffer("stream_arena")["len"], 128 * 4 + 128 * 225 + 5 * 5 * 8);
     assert_eq!(buffer("stream_arena")["rust"], "INFO.stream_arena_len()");
     assert_eq!(buffer("scratch")["len"], 1081);
     assert_eq!(buffer("scratch")["element"], "i16");
