@@ -258,7 +258,10 @@ fn inspect_reports_counts_as_json() {
             .unwrap_or_else(|| panic!("no buffer {name}"))
             .clone()
     };
-    assert_eq!(buffer("stream_arena")["len"], 128 * 4 + 128 * 225 + 5 * 5 * 8);
+    assert_eq!(
+        buffer("stream_arena")["len"],
+        128 * 4 + 128 * 225 + 5 * 5 * 8
+    );
     assert_eq!(buffer("stream_arena")["rust"], "INFO.stream_arena_len()");
     assert_eq!(buffer("scratch")["len"], 1081);
     assert_eq!(buffer("scratch")["element"], "i16");
