@@ -192,11 +192,8 @@ impl Task for Contacts {
         let w = windows(&spans, device);
         let features = pair_features(layout, net, &w);
         let z = layout.forward(net, features, &w.mask);
-        let y = w.target.clone();
-        let per_pair = z.clone().clamp_min(0.0) - z.clone() * y.clone()
-            + z.abs().neg().exp().add_scalar(1.0).log();
-        let weight = (y.mul_scalar(pos_weight - 1.0).add_scalar(1.0)) * w.loss_mask.clone();
-        (per_pair * weight).sum() / w.loss_mask.sum().add_scalar(1.0)
+        super::weighted_bce_sum(z, w.target, w.loss_mask.clone(), pos_weight)
+            / w.loss_mask.sum().add_scalar(1.0)
     }
 
     fn score_name(&self) -> &'static str {

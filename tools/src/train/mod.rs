@@ -299,11 +299,17 @@ pub fn rna_config(pair_len: usize, width: usize, blocks: &[(usize, usize)]) -> M
 /// Weighted binary cross-entropy on logits, in the stable form
 /// `max(z, 0) − z·y + log(1 + e^−|z|)`, averaged over pairs inside the sequences.
 fn loss(logits: Tensor<4>, batch: &Batch, pos_weight: f32) -> Tensor<1> {
-    let y = batch.target.clone();
-    let per_pair = logits.clone().clamp_min(0.0) - logits.clone() * y.clone()
-        + logits.abs().neg().exp().add_scalar(1.0).log();
-    let weight = (y.mul_scalar(pos_weight - 1.0).add_scalar(1.0)) * batch.mask.clone();
-    (per_pair * weight).sum() / batch.mask.clone().sum()
+    weighted_bce_sum(logits, batch.target.clone(), batch.mask.clone(), pos_weight)
+        / batch.mask.clone().sum()
+}
+
+/// `Σ mask · w · bce(z, y)` with `w = pos_weight` on positives and 1 elsewhere, in the stable
+/// form `max(z, 0) − z·y + log(1 + e^−|z|)`.
+fn weighted_bce_sum(z: Tensor<4>, y: Tensor<4>, mask: Tensor<4>, pos_weight: f32) -> Tensor<1> {
+    let per_pair = z.clone().clamp_min(0.0) - z.clone() * y.clone()
+        + z.abs().neg().exp().add_scalar(1.0).log();
+    let weight = (y.mul_scalar(pos_weight - 1.0).add_scalar(1.0)) * mask;
+    (per_pair * weight).sum()
 }
 
 /// Sequences per evaluation batch.

@@ -32,14 +32,11 @@ struct Limits {
     min_top_overlap: f64,
 }
 
-/// The best `L` pairs `j − i ≥ 6` of a dense `n×n` map.
+/// The best `L` pairs `j − i ≥ 6` of a dense `n×n` map, in the firmware's order.
 fn top_l(probs: &[f32], n: usize) -> Vec<(usize, usize)> {
-    let mut all: Vec<(usize, usize, f32)> = (0..n)
-        .flat_map(|i| (i + protein::MIN_SEPARATION..n).map(move |j| (i, j)))
-        .map(|(i, j)| (i, j, probs[i * n + j]))
-        .collect();
-    all.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
-    all.into_iter().take(n).map(|(i, j, _)| (i, j)).collect()
+    let mut ranked = protein::ranked(n, protein::Range::All, |i, j| probs[i * n + j]);
+    ranked.truncate(n);
+    ranked.into_iter().map(|(i, j, _)| (i, j)).collect()
 }
 
 pub fn verify(args: &VerifyArgs, blob: &Blob, model: &FloatModel) -> Result<()> {
