@@ -6,7 +6,7 @@
 //! layer `t`'s output needs a ring of `2·R_{t+1} + 1` rows (more if a later layer adds it as a
 //! skip connection). Peak activation memory grows with `L·k·C·depth` instead of `L²·C`.
 
-use crate::conv::{gather_identity, ConvGeom, PairSource, PatchOrder};
+use crate::conv::{gather_identity_i8, ConvGeom, PairSource, PatchOrder};
 use crate::involution::Involution;
 use crate::quant::check_zero_point;
 use crate::{Buffer, Error, MAX_LAYERS};
@@ -153,9 +153,8 @@ impl<const L: usize> PairSource for RowWindowI8<'_, L> {
         patch: &mut [i16],
         order: PatchOrder,
     ) -> bool {
-        let zero_point = self.zero_point as i16;
         let offset = |a, b| self.offset(a, b);
-        gather_identity(
+        gather_identity_i8(
             self.data,
             offset,
             geom,
@@ -163,7 +162,7 @@ impl<const L: usize> PairSource for RowWindowI8<'_, L> {
             self.len,
             patch,
             order,
-            |q| q as i16 - zero_point,
+            self.zero_point,
         );
         true
     }

@@ -214,7 +214,7 @@ mod tests {
     fn optimized_int8_kernels_equal_the_portable_kernels() {
         use scnn::DenseConvI8;
         const L2: usize = 12;
-        const MAX_C: usize = 7;
+        const MAX_C: usize = 8;
         let mut rng = Rng(0xD5B0_0001);
         let mut input = [0i8; L2 * L2 * MAX_C];
         let mut weights = [0i8; MAX_C * MAX_C * 25];
@@ -225,13 +225,18 @@ mod tests {
         let mut scratch = [0i16; scnn::plan::dense_i8_scratch_len(MAX_C, MAX_C, 5) + 1];
         let mut fast = [0i8; L2 * L2 * MAX_C];
         let mut reference = [0i8; L2 * L2 * MAX_C];
-        for (c_in, c_out, k, d, len) in [
-            (4, 4, 3, 1, 12),
-            (5, 3, 3, 2, 11),
-            (3, 7, 5, 1, 12),
-            (7, 2, 3, 4, 12),
-            (1, 1, 3, 1, 5),
-            (6, 5, 1, 1, 9),
+        // Channels in fours take the SXTB16 gather for interior pairs, with the input zero
+        // point at both ends of its range too.
+        for (c_in, c_out, k, d, len, zp_in) in [
+            (4, 4, 3, 1, 12, -7),
+            (5, 3, 3, 2, 11, -7),
+            (3, 7, 5, 1, 12, -7),
+            (7, 2, 3, 4, 12, -7),
+            (1, 1, 3, 1, 5, -7),
+            (6, 5, 1, 1, 9, -7),
+            (8, 8, 3, 2, 12, -128),
+            (8, 5, 5, 1, 11, 127),
+            (4, 6, 3, 1, 12, 0),
         ] {
             for v in input.iter_mut().chain(weights.iter_mut()) {
                 *v = rng.i8();
@@ -251,7 +256,7 @@ mod tests {
             let geom = ConvGeom::new(c_in, c_out, k, d, Involution::Identity).unwrap();
             let conv = ConvI8::new(geom, &weights[..geom.weight_len()], &bias[..c_out], quant).unwrap();
             let map = TriMap::<i8, L2>::new(&input[..map_len(L2, c_in)], c_in, len).unwrap();
-            let source = QuantMap::new(map, -7).unwrap();
+            let source = QuantMap::new(map, zp_in).unwrap();
             let n = c_out * k * k * c_in;
             let dense = DenseConvI8::new(c_in, c_out, k, d, &weights[..n], &bias[..c_out], quant).unwrap();
             let pixels = L2 * L2 * c_in;
@@ -261,8 +266,8 @@ mod tests {
                 conv.run_portable::<_, L2>(&source, scratch, &mut reference).unwrap();
                 assert_eq!(fast[..map_len(L2, c_out)], reference[..map_len(L2, c_out)]);
 
-                dense.run::<L2>(&input[..pixels], len, -7, scratch, &mut fast).unwrap();
-                dense.run_portable::<L2>(&input[..pixels], len, -7, scratch, &mut reference).unwrap();
+                dense.run::<L2>(&input[..pixels], len, zp_in, scratch, &mut fast).unwrap();
+                dense.run_portable::<L2>(&input[..pixels], len, zp_in, scratch, &mut reference).unwrap();
                 assert_eq!(fast[..L2 * L2 * c_out], reference[..L2 * L2 * c_out]);
             }
         }

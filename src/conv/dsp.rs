@@ -204,3 +204,237 @@ pub(crate) fn dot_requant(
         o += GROUP;
     }
 }
+
+/// `SXTB16`: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+#[inline(always)]
+fn sxtb16(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: one register-to-register DSP instruction; no memory, no flags.
+    unsafe {
+        core::arch::asm!(".arch armv7e-m", "sxtb16 {o}, {x}", o = lateout(reg) out, x = in(reg) x,
+            options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// `SXTB16` of `x` rotated by 8: bytes 1 and 3, sign-extended into the two halfwords.
+#[inline(always)]
+fn sxtb16_odd(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: as in `sxtb16`.
+    unsafe {
+        core::arch::asm!(".arch armv7e-m", "sxtb16 {o}, {x}, ror #8", o = lateout(reg) out,
+            x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// `SADD16`: the two halfwords added lane by lane (modulo 2¹⁶; sets only the GE flags, which
+/// nothing here reads).
+#[inline(always)]
+fn sadd16(a: u32, b: u32) -> u32 {
+    let out: u32;
+    // SAFETY: one register-to-register DSP instruction; no memory.
+    unsafe {
+        core::arch::asm!(".arch armv7e-m", "sadd16 {o}, {a}, {b}", o = lateout(reg) out,
+            a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack));
+    }
+    out
+}
+
+/// `SSUB16`: `a − b` lane by lane (modulo 2¹⁶).
+#[inline(always)]
+fn ssub16(a: u32, b: u32) -> u32 {
+    let out: u32;
+    // SAFETY: as in `sadd16`.
+    unsafe {
+        core::arch::asm!(".arch armv7e-m", "ssub16 {o}, {a}, {b}", o = lateout(reg) out,
+            a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack));
+    }
+    out
+}
+
+/// Four int16 lanes `(even, odd)` as they come out of [`sxtb16`] / [`sxtb16_odd`] (values 0, 2
+/// and 1, 3) back in channel order: words `(v0, v1)` and `(v2, v3)` (`PKHBT`, `PKHTB`).
+#[inline(always)]
+fn interleave(even: u32, odd: u32) -> (u32, u32) {
+    (
+        (even & 0xffff) | (odd << 16),
+        (odd & 0xffff_0000) | (even >> 16),
+    )
+}
+
+/// One tap of the patch from one stored pair: `channels` (a multiple of 4) values at `src`,
+/// centred, as int16 words at `out`; returns where the next tap goes.
+///
+/// # Safety
+/// `src..src + channels` must be readable and `out` must have room for `channels / 2` words.
+#[inline(always)]
+unsafe fn copy_tap(src: *const i8, channels: usize, zp: u32, mut out: *mut u32) -> *mut u32 {
+    for c in (0..channels).step_by(4) {
+        // SAFETY: within the ranges the caller vouches for; both accesses are unaligned-safe.
+        unsafe {
+            let x = src.add(c).cast::<u32>().read_unaligned();
+            let (w0, w1) = interleave(ssub16(sxtb16(x), zp), ssub16(sxtb16_odd(x), zp));
+            out.write_unaligned(w0);
+            out.add(1).write_unaligned(w1);
+            out = out.add(2);
+        }
+    }
+    out
+}
+
+/// One tap of the patch from two stored pairs that share its weight, pre-added: `(x − zp) +
+/// (y − zp)`, computed as `x + y − 2·zp` (exact in 16 bits: |x + y − 2·zp| <= 510).
+///
+/// # Safety
+/// As [`copy_tap`], for both `x` and `y`.
+#[inline(always)]
+unsafe fn add_taps(
+    x: *const i8,
+    y: *const i8,
+    channels: usize,
+    zp2: u32,
+    mut out: *mut u32,
+) -> *mut u32 {
+    for c in (0..channels).step_by(4) {
+        // SAFETY: as in `copy_tap`.
+        unsafe {
+            let a = x.add(c).cast::<u32>().read_unaligned();
+            let b = y.add(c).cast::<u32>().read_unaligned();
+            let even = ssub16(sadd16(sxtb16(a), sxtb16(b)), zp2);
+            let odd = ssub16(sadd16(sxtb16_odd(a), sxtb16_odd(b)), zp2);
+            let (w0, w1) = interleave(even, odd);
+            out.write_unaligned(w0);
+            out.add(1).write_unaligned(w1);
+            out = out.add(2);
+        }
+    }
+    out
+}
+
+/// A tap that reads only padding: zeros.
+///
+/// # Safety
+/// `out` must have room for `channels / 2` words.
+#[inline(always)]
+unsafe fn zero_tap(channels: usize, mut out: *mut u32) -> *mut u32 {
+    for _ in 0..channels / 2 {
+        // SAFETY: within the room the caller vouches for.
+        unsafe {
+            out.write_unaligned(0);
+            out = out.add(1);
+        }
+    }
+    out
+}
+
+/// Both lanes of a halfword constant.
+fn lanes(value: i32) -> u32 {
+    (value as u32 & 0xffff).wrapping_mul(0x0001_0001)
+}
+
+/// The tap-major patch of an interior pair (see [`super::gather_interior`]) from an int8 map
+/// with the identity involution, four channels a step: each tap's bytes are loaded a word
+/// at a time, sign-extended two lanes at once, pre-added and centred lane-wise. `row[u]` is
+/// the offset of the pair `(a_u, b_0)`; tap `(u, v)` reads `row[u] + v·step` (`step =
+/// d·channels`). The same values as the generic gather: `q − zp` and `(x − zp) + (y − zp)`
+/// are exact in 16 bits. `false` (nothing written) if `channels` is not a multiple of 4 or a
+/// read or write would leave `data` or `patch`.
+#[inline(always)]
+pub(crate) fn gather_interior_i8(
+    data: &[i8],
+    row: &[usize; super::MAX_KERNEL],
+    kernel: usize,
+    step: usize,
+    channels: usize,
+    zero_point: i32,
+    patch: &mut [i16],
+) -> bool {
+    if !channels.is_multiple_of(4) || kernel > super::MAX_KERNEL {
+        return false;
+    }
+    // Every read ends by the furthest row's last tap; every write within the patch.
+    let furthest = row.iter().take(kernel).copied().max().unwrap_or(0);
+    let reads_end = furthest + (kernel.saturating_sub(1)) * step + channels;
+    if reads_end > data.len() || crate::tri::tri_len(kernel) * channels > patch.len() {
+        return false;
+    }
+    let (zp, zp2) = (lanes(zero_point), lanes(2 * zero_point));
+    let base = data.as_ptr();
+    let mut out = patch.as_mut_ptr().cast::<u32>();
+    // SAFETY: the reads are at `row[u] + v·step + c` for `c + 4 <= channels`, all below
+    // `reads_end <= data.len()` (checked above). The writes are `tri_len(kernel)·channels`
+    // i16 values from the patch's start, within `patch.len()` (checked above).
+    unsafe {
+        for u in 0..kernel {
+            let upper_row = *row.get_unchecked(u);
+            for v in u..kernel {
+                let upper = base.add(upper_row + v * step);
+                out = if u == v {
+                    copy_tap(upper, channels, zp, out)
+                } else {
+                    // The mirrored tap (v, u) reads (a_v, b_u).
+                    let lower = base.add(*row.get_unchecked(v) + u * step);
+                    add_taps(upper, lower, channels, zp2, out)
+                };
+            }
+        }
+    }
+    true
+}
+
+/// The tap-major patch of any pair from its tap table (see [`super::tap_offsets`]: the pair
+/// each tap `(u, v)` reads, or [`super::PADDING`]) of an int8 map with the identity
+/// involution, as [`gather_interior_i8`] does it. `false` (nothing written) if `channels` is
+/// not a multiple of 4 or a read or write would leave `data` or `patch`.
+#[inline(always)]
+pub(crate) fn gather_taps_i8(
+    data: &[i8],
+    offsets: &[[u32; super::MAX_KERNEL]; super::MAX_KERNEL],
+    kernel: usize,
+    channels: usize,
+    zero_point: i32,
+    patch: &mut [i16],
+) -> bool {
+    if !channels.is_multiple_of(4) || kernel > super::MAX_KERNEL {
+        return false;
+    }
+    let furthest = offsets
+        .iter()
+        .take(kernel)
+        .flat_map(|r| r.iter().take(kernel))
+        .filter(|&&o| o != super::PADDING)
+        .max()
+        .map_or(0, |&o| o as usize + channels);
+    if furthest > data.len() || crate::tri::tri_len(kernel) * channels > patch.len() {
+        return false;
+    }
+    let (zp, zp2) = (lanes(zero_point), lanes(2 * zero_point));
+    let base = data.as_ptr();
+    let mut out = patch.as_mut_ptr().cast::<u32>();
+    // SAFETY: every offset read is a non-padding entry of the table, whose `channels` values
+    // end by `furthest <= data.len()` (checked above); the writes are `tri_len(kernel)·channels`
+    // i16 values from the patch's start, within `patch.len()` (checked above). `u, v <
+    // kernel <= MAX_KERNEL` index the table.
+    unsafe {
+        for u in 0..kernel {
+            for v in u..kernel {
+                let upper = *offsets.get_unchecked(u).get_unchecked(v);
+                let lower = if u == v {
+                    super::PADDING
+                } else {
+                    *offsets.get_unchecked(v).get_unchecked(u)
+                };
+                let at = |o: u32| base.add(o as usize);
+                out = match (upper != super::PADDING, lower != super::PADDING) {
+                    (true, true) => add_taps(at(upper), at(lower), channels, zp2, out),
+                    (true, false) => copy_tap(at(upper), channels, zp, out),
+                    (false, true) => copy_tap(at(lower), channels, zp, out),
+                    (false, false) => zero_tap(channels, out),
+                };
+            }
+        }
+    }
+    true
+}

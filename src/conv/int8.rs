@@ -2,7 +2,7 @@
 //!
 //! This portable kernel is the reference every optimized int8 kernel must equal bit for bit.
 
-use super::{gather_identity, run_triangle, ConvGeom, PairSource, PatchOrder};
+use super::{gather_identity_i8, run_triangle, ConvGeom, PairSource, PatchOrder};
 use crate::involution::Involution;
 use crate::quant::{check_zero_point, clamp_i8, requantize, Requant};
 use crate::tri::TriMap;
@@ -68,12 +68,18 @@ impl<const L: usize> PairSource for QuantMap<'_, L> {
         if !matches!(geom.involution(), Involution::Identity) {
             return false;
         }
-        let zero_point = self.zero_point as i16;
         let (data, len, ch) = (self.map.as_slice(), self.map.len(), self.map.channels());
         let offset = |a, b| crate::tri::tri_index(L, a, b) * ch;
-        gather_identity(data, offset, geom, (i, j), len, patch, order, |q| {
-            q as i16 - zero_point
-        });
+        gather_identity_i8(
+            data,
+            offset,
+            geom,
+            (i, j),
+            len,
+            patch,
+            order,
+            self.zero_point,
+        );
         true
     }
 }

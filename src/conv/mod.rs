@@ -134,27 +134,12 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
     order: PatchOrder,
     value: impl Fn(T) -> S,
 ) {
-    let (k, d, ch) = (geom.kernel, geom.dilation, geom.in_channels);
-    let reach = d * (k / 2);
-    if order == PatchOrder::TapMajor && i >= reach && i + 2 * reach <= j && j + reach < len {
+    let (k, ch) = (geom.kernel, geom.in_channels);
+    if order == PatchOrder::TapMajor && interior(geom, (i, j), len) {
         gather_interior(data, pair_offset, geom, (i, j), patch, value);
         return;
     }
-    let rows = taps(i, k, d, len);
-    let cols = taps(j, k, d, len);
-    // Offset of channel 0 of the pair tap (u, v) reads, or PADDING. u32 keeps the table
-    // small on the stack (offsets index a map in RAM, far below 4 GiB).
-    const PADDING: u32 = u32::MAX;
-    let mut offsets = [[PADDING; MAX_KERNEL]; MAX_KERNEL];
-    for (row, &a) in offsets.iter_mut().zip(&rows) {
-        for (slot, &b) in row.iter_mut().zip(&cols) {
-            if let (Some(a), Some(b)) = (a, b) {
-                // A window crossing the diagonal reads the mirrored pair (same channel).
-                let (a, b) = if a <= b { (a, b) } else { (b, a) };
-                *slot = u32::try_from(pair_offset(a, b)).unwrap_or(PADDING);
-            }
-        }
-    }
+    let offsets = tap_offsets(&pair_offset, geom, (i, j), len);
     let pixel = |at: Option<u32>| {
         at.filter(|&at| at != PADDING)
             .and_then(|at| data.get(at as usize..at as usize + ch))
@@ -185,6 +170,84 @@ pub(crate) fn gather_identity<T: Copy, S: Sample>(
             t += 1;
         }
     }
+}
+
+/// Marks a tap of [`tap_offsets`] that reads padding.
+const PADDING: u32 = u32::MAX;
+
+/// For output pair `(i, j)` of an identity-involution map, the offset of channel 0 of the pair
+/// each tap `(u, v)` reads, or [`PADDING`]: a window crossing the diagonal reads the mirrored
+/// pair. u32 keeps the table small on the stack (offsets index a map in RAM, far below 4 GiB).
+#[inline(always)]
+fn tap_offsets(
+    pair_offset: &impl Fn(usize, usize) -> usize,
+    geom: &ConvGeom<'_>,
+    (i, j): (usize, usize),
+    len: usize,
+) -> [[u32; MAX_KERNEL]; MAX_KERNEL] {
+    let (k, d) = (geom.kernel, geom.dilation);
+    let rows = taps(i, k, d, len);
+    let cols = taps(j, k, d, len);
+    let mut offsets = [[PADDING; MAX_KERNEL]; MAX_KERNEL];
+    for (row, &a) in offsets.iter_mut().zip(&rows) {
+        for (slot, &b) in row.iter_mut().zip(&cols) {
+            if let (Some(a), Some(b)) = (a, b) {
+                let (a, b) = if a <= b { (a, b) } else { (b, a) };
+                *slot = u32::try_from(pair_offset(a, b)).unwrap_or(PADDING);
+            }
+        }
+    }
+    offsets
+}
+
+/// Whether output pair `(i, j)`'s window stays inside the active map (`len` positions) and
+/// above the diagonal: then every tap reads a stored pair, unmirrored.
+#[inline(always)]
+fn interior(geom: &ConvGeom<'_>, (i, j): (usize, usize), len: usize) -> bool {
+    let reach = geom.dilation * (geom.kernel / 2);
+    i >= reach && i + 2 * reach <= j && j + reach < len
+}
+
+/// [`gather_identity`] for a packed int8 map read as `q − zero_point`. On cores with the DSP
+/// extension, interior pairs in tap-major order with channels in fours take
+/// [`dsp::gather_interior_i8`], four channels an instruction; the rest, and every other
+/// build, the generic gather. The same values either way.
+// Out of line: its tap tables then live in its own frame, only while it runs, instead of
+// adding to the frame of the row loop that calls it (and to the firmware's peak stack).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)] // gather_identity's, with the zero point for `value`
+pub(crate) fn gather_identity_i8(
+    data: &[i8],
+    pair_offset: impl Fn(usize, usize) -> usize,
+    geom: &ConvGeom<'_>,
+    (i, j): (usize, usize),
+    len: usize,
+    patch: &mut [i16],
+    order: PatchOrder,
+    zero_point: i32,
+) {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    if order == PatchOrder::TapMajor {
+        let (k, d, ch) = (geom.kernel, geom.dilation, geom.in_channels);
+        let done = if interior(geom, (i, j), len) {
+            let reach = d * (k / 2);
+            let mut row = [0usize; MAX_KERNEL];
+            for (u, slot) in row.iter_mut().enumerate().take(k) {
+                *slot = pair_offset(i + d * u - reach, j - reach);
+            }
+            dsp::gather_interior_i8(data, &row, k, d * ch, ch, zero_point, patch)
+        } else {
+            let offsets = tap_offsets(&pair_offset, geom, (i, j), len);
+            dsp::gather_taps_i8(data, &offsets, k, ch, zero_point, patch)
+        };
+        if done {
+            return;
+        }
+    }
+    let zero_point = zero_point as i16;
+    gather_identity(data, pair_offset, geom, (i, j), len, patch, order, |q| {
+        q as i16 - zero_point
+    });
 }
 
 /// [`gather_identity`] for an interior pair in tap-major order: window rows `a_u = i + d(u −
