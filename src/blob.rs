@@ -15,14 +15,20 @@ compile_error!("scnn reads its little-endian blobs in place; big-endian targets 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"SCNN";
 
-/// The newest format version; this runtime reads it, [`FORMAT_V2`] and [`FORMAT_V1`]. The
+/// The newest format version; this runtime reads it, [`FORMAT_V3`], [`FORMAT_V2`] and [`FORMAT_V1`]. The
 /// tools write the oldest version that can hold a model, so a pair-map model stays readable by
 /// format 2 firmware.
+///
+/// Version 4 adds the residual add's rescale tables: after an int8 add block, each input's
+/// rescaled value for every int8 value ([`I8_ADD_TABLE_WORDS`]), kept in flash so an add
+/// costs two table reads instead of two requantizations.
+pub const FORMAT_VERSION: u16 = 4;
+/// The third format.
 ///
 /// Version 3 adds pooled models: valid padding for the conv (the layer record's option field),
 /// the layer kinds pool, dense, side table and scores, and the activations tanh and sigmoid on
 /// dense layers.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_V3: u16 = 3;
 /// The second format.
 ///
 /// Version 2 adds a token vocabulary of any size (`vocab_size × D` embedding rows) with an
@@ -64,6 +70,10 @@ pub const ALIGN: usize = 4;
 pub const I8_CONV_TAIL_WORDS: usize = 4;
 /// 32-bit words of an int8 residual-add block.
 pub const I8_ADD_WORDS: usize = 12;
+/// 32-bit words of an int8 residual add's rescale tables (version 4): the first input's
+/// rescaled value for `q = -128 ..= 127`, then the second input's
+/// ([`AddQuant::rescale_tables`](crate::layers::AddQuant::rescale_tables)).
+pub const I8_ADD_TABLE_WORDS: usize = 512;
 /// 32-bit words of a dense layer's int8 tanh or sigmoid: multiplier, shift, radius.
 pub const I8_CURVE_WORDS: usize = 3;
 /// 32-bit words of an int8 side-table layer: multiplier, shift, output zero point, scale.

@@ -69,6 +69,8 @@ pub enum Error {
     BadRequantization,
     /// An activation range has `min > max`, or an int8 zero point is outside [-128, 127].
     BadQuantRange,
+    /// A residual add's rescale table (format 4) holds a value its add would not compute.
+    BadAddTable,
     /// A caller-provided buffer is shorter than the size the matching `const fn` gives.
     BufferTooSmall {
         /// Which buffer.
@@ -186,6 +188,7 @@ impl Error {
             Error::WeightOutOfRange => "int8 weight -128 is outside [-127, 127]",
             Error::BadRequantization => "requantization shift or multiplier out of range",
             Error::BadQuantRange => "activation range or zero point out of range",
+            Error::BadAddTable => "residual-add rescale table disagrees with its add",
             Error::BufferTooSmall { .. } => "buffer is smaller than its const fn size",
             Error::SequenceTooLong => "sequence is longer than the pair length L",
             Error::EmptySequence => "sequence is empty",

@@ -98,19 +98,111 @@ impl AddQuant {
     /// Adds one pair of int8 values.
     #[inline]
     pub fn add(&self, a: i8, b: i8) -> i8 {
-        let a = self
-            .a
-            .apply((a as i32 - self.a_zero_point) << Self::LEFT_SHIFT);
-        let b = self
-            .b
-            .apply((b as i32 - self.b_zero_point) << Self::LEFT_SHIFT);
-        let sum = self.out.apply(a.wrapping_add(b));
+        let sum = self
+            .out
+            .apply(self.rescale_a(a).wrapping_add(self.rescale_b(b)));
         clamp_i8(
             sum.wrapping_add(self.out_zero_point),
             self.act_min,
             self.act_max,
         )
     }
+
+    /// The first input's value on the common scale: `q − zp` shifted left and rescaled, the
+    /// term [`add`](Self::add) sums.
+    #[inline]
+    pub fn rescale_a(&self, q: i8) -> i32 {
+        self.a
+            .apply((q as i32 - self.a_zero_point) << Self::LEFT_SHIFT)
+    }
+
+    /// The second input's value on the common scale.
+    #[inline]
+    pub fn rescale_b(&self, q: i8) -> i32 {
+        self.b
+            .apply((q as i32 - self.b_zero_point) << Self::LEFT_SHIFT)
+    }
+
+    /// Both inputs' rescaled values for every int8 value, as a format 4 blob stores them:
+    /// `[rescale_a(q) for q in -128..=127]`, then `rescale_b`'s.
+    pub fn rescale_tables(&self) -> [i32; 512] {
+        let mut tables = [0; 512];
+        let (a, b) = tables.split_at_mut(256);
+        for (k, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+            let q = (k as i32 - 128) as i8;
+            *a = self.rescale_a(q);
+            *b = self.rescale_b(q);
+        }
+        tables
+    }
+}
+
+/// A residual add's rescale tables, read in place from a format 4 blob and checked entry by
+/// entry against the add's own arithmetic, so that adding through them gives exactly
+/// [`AddQuant::add`]: `a[q + 128] = rescale_a(q)`, `b[q + 128] = rescale_b(q)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddTables<'a> {
+    a: &'a [i32; 256],
+    b: &'a [i32; 256],
+}
+
+impl<'a> AddTables<'a> {
+    /// Checks `words` ([`I8_ADD_TABLE_WORDS`](crate::blob::I8_ADD_TABLE_WORDS) of them) against
+    /// `quant`: every entry must be the value `quant` gives.
+    pub fn new(words: &'a [i32], quant: &AddQuant) -> Result<Self, Error> {
+        let (a, b) = words.split_at_checked(256).ok_or(Error::BadOffset)?;
+        let a: &[i32; 256] = a.try_into().map_err(|_| Error::BadOffset)?;
+        let b: &[i32; 256] = b.try_into().map_err(|_| Error::BadOffset)?;
+        for (k, (&ta, &tb)) in a.iter().zip(b).enumerate() {
+            let q = (k as i32 - 128) as i8;
+            if ta != quant.rescale_a(q) || tb != quant.rescale_b(q) {
+                return Err(Error::BadAddTable);
+            }
+        }
+        Ok(Self { a, b })
+    }
+
+    /// The tables of a blob whose values [`new`](Self::new) has checked already.
+    pub(crate) fn trusted(words: &'a [i32]) -> Result<Self, Error> {
+        let (a, b) = words.split_at_checked(256).ok_or(Error::BadOffset)?;
+        let a: &[i32; 256] = a.try_into().map_err(|_| Error::BadOffset)?;
+        let b: &[i32; 256] = b.try_into().map_err(|_| Error::BadOffset)?;
+        Ok(Self { a, b })
+    }
+}
+
+/// [`residual_add_i8`] through the add's rescale tables: two reads from flash instead of two
+/// requantizations an element, the same values.
+pub fn residual_add_i8_tables(
+    acc: &mut [i8],
+    skip: &[i8],
+    quant: &AddQuant,
+    tables: &AddTables<'_>,
+) -> Result<(), Error> {
+    quant.check()?;
+    if acc.len() != skip.len() {
+        return Err(Error::ShapeMismatch);
+    }
+    // `check` passed, so this is `requantize_checked`'s arithmetic with the parts that
+    // depend only on the shift worked out once.
+    let Requant { multiplier, shift } = quant.out;
+    let left = shift.max(0) as u32;
+    let right = (left as i32 - shift) as u32 & 31;
+    let mask = ((1u32 << right) - 1) as i32;
+    let half = mask >> 1;
+    let (zero_point, min, max) = (quant.out_zero_point, quant.act_min, quant.act_max);
+    for (a, &b) in acc.iter_mut().zip(skip) {
+        // q + 128 as a byte: below 256, so the table reads need no bounds check.
+        let at = |q: i8| usize::from(q as u8 ^ 0x80);
+        let read = |table: &[i32; 256], q| table.get(at(q)).copied().unwrap_or(0);
+        let sum = read(tables.a, *a).wrapping_add(read(tables.b, b));
+        let product = i64::from(sum.wrapping_shl(left)) * i64::from(multiplier);
+        let x = ((product + (1 << 30)) >> 31) as i32;
+        let threshold = half + (x < 0) as i32;
+        let out = (x >> right) + ((x & mask) > threshold) as i32;
+        *a = clamp_i8(out.wrapping_add(zero_point), min, max);
+    }
+    Ok(())
 }
 
 /// `acc[n] = acc[n] ⊕ skip[n]` over two packed int8 maps of the same shape.

@@ -1,6 +1,6 @@
 //! Format 2 fields: application tag, vocabulary, alphabet, feature dimension and dilation,
 //! on blobs made from the format 1 example by rewriting its header (CRC fixed, so the field
-//! checks must catch what is wrong), and the shipped format 2 example.
+//! checks must catch what is wrong), and the shipped example (format 4, with format 2's fields).
 
 use scnn::blob::{self, header as h, layer as lr, AlignedBlob, App};
 use scnn::model::{ModelInfo, Sequence};
@@ -10,9 +10,10 @@ static EXAMPLE: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("data/example_
 static SHIPPED: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/models/example.scnn"));
 
 #[test]
-fn the_shipped_example_is_a_format_2_rna_model_with_its_alphabet() {
+fn the_shipped_example_is_a_format_4_rna_model_with_its_alphabet() {
+    // Format 4: its residual adds carry their rescale tables.
     let info = ModelInfo::try_parse(&SHIPPED.0).unwrap();
-    assert_eq!(info.format_version(), blob::FORMAT_V2);
+    assert_eq!(info.format_version(), blob::FORMAT_VERSION);
     assert_eq!(info.app(), App::Rna);
     assert_eq!(info.vocab_size(), 5);
     let model = Model::<128>::from_bytes(&SHIPPED.0).unwrap();

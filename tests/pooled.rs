@@ -68,7 +68,7 @@ fn scores<const L: usize>(history: &[u16], user: Option<u16>) -> Result<Vec<i32>
 #[test]
 fn the_items_blob_is_a_format_3_pooled_model() {
     const INFO: ModelInfo = ModelInfo::parse(&ITEMS.0);
-    assert_eq!(INFO.format_version(), blob::FORMAT_VERSION);
+    assert_eq!(INFO.format_version(), blob::FORMAT_V3);
     assert_eq!(INFO.app(), blob::App::Items);
     assert_eq!(INFO.head(), Head::Scores { items: 300 });
     assert_eq!((INFO.pair_len(), INFO.min_len()), (5, 5));

@@ -77,8 +77,8 @@ mod tests {
     #[test]
     fn corrupted_blob_copy_is_rejected() {
         // A RAM copy with one flipped byte: the loader's CRC check refuses it.
-        static COPY: static_cell::ConstStaticCell<scnn::blob::AlignedBlob<[u8; 8192]>> =
-            static_cell::ConstStaticCell::new(scnn::blob::AlignedBlob([0; 8192]));
+        static COPY: static_cell::ConstStaticCell<scnn::blob::AlignedBlob<[u8; 16384]>> =
+            static_cell::ConstStaticCell::new(scnn::blob::AlignedBlob([0; 16384]));
         let copy = COPY.take();
         let n = example::BLOB.0.len();
         assert!(n <= copy.0.len(), "the example blob outgrew the test's copy buffer");

@@ -52,31 +52,43 @@ impl<'w> WideWeights<'w> {
         if tap_major.is_some_and(|(taps, channels)| taps * channels != patch_len) {
             return None;
         }
-        // Padding (missing channels, the half word after an odd row) stays zero.
-        values.fill(0);
-        let stride = 2 * GROUP;
-        for o in 0..out_channels {
-            let row = weights.get(o * patch_len..(o + 1) * patch_len)?;
-            let lane = values.get_mut(o / GROUP * words * stride + 2 * (o % GROUP)..)?;
-            // Patch value p of this channel goes to lane[p / 2 · stride + p % 2].
-            let mut put = |p: usize, w: i8| {
-                if let Some(slot) = lane.get_mut(p / 2 * stride + p % 2) {
-                    *slot = i16::from(w);
+        // Written in the order the kernel reads them, every slot once (padding, i.e. missing
+        // channels and the half word after an odd row, as zero): this runs for every
+        // streamed row, so it is one pass without a fill. Patch value p = t·channels + c
+        // (tap-major) is packed weight c·taps + t of its channel's row; in packed order
+        // (taps = patch_len, one "channel") that is p itself.
+        let (taps, channels) = tap_major.unwrap_or((patch_len, 1));
+        let mut slots = values.iter_mut();
+        for group in 0..out_channels.div_ceil(GROUP) {
+            let rows = [0, 1, 2, 3].map(|k| {
+                let o = group * GROUP + k;
+                if o < out_channels {
+                    weights
+                        .get(o * patch_len..(o + 1) * patch_len)
+                        .unwrap_or(&[])
+                } else {
+                    &[]
                 }
-            };
-            match tap_major {
-                // The packed row is channel by channel, `taps` each: weight (c, t) is patch
-                // value t·channels + c.
-                Some((taps, channels)) => {
-                    for (c, kernel) in row.chunks_exact(taps.max(1)).enumerate() {
-                        for (t, &w) in kernel.iter().enumerate() {
-                            put(t * channels + c, w);
-                        }
+            });
+            // Patch position (t, c) of the word's first value, advanced value by value.
+            let (mut t, mut c) = (0, 0);
+            for _ in 0..words {
+                let mut source = [usize::MAX; 2];
+                for slot in source.iter_mut() {
+                    if t < taps {
+                        *slot = c * taps + t;
+                    }
+                    c += 1;
+                    if c == channels {
+                        c = 0;
+                        t += 1;
                     }
                 }
-                None => {
-                    for (p, &w) in row.iter().enumerate() {
-                        put(p, w);
+                for row in &rows {
+                    for &at in &source {
+                        if let Some(slot) = slots.next() {
+                            *slot = row.get(at).map_or(0, |&w| i16::from(w));
+                        }
                     }
                 }
             }
@@ -164,7 +176,7 @@ fn dot4(weights: &[i16], patch: &[i16], words: usize, mut acc: [i32; GROUP]) -> 
 
 /// [`super::int8::dot_requant`] with SMLAD on widened weights: the patch in the order the
 /// weights were widened for, same results.
-#[inline]
+#[inline(always)]
 pub(crate) fn dot_requant(
     weights: &WideWeights<'_>,
     bias: &[i32],

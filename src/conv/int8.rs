@@ -152,6 +152,23 @@ impl<'a> ConvI8<'a> {
         })
     }
 
+    /// The layer of a model whose blob [`Model::from_bytes`](crate::Model::from_bytes) has
+    /// checked with [`new`](Self::new) already: row streaming builds each layer again for
+    /// every row, and the weights are not scanned again each time.
+    pub(crate) fn trusted(
+        geom: ConvGeom<'a>,
+        weights: &'a [i8],
+        bias: &'a [i32],
+        quant: OutputQuant<'a>,
+    ) -> Self {
+        Self {
+            geom,
+            weights,
+            bias,
+            quant,
+        }
+    }
+
     /// The layer's geometry.
     pub fn geom(&self) -> &ConvGeom<'a> {
         &self.geom

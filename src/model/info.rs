@@ -33,11 +33,12 @@
 
 use crate::blob::{
     header as h, layer as lr, App, Precision, ACTIVATION_SIGMOID, ACTIVATION_TANH, ALIGN,
-    ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1, FORMAT_V2, FORMAT_VERSION, HEADER_LEN,
-    I8_ADD_WORDS, I8_CONV_TAIL_WORDS, I8_CURVE_WORDS, I8_SCORES_TAIL_WORDS, I8_SIDE_WORDS,
-    LAYER_CONV, LAYER_DENSE, LAYER_POOL, LAYER_RECORD_LEN, LAYER_SCORES, LAYER_SIDE, MAGIC,
-    MAX_DILATION, MAX_FEATURE_DIM, MAX_FEATURE_DIM_V1, NO_RESIDUAL, PADDING_SAME, PADDING_VALID,
-    POOL_AVG, POOL_MAX, SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN,
+    ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_VERSION,
+    HEADER_LEN, I8_ADD_TABLE_WORDS, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, I8_CURVE_WORDS,
+    I8_SCORES_TAIL_WORDS, I8_SIDE_WORDS, LAYER_CONV, LAYER_DENSE, LAYER_POOL, LAYER_RECORD_LEN,
+    LAYER_SCORES, LAYER_SIDE, MAGIC, MAX_DILATION, MAX_FEATURE_DIM, MAX_FEATURE_DIM_V1,
+    NO_RESIDUAL, PADDING_SAME, PADDING_VALID, POOL_AVG, POOL_MAX, SEGMENT_CONCAT, SEGMENT_OUTER,
+    SEGMENT_RECORD_LEN,
 };
 use crate::involution::Segment;
 use crate::model::MAX_SEGMENTS;
@@ -320,11 +321,11 @@ const fn layer_shape(
     version: u16,
 ) -> Result<LayerShape, Error> {
     let kind = tri!(byte(bytes, at + lr::KIND));
-    if kind != LAYER_CONV && (version < FORMAT_VERSION || kind > LAYER_SCORES) {
+    if kind != LAYER_CONV && (version < FORMAT_V3 || kind > LAYER_SCORES) {
         return Err(Error::BadLayerKind);
     }
     let option = tri!(u16_at(bytes, at + lr::OPTION));
-    if (version < FORMAT_VERSION && option != 0) || tri!(u32_at(bytes, at + lr::RESERVED_B)) != 0 {
+    if (version < FORMAT_V3 && option != 0) || tri!(u32_at(bytes, at + lr::RESERVED_B)) != 0 {
         return Err(Error::NonZeroReserved);
     }
     let in_channels = tri!(u16_at(bytes, at + lr::IN_CHANNELS)) as usize;
@@ -382,7 +383,11 @@ const fn layer_shape(
     let patch_len = fixed * tri_len(kernel) + pairs * kernel * kernel;
     let (elem, scratch_len, params_len) = match precision {
         Precision::Int8 => {
-            let add = if residual.is_some() { I8_ADD_WORDS } else { 0 };
+            let add = match (residual, version >= FORMAT_VERSION) {
+                (None, _) => 0,
+                (Some(_), false) => I8_ADD_WORDS,
+                (Some(_), true) => I8_ADD_WORDS + I8_ADD_TABLE_WORDS,
+            };
             let words = 3 * out_channels + I8_CONV_TAIL_WORDS + add;
             let scratch = plan::conv_i8_scratch_len_for(patch_len, out_channels);
             (1, scratch, 4 * words)
@@ -579,6 +584,7 @@ impl ModelInfo {
         }
         let format_version = tri!(u16_at(bytes, h::VERSION));
         if format_version != FORMAT_VERSION
+            && format_version != FORMAT_V3
             && format_version != FORMAT_V2
             && format_version != FORMAT_V1
         {

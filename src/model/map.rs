@@ -5,7 +5,7 @@ use crate::blob::Precision;
 use crate::conv::PairSource;
 use crate::conv::{ConvF32, ConvI8, QuantMap};
 use crate::generate::{PairFeaturesF32, PairFeaturesI8};
-use crate::layers::{residual_add_f32, residual_add_i8, sigmoid_map_f32, sigmoid_map_i8};
+use crate::layers::{residual_add_f32, sigmoid_map_f32, sigmoid_map_i8};
 use crate::quant::Activation;
 use crate::seq::Embedding;
 use crate::tri::{map_len, TriMap};
@@ -92,8 +92,8 @@ impl<const L: usize> Model<'_, L> {
                     conv.run::<_, L>(&QuantMap::new(map, done.zero_point)?, scratch, out)?
                 }
             }
-            if let Some((add, _)) = p.add {
-                residual_add_i8(out, skip.ok_or(Error::BadResidual)?, &add)?;
+            if p.add.is_some() {
+                p.add_residual(out, skip.ok_or(Error::BadResidual)?)?;
             }
             observe(t, out);
             len = geom.output_len(len)?;

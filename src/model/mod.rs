@@ -4,14 +4,14 @@ use crate::alphabet::Alphabet;
 use crate::blob::App;
 use crate::blob::{
     activation_from_code, f32_at, header as h, i32_at, layer as lr, u16_at, u32_at, u8_at,
-    Precision, ALIGN, CRC_LEN, HEADER_LEN, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, LAYER_CONV,
-    LAYER_RECORD_LEN, NO_RESIDUAL, PADDING_VALID, SEGMENT_CONCAT, SEGMENT_OUTER,
+    Precision, ALIGN, CRC_LEN, HEADER_LEN, I8_ADD_TABLE_WORDS, I8_ADD_WORDS, I8_CONV_TAIL_WORDS,
+    LAYER_CONV, LAYER_RECORD_LEN, NO_RESIDUAL, PADDING_VALID, SEGMENT_CONCAT, SEGMENT_OUTER,
     SEGMENT_RECORD_LEN,
 };
 use crate::conv::{ConvF32, ConvGeom, ConvI8, OutputQuant, Padding};
 use crate::generate::PairFeaturesI8;
 use crate::involution::{Involution, Segment};
-use crate::layers::AddQuant;
+use crate::layers::{residual_add_i8, residual_add_i8_tables, AddQuant, AddTables};
 use crate::params::OutputTail;
 use crate::quant::{check_zero_point, Activation, Requant};
 use crate::seq::Embedding;
@@ -51,6 +51,8 @@ pub struct LayerI8<'a> {
     pub conv_scale: f32,
     /// The residual add and the scale of its output, when the layer has a skip connection.
     pub add: Option<(AddQuant, f32)>,
+    /// The add's rescale tables, when the blob stores them (format 4).
+    pub add_tables: Option<AddTables<'a>>,
 }
 
 impl<'a> LayerI8<'a> {
@@ -62,6 +64,17 @@ impl<'a> LayerI8<'a> {
             zero_point: self.conv_zero_point,
             act_min: self.conv_range.0,
             act_max: self.conv_range.1,
+        }
+    }
+
+    /// Adds the skip connection's `skip` to `acc` (this layer's conv output, the same
+    /// shape): through the rescale tables when the blob has them, else computing each
+    /// rescale. Does nothing for a layer without a residual add.
+    pub fn add_residual(&self, acc: &mut [i8], skip: &[i8]) -> Result<(), Error> {
+        match (&self.add, &self.add_tables) {
+            (Some((add, _)), Some(tables)) => residual_add_i8_tables(acc, skip, add, tables),
+            (Some((add, _)), None) => residual_add_i8(acc, skip, add),
+            (None, _) => Ok(()),
         }
     }
 
@@ -225,9 +238,19 @@ fn finite_scale(x: f32) -> Result<f32, Error> {
     }
 }
 
-fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<LayerI8<'a>, Error> {
+fn parse_i8_params<'a>(
+    params: &'a [u8],
+    out: usize,
+    residual: bool,
+    (tables, check): (bool, bool),
+) -> Result<LayerI8<'a>, Error> {
     let words = cast::<i32>(params)?;
-    let expected = 3 * out + I8_CONV_TAIL_WORDS + if residual { I8_ADD_WORDS } else { 0 };
+    let add_words = match (residual, tables) {
+        (false, _) => 0,
+        (true, false) => I8_ADD_WORDS,
+        (true, true) => I8_ADD_WORDS + I8_ADD_TABLE_WORDS,
+    };
+    let expected = 3 * out + I8_CONV_TAIL_WORDS + add_words;
     if words.len() != expected {
         return Err(Error::BadOffset);
     }
@@ -245,6 +268,19 @@ fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<L
     } else {
         None
     };
+    let add_tables = match (&add, tables) {
+        (Some((quant, _)), true) => {
+            let table_words = tail
+                .get(I8_CONV_TAIL_WORDS + I8_ADD_WORDS..)
+                .ok_or(Error::BadOffset)?;
+            Some(if check {
+                AddTables::new(table_words, quant)?
+            } else {
+                AddTables::trusted(table_words)?
+            })
+        }
+        _ => None,
+    };
     Ok(LayerI8 {
         weights: &[],
         bias,
@@ -254,7 +290,18 @@ fn parse_i8_params<'a>(params: &'a [u8], out: usize, residual: bool) -> Result<L
         conv_range: (conv.act_min, conv.act_max),
         conv_scale: conv.scale,
         add,
+        add_tables,
     })
+}
+
+/// How [`parse_layer`] reads a record.
+#[derive(Clone, Copy)]
+struct Read {
+    /// The blob's format version.
+    version: u16,
+    /// Check every value (loading), or trust a blob [`Model::from_bytes`] has checked
+    /// (inference, which reads each layer again for every row it streams).
+    check: bool,
 }
 
 /// Reads and checks layer record at `at`: every field, its sections, and its weights and
@@ -266,6 +313,7 @@ fn parse_layer<'a, 'i>(
     payload_end: usize,
     expected_in: usize,
     involution: Involution<'i>,
+    read: Read,
 ) -> Result<(Layer<'a>, ConvGeom<'i>), Error> {
     let end = at.checked_add(LAYER_RECORD_LEN).ok_or(Error::BadOffset)?;
     let record = bytes.get(at..end).ok_or(Error::BadOffset)?;
@@ -317,19 +365,28 @@ fn parse_layer<'a, 'i>(
     )?;
     let params = match precision {
         Precision::Int8 => {
-            let mut p = parse_i8_params(params_raw, out_channels, residual.is_some())?;
+            let tables = read.version >= crate::blob::FORMAT_VERSION;
+            let mut p = parse_i8_params(
+                params_raw,
+                out_channels,
+                residual.is_some(),
+                (tables, read.check),
+            )?;
             p.weights = bytemuck::cast_slice(weight_raw);
-            let quant = p.conv_quant();
-            ConvI8::new(geom, p.weights, p.bias, quant)?;
+            if read.check {
+                ConvI8::new(geom, p.weights, p.bias, p.conv_quant())?;
+            }
             LayerParams::I8(p)
         }
         Precision::F32 => {
             let weights: &[f32] = cast(weight_raw)?;
             let bias: &[f32] = cast(params_raw)?;
-            if weights.iter().chain(bias).any(|x| !x.is_finite()) {
-                return Err(Error::NonFinite);
+            if read.check {
+                if weights.iter().chain(bias).any(|x| !x.is_finite()) {
+                    return Err(Error::NonFinite);
+                }
+                ConvF32::new(geom, weights, bias, activation)?;
             }
-            ConvF32::new(geom, weights, bias, activation)?;
             LayerParams::F32(LayerF32 { weights, bias })
         }
     };
@@ -487,6 +544,10 @@ impl<'a, const L: usize> Model<'a, L> {
                 payload_end,
                 expected_in,
                 involution,
+                Read {
+                    version: info.format_version(),
+                    check: true,
+                },
             )?;
             let zero_point = match layer.params {
                 LayerParams::I8(p) => {
@@ -613,6 +674,11 @@ impl<'a, const L: usize> Model<'a, L> {
             payload_end,
             expected_in,
             involution,
+            // from_bytes checked every value of this very blob.
+            Read {
+                version: self.info.format_version(),
+                check: false,
+            },
         )?;
         Ok(layer)
     }

@@ -6,7 +6,7 @@ use crate::blob::Precision;
 use crate::conv::ConvI8;
 use crate::conv::PairSource;
 use crate::generate::PairFeaturesI8;
-use crate::layers::{residual_add_i8, sigmoid_map_i8};
+use crate::layers::sigmoid_map_i8;
 use crate::quant::clamp_i8;
 use crate::seq::Embedding;
 use crate::stream::{LayerRing, RowWindowI8};
@@ -47,9 +47,13 @@ fn table_row(
                 let entry = table
                     .get(at..at + channels)
                     .ok_or(Error::too_small(Buffer::Arena, at + channels))?;
-                for (o, &e) in out.iter_mut().zip(entry) {
-                    *o = e;
-                }
+                // Four bytes a move (fixed-size copies compile to a load and a store each;
+                // a copy of a run-time length would call memcpy for every pair).
+                let mut words = out.chunks_exact_mut(4).zip(entry.chunks_exact(4));
+                words.by_ref().for_each(|(o, e)| o.copy_from_slice(e));
+                let done = channels / 4 * 4;
+                let rest = out.iter_mut().zip(entry).skip(done);
+                rest.for_each(|(o, &e)| *o = e);
             }
             _ => out.fill(masked),
         }
@@ -336,7 +340,8 @@ impl<const L: usize> Model<'_, L> {
                     return Err(Error::BadPrecision);
                 };
                 let quant = p.conv_quant();
-                let conv = ConvI8::new(self.geom(t, &layer)?, p.weights, p.bias, quant)?;
+                // from_bytes checked this layer with ConvI8::new.
+                let conv = ConvI8::trusted(self.geom(t, &layer)?, p.weights, p.bias, quant);
                 let (Some(&begin), Some(&end)) = (start.get(t), start.get(t + 1)) else {
                     return Err(Error::BadLayerCount);
                 };
@@ -376,14 +381,14 @@ impl<const L: usize> Model<'_, L> {
                     conv.run_row::<_, L>(&window, i, scratch, row)?;
                 }
                 mark(Stage::Conv(t));
-                if let Some((add, _)) = p.add {
+                if p.add.is_some() {
                     let s = layer.residual.ok_or(Error::BadResidual)?;
                     let (data, rows) = ring_of(s)?;
                     let source_slot = (i % rows.max(1)) * slot_len;
                     let skip = data
                         .get(source_slot..source_slot + row_len)
                         .ok_or(too_small)?;
-                    residual_add_i8(row, skip, &add)?;
+                    p.add_residual(row, skip)?;
                     mark(Stage::Add(t));
                 }
                 observe(t, i, row);

@@ -1,9 +1,11 @@
 //! Assembling a blob (see `tools/BLOB_FORMAT.md` and `scnn::blob`): format version 2 for
-//! pair-map models, version 3 when the model needs it (valid padding, a pooled head).
+//! pair-map models, version 3 when the model needs it (valid padding, a pooled head), 4 for
+//! int8 models with residual adds (their rescale tables).
 
 use scnn::blob::{
-    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_V2, FORMAT_VERSION,
-    HEADER_LEN, LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL, SEGMENT_RECORD_LEN,
+    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_V2, FORMAT_V3,
+    FORMAT_VERSION, HEADER_LEN, LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL,
+    SEGMENT_RECORD_LEN,
 };
 use scnn::Requant;
 
@@ -77,15 +79,20 @@ pub fn floats(values: &[f32]) -> Vec<u8> {
 }
 
 impl BlobSpec {
-    /// The oldest format version that holds the model: 2, or 3 with pooled layers or valid
-    /// padding, so firmware that reads format 2 keeps reading pair-map models.
+    /// The oldest format version that holds the model: 2; 3 with pooled layers or valid
+    /// padding; 4 with int8 residual adds, whose parameters then carry the rescale tables.
+    /// Firmware that reads an older format keeps reading the models it can hold.
     pub fn format_version(&self) -> u16 {
+        let needs_v4 =
+            self.precision == Precision::Int8 && self.layers.iter().any(|l| l.residual.is_some());
         let needs_v3 = self
             .layers
             .iter()
             .any(|l| l.kind != LAYER_CONV || l.option != 0);
-        if needs_v3 {
+        if needs_v4 {
             FORMAT_VERSION
+        } else if needs_v3 {
+            FORMAT_V3
         } else {
             FORMAT_V2
         }

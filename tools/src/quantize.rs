@@ -310,6 +310,8 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
                 activation,
             )?;
             params.extend(words(&add.to_words(out_q.scale)));
+            // Format 4: both inputs' rescale tables, for the device to read from flash.
+            params.extend(words(&add.rescale_tables()));
         }
         outputs.push(if layer.residual.is_some() {
             out_q

@@ -232,7 +232,8 @@ fn inspect_reports_counts_as_json() {
     ] {
         assert!(r.get(key).is_some(), "missing key {key}");
     }
-    assert_eq!(r["format_version"], 2);
+    // Format 4: the residual adds carry their rescale tables.
+    assert_eq!(r["format_version"], 4);
     assert_eq!(r["pair_len"], 128);
     assert_eq!(r["layers"].as_array().unwrap().len(), 7);
     // Layer 4: 8 outputs × 8 inputs × 15 packed weights (5×5 triangle) + 8 biases.
@@ -586,11 +587,11 @@ fn bad_blobs_are_named() {
         &["CRC-32 mismatch"],
     );
     let mut version = good.clone();
-    version[4] = 4;
-    std::fs::write(dir.path("v4.scnn"), &version).unwrap();
+    version[4] = 5;
+    std::fs::write(dir.path("v5.scnn"), &version).unwrap();
     assert_fails(
-        &scnn(&["inspect", &dir.s("v4.scnn")]),
-        &["unsupported blob format version 4"],
+        &scnn(&["inspect", &dir.s("v5.scnn")]),
+        &["unsupported blob format version 5"],
     );
     let mut magic = good.clone();
     magic[0] = b'X';

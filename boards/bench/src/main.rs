@@ -188,6 +188,7 @@ fn run() -> Option<()> {
     let arena = example::ARENA.try_take()?;
     let scratch = example::SCRATCH.try_take()?;
     let probs = example::PROBS.try_take()?;
+    let logits = example::LOGITS.try_take()?;
     let ref_scratch = REF_SCRATCH.try_take()?;
 
     let (sym, dense) = reference::<64>(16, &mut big[..], ref_scratch, &mut counter)?;
@@ -209,14 +210,30 @@ fn run() -> Option<()> {
         scratch: &mut scratch[..],
         probs: &mut probs[..],
     };
+    // The firmware's path: row streaming, the last layer's int8 logits kept as they come
+    // (what its decoder and the parity check read), no f32 map.
+    let last = model.layer_count() - 1;
     stack::paint();
     let start = counter.now();
     model
-        .predict_i8_streaming(&sequence, &mut buffers, |_, _, _| {})
+        .predict_i8_rows(&sequence, buffers.arena, buffers.scratch, |t, i, row| {
+            if t == last {
+                let at = scnn::tri::tri_index(example::L, i, i);
+                if let Some(out) = logits.get_mut(at..at + row.len()) {
+                    out.copy_from_slice(row);
+                }
+            }
+        })
         .ok()?;
     let count = counter.now() - start;
     let stack_bytes = stack::used();
     report("model.instructions", count);
+    // The same with the f32 probability map as well (a sigmoid for every pair).
+    let start = counter.now();
+    model
+        .predict_i8_streaming(&sequence, &mut buffers, |_, _, _| {})
+        .ok()?;
+    report("model.probs_instructions", counter.now() - start);
     report("model.sequence_length", example::L as u64);
     report(
         "model.peak_activation_bytes",

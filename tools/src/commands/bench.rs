@@ -28,12 +28,13 @@ pub struct BenchArgs {
     pub output: PathBuf,
 }
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "ref64.sym_instructions",
     "ref64.dense_instructions",
     "ref32.sym_instructions",
     "ref32.dense_instructions",
     "model.instructions",
+    "model.probs_instructions",
     "model.sequence_length",
     "model.peak_activation_bytes",
     "model.stack_bytes",
@@ -211,8 +212,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     outln!("| | row streaming | whole map |")?;
     outln!("|---|---|---|")?;
     outln!(
-        "| instructions | {} | {} |",
-        m(v("model.instructions")),
+        "| instructions, int8 logits (the firmware's path) | {} | |",
+        m(v("model.instructions"))
+    )?;
+    outln!(
+        "| instructions with the f32 probability map | {} | {} |",
+        m(v("model.probs_instructions")),
         m(v("model.full_map_instructions"))
     )?;
     outln!(
