@@ -135,14 +135,22 @@ fn dot4(weights: &[i16], patch: &[i16], words: usize, mut acc: [i32; GROUP]) -> 
             // for this block only); the crate's `dsp` feature is the promise that the core
             // has them. Every instruction here encodes the same in v7E-M and v8-M Mainline.
             ".arch armv7e-m",
-            // n = full / 2 iterations of two words; an odd word first.
+            // n = full / 4 iterations of four words; first one word if bit 0 of full is
+            // set, then two if bit 1 is (each LSRS shifts the bit into the carry).
+            "lsrs {n}, {n}, #1",
+            "bcc 5f",
+            word_step!(),
+            "5:",
             "lsrs {n}, {n}, #1",
             "bcc 3f",
             word_step!(),
-            // Z still holds n == 0 from the LSRS (loads and SMLAD leave it alone).
+            word_step!(),
+            // Z still holds n == 0 from the second LSRS (loads and SMLAD leave it alone).
             "3:",
             "beq 4f",
             "2:",
+            word_step!(),
+            word_step!(),
             word_step!(),
             word_step!(),
             "subs {n}, {n}, #1",

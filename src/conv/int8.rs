@@ -279,6 +279,10 @@ impl<'a> ConvI8<'a> {
 pub(crate) enum Kernel<'w> {
     /// Packed int8 rows, one per output channel: the portable loop.
     Portable(&'w [i8]),
+    /// The same rows re-ordered tap by tap (and widened to int16) in scratch, for patches
+    /// gathered tap-major: the portable loop of builds without SMLAD.
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    TapMajor(&'w [i16]),
     /// Widened to int16 in scratch for the SMLAD loop.
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     Smlad(super::dsp::WideWeights<'w>),
@@ -317,6 +321,31 @@ impl<'w> Kernel<'w> {
             };
             return Ok((patch, Kernel::Smlad(wide), order));
         }
+        // Without SMLAD, the weights are re-ordered tap-major into the same room, so that
+        // patches can be gathered tap by tap (a straight copy per tap, and the interior
+        // shortcut) instead of strided in packed order.
+        #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+        if let Some((taps, channels)) = tap_major.filter(|&(taps, channels)| {
+            fast && crate::plan::widens(patch_len, out_channels)
+                && taps * channels == patch_len
+                && weights.len() >= patch_len * out_channels
+        }) {
+            let rows = rest.get_mut(..patch_len * out_channels).ok_or(too_small)?;
+            for (row, packed) in rows
+                .chunks_exact_mut(patch_len.max(1))
+                .zip(weights.chunks_exact(patch_len.max(1)))
+            {
+                // Weight (c, t) of the packed row is patch value t·channels + c.
+                for (c, kernel) in packed.chunks_exact(taps.max(1)).enumerate() {
+                    for (t, &w) in kernel.iter().enumerate() {
+                        if let Some(slot) = row.get_mut(t * channels + c) {
+                            *slot = i16::from(w);
+                        }
+                    }
+                }
+            }
+            return Ok((patch, Kernel::TapMajor(rows), PatchOrder::TapMajor));
+        }
         let _ = (rest, fast, tap_major);
         Ok((patch, Kernel::Portable(weights), PatchOrder::Packed))
     }
@@ -332,6 +361,8 @@ impl<'w> Kernel<'w> {
     ) {
         match self {
             Kernel::Portable(weights) => dot_requant(weights, bias, q, patch, out),
+            #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+            Kernel::TapMajor(weights) => dot_requant(weights, bias, q, patch, out),
             #[cfg(all(feature = "dsp", target_arch = "arm"))]
             Kernel::Smlad(wide) => super::dsp::dot_requant(wide, bias, q, patch, out),
         }
@@ -340,22 +371,74 @@ impl<'w> Kernel<'w> {
 
 /// One output pixel: for each output channel, the dot product of its weight row with the
 /// patch, plus bias (wrapping, as the C kernels do), requantized and clamped.
+///
+/// Four channels at a time, so each patch value is loaded once for four weights; the sums
+/// wrap, so their order does not change them.
 #[inline]
-pub(crate) fn dot_requant(
-    weights: &[i8],
+pub(crate) fn dot_requant<W: Copy + Into<i32>>(
+    weights: &[W],
     bias: &[i32],
     q: &OutputQuant<'_>,
     patch: &[i16],
     out: &mut [i8],
 ) {
-    let rows = weights.chunks_exact(patch.len().max(1));
-    let channels = rows.zip(bias).zip(q.multipliers.iter().zip(q.shifts));
-    for (y, ((w, &bias), (&multiplier, &shift))) in out.iter_mut().zip(channels) {
+    let n = patch.len().max(1);
+    let channels = out
+        .len()
+        .min(bias.len())
+        .min(q.multipliers.len())
+        .min(q.shifts.len())
+        .min(weights.len() / n);
+    let finish = |acc: i32, o: usize| {
+        let (Some(&multiplier), Some(&shift)) = (q.multipliers.get(o), q.shifts.get(o)) else {
+            return q.zero_point as i8;
+        };
+        let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
+        clamp_i8(value, q.act_min, q.act_max)
+    };
+    let four = channels / 4 * 4;
+    let blocks = weights.chunks_exact(4 * n).take(four / 4);
+    for (block, ((y, b), o)) in blocks.zip(
+        out.chunks_exact_mut(4)
+            .zip(bias.chunks_exact(4))
+            .zip((0..).step_by(4)),
+    ) {
+        let mut rows = block.chunks_exact(n);
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        let mut acc = [0i32; 4];
+        for (a, &b) in acc.iter_mut().zip(b) {
+            *a = b;
+        }
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        for ((((&x, &w0), &w1), &w2), &w3) in patch.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+            let x = x as i32;
+            a0 = a0.wrapping_add(w0.into() * x);
+            a1 = a1.wrapping_add(w1.into() * x);
+            a2 = a2.wrapping_add(w2.into() * x);
+            a3 = a3.wrapping_add(w3.into() * x);
+        }
+        for (k, (y, acc)) in y.iter_mut().zip([a0, a1, a2, a3]).enumerate() {
+            *y = finish(acc, o + k);
+        }
+    }
+    // The last channels, one at a time.
+    let rows = weights
+        .chunks_exact(n)
+        .enumerate()
+        .take(channels)
+        .skip(four);
+    for (o, w) in rows {
+        let (Some(y), Some(&bias)) = (out.get_mut(o), bias.get(o)) else {
+            return;
+        };
         let acc = w
             .iter()
             .zip(patch.iter())
-            .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w as i32 * x as i32));
-        let value = requantize(acc, multiplier, shift).wrapping_add(q.zero_point);
-        *y = clamp_i8(value, q.act_min, q.act_max);
+            .fold(bias, |acc, (&w, &x)| acc.wrapping_add(w.into() * x as i32));
+        *y = finish(acc, o);
     }
 }

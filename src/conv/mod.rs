@@ -212,9 +212,11 @@ fn interior(geom: &ConvGeom<'_>, (i, j): (usize, usize), len: usize) -> bool {
 /// extension, interior pairs in tap-major order with channels in fours take
 /// [`dsp::gather_interior_i8`], four channels an instruction; the rest, and every other
 /// build, the generic gather. The same values either way.
-// Out of line: its tap tables then live in its own frame, only while it runs, instead of
-// adding to the frame of the row loop that calls it (and to the firmware's peak stack).
-#[inline(never)]
+// Out of line with SMLAD: its tap tables then live in its own frame, only while it runs,
+// instead of adding to the frame of the row loop that calls it (and to the firmware's peak
+// stack). The portable build keeps the generic gather inlined, as it was.
+#[cfg_attr(all(feature = "dsp", target_arch = "arm"), inline(never))]
+#[cfg_attr(not(all(feature = "dsp", target_arch = "arm")), inline)]
 #[allow(clippy::too_many_arguments)] // gather_identity's, with the zero point for `value`
 pub(crate) fn gather_identity_i8(
     data: &[i8],

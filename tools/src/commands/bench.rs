@@ -23,9 +23,14 @@ pub struct BenchArgs {
     /// A prebuilt benchmark firmware (default: build boards/bench).
     #[arg(long)]
     pub firmware: Option<PathBuf>,
-    /// Where to write the JSON report.
-    #[arg(long, default_value = "target/bench/report.json")]
-    pub output: PathBuf,
+    /// Where to write the JSON report (default `target/bench/report.json`, with
+    /// `--portable` `target/bench/report-portable.json`).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Build the firmware without the SMLAD kernels (the `dsp` feature off): the portable
+    /// kernels an M0+ runs, counted on the same M4F.
+    #[arg(long)]
+    pub portable: bool,
 }
 
 const KEYS: [&str; 11] = [
@@ -42,16 +47,21 @@ const KEYS: [&str; 11] = [
     "model.full_map_activation_bytes",
 ];
 
-fn build() -> Result<PathBuf> {
+fn build(portable: bool) -> Result<PathBuf> {
     let dir = PathBuf::from("boards/bench");
     if !dir.join("Cargo.toml").exists() {
         bail!(
             "run `scnn bench` at the repository root (boards/bench not found), or pass --firmware"
         );
     }
-    eprintln!("building the benchmark firmware (boards/bench)");
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--bin", "bench"])
+    let kernels = if portable { "portable" } else { "SMLAD" };
+    eprintln!("building the benchmark firmware (boards/bench, {kernels} kernels)");
+    let mut cargo = Command::new("cargo");
+    cargo.args(["build", "--release", "--bin", "bench"]);
+    if portable {
+        cargo.arg("--no-default-features");
+    }
+    let status = cargo
         .current_dir(&dir)
         .status()
         .context("cannot run cargo")?;
@@ -131,8 +141,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     qemu::check_installed()?;
     let elf = match &args.firmware {
         Some(path) => path.clone(),
-        None => build()?,
+        None => build(args.portable)?,
     };
+    let output = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.portable {
+            "target/bench/report-portable.json"
+        } else {
+            "target/bench/report.json"
+        })
+    });
     if !elf.exists() {
         bail!("firmware {} not found", elf.display());
     }
@@ -171,15 +188,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report["machine"] =
         "QEMU mps2-an386 (Cortex-M4F), -icount shift=0: SysTick counts executed instructions"
             .into();
+    report["kernels"] = if args.portable { "portable" } else { "smlad" }.into();
     report["cmsis_nn_dense"] =
         serde_json::json!({ "ref64_instructions": CMSIS_REF64, "ref32_instructions": CMSIS_REF32 });
-    if let Some(dir) = args.output.parent() {
+    if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    write_atomic(
-        &args.output,
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
+    write_atomic(&output, serde_json::to_string_pretty(&report)?.as_bytes())?;
 
     let v = |k: &str| values.get(k).copied().unwrap_or(0);
     let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
@@ -244,7 +259,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             )?;
         }
     }
-    eprintln!("wrote {}", args.output.display());
+    eprintln!("wrote {}", output.display());
     Ok(())
 }
 
