@@ -514,7 +514,10 @@ fn bad_sequences_are_named_and_print_nothing() {
     assert!(out.stdout.is_empty());
     let long = "A".repeat(129);
     let out = scnn(&["predict", &example_blob(), "--seq", &long]);
-    assert_fails(&out, &["129 nt is longer than the model's pair length 128"]);
+    assert_fails(
+        &out,
+        &["of length 129 is longer than the model's pair length 128"],
+    );
     // A batch: a bad record is reported and skipped, the good ones are predicted (the one
     // documented exception to "no output from a failing command": they are independent).
     let dir = Dir::new();

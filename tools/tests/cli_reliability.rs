@@ -582,7 +582,7 @@ fn a_batch_larger_than_the_memory_allowed_streams_through() {
     for (name, length) in [("huge", 200_000_000), ("oneline", 100_000_000)] {
         assert!(
             stderr(&out).contains(&format!(
-                "record `{name}`: sequence of {length} nt is longer"
+                "record `{name}`: sequence of length {length} is longer"
             )),
             "{}",
             stderr(&out)

@@ -209,6 +209,30 @@ fn a_run_stopped_within_an_epoch_resumes_to_the_same_weights() {
 }
 
 #[test]
+fn a_run_stopped_inside_its_first_epoch_says_how_to_continue() {
+    let data = synthetic(24, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = options(5);
+    first.checkpoint = Some(dir.path().to_path_buf());
+    // 4 steps an epoch: stop after 2, before any validation.
+    first.steps_per_run = 2;
+    let err = run(&data, &first).err().expect("weights without an epoch");
+    let message = format!("{err:#}");
+    assert!(message.contains("stopped after 2 steps"), "{message}");
+    assert!(message.contains("continue with --resume"), "{message}");
+    // And it does continue.
+    let mut rest = first.clone();
+    rest.resume = true;
+    rest.steps_per_run = 0;
+    let done = run(&data, &rest).unwrap();
+    assert!(done.report.finished);
+    assert_eq!(
+        done.report.losses,
+        run(&data, &options(5)).unwrap().report.losses
+    );
+}
+
+#[test]
 fn a_checkpoint_resumes_only_its_own_run() {
     let data = synthetic(24, 7);
     let dir = tempfile::tempdir().unwrap();

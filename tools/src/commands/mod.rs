@@ -91,7 +91,7 @@ pub fn check_fits(name: &str, sequence: &str, pair_len: usize) -> Result<()> {
 /// Fails when a sequence of `length` letters is longer than `pair_len`.
 pub fn check_length(name: &str, length: usize, pair_len: usize) -> Result<()> {
     if length > pair_len {
-        bail!("record `{name}`: sequence of {length} nt is longer than the model's pair length {pair_len}");
+        bail!("record `{name}`: sequence of length {length} is longer than the model's pair length {pair_len}");
     }
     Ok(())
 }

@@ -742,6 +742,12 @@ pub fn train_task<T: Task>(
     let steps_this_run = run.losses.len() - steps_before;
     let train_seconds = started.elapsed().as_secs_f64();
     let Some((validation_f1, best_epoch, best_net)) = run.best else {
+        if let (true, Some(dir)) = (stopped_early && steps_this_run > 0, &options.checkpoint) {
+            bail!(
+                "stopped after {steps_this_run} steps, before the first epoch's validation, so there are no weights to write yet; continue with --resume (the checkpoint is in {})",
+                dir.display()
+            );
+        }
         bail!("no training step ran");
     };
     let mut tensors = export(&layout, &best_net, &device)?;
