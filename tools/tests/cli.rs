@@ -538,7 +538,7 @@ fn bad_sequences_are_named_and_print_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("warning: skipped: record `toolong`: sequence of 129 nt"),
+        err.contains("warning: skipped: record `toolong`: sequence of length 129"),
         "{err}"
     );
     assert!(
