@@ -225,54 +225,41 @@ pub(crate) fn dot_requant(
     }
 }
 
-/// `SXTB16`: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
-#[inline(always)]
-fn sxtb16(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: one register-to-register DSP instruction; no memory, no flags.
-    unsafe {
-        core::arch::asm!(".arch armv7e-m", "sxtb16 {o}, {x}", o = lateout(reg) out, x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags));
-    }
-    out
+/// One register-to-register DSP instruction as a function: `$asm` with operands `{o}` (the
+/// result) and `{a}` (and `{b}`).
+macro_rules! dsp_instruction {
+    ($(#[$doc:meta])* $name:ident($a:ident $(, $b:ident)?) = $asm:literal) => {
+        $(#[$doc])*
+        #[inline(always)]
+        fn $name($a: u32 $(, $b: u32)?) -> u32 {
+            let out: u32;
+            // SAFETY: one DSP instruction on registers: no memory, no stack; the only flags
+            // it may set are the GE flags, which nothing here reads.
+            unsafe {
+                core::arch::asm!(".arch armv7e-m", $asm, o = lateout(reg) out,
+                    a = in(reg) $a $(, b = in(reg) $b)?, options(pure, nomem, nostack));
+            }
+            out
+        }
+    };
 }
 
-/// `SXTB16` of `x` rotated by 8: bytes 1 and 3, sign-extended into the two halfwords.
-#[inline(always)]
-fn sxtb16_odd(x: u32) -> u32 {
-    let out: u32;
-    // SAFETY: as in `sxtb16`.
-    unsafe {
-        core::arch::asm!(".arch armv7e-m", "sxtb16 {o}, {x}, ror #8", o = lateout(reg) out,
-            x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
-    }
-    out
-}
-
-/// `SADD16`: the two halfwords added lane by lane (modulo 2¹⁶; sets only the GE flags, which
-/// nothing here reads).
-#[inline(always)]
-fn sadd16(a: u32, b: u32) -> u32 {
-    let out: u32;
-    // SAFETY: one register-to-register DSP instruction; no memory.
-    unsafe {
-        core::arch::asm!(".arch armv7e-m", "sadd16 {o}, {a}, {b}", o = lateout(reg) out,
-            a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack));
-    }
-    out
-}
-
-/// `SSUB16`: `a − b` lane by lane (modulo 2¹⁶).
-#[inline(always)]
-fn ssub16(a: u32, b: u32) -> u32 {
-    let out: u32;
-    // SAFETY: as in `sadd16`.
-    unsafe {
-        core::arch::asm!(".arch armv7e-m", "ssub16 {o}, {a}, {b}", o = lateout(reg) out,
-            a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack));
-    }
-    out
-}
+dsp_instruction!(
+    /// `SXTB16`: bytes 0 and 2 of `a`, sign-extended into the low and high halfwords.
+    sxtb16(a) = "sxtb16 {o}, {a}"
+);
+dsp_instruction!(
+    /// `SXTB16` of `a` rotated by 8: bytes 1 and 3, sign-extended into the two halfwords.
+    sxtb16_odd(a) = "sxtb16 {o}, {a}, ror #8"
+);
+dsp_instruction!(
+    /// `SADD16`: the two halfwords added lane by lane (modulo 2¹⁶).
+    sadd16(a, b) = "sadd16 {o}, {a}, {b}"
+);
+dsp_instruction!(
+    /// `SSUB16`: `a − b` lane by lane (modulo 2¹⁶).
+    ssub16(a, b) = "ssub16 {o}, {a}, {b}"
+);
 
 /// Four int16 lanes `(even, odd)` as they come out of [`sxtb16`] / [`sxtb16_odd`] (values 0, 2
 /// and 1, 3) back in channel order: words `(v0, v1)` and `(v2, v3)` (`PKHBT`, `PKHTB`).
