@@ -160,6 +160,17 @@ pub const fn requantize_checked(acc: i32, multiplier: i32, shift: i32) -> i32 {
     (x >> right) + ((x & mask) > threshold) as i32
 }
 
+/// [`requantize_checked`] for a right shift (`shift` in [-31, 0], `multiplier >= 0`): the same
+/// value without the left shift's instructions.
+#[inline]
+pub const fn requantize_right(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    let right = (-shift) as u32 & 31;
+    let x = ((acc as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
+    let mask = ((1u32 << right) - 1) as i32;
+    let threshold = (mask >> 1) + (x < 0) as i32;
+    (x >> right) + ((x & mask) > threshold) as i32
+}
+
 /// Clamps an int32 to an int8 range `[min, max]`.
 #[inline]
 pub const fn clamp_i8(x: i32, min: i8, max: i8) -> i8 {

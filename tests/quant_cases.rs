@@ -5,7 +5,7 @@ mod reference;
 
 use proptest::prelude::*;
 use scnn::quant::{
-    clamp_i8, requantize, requantize_checked, rounding_divide_by_pot,
+    clamp_i8, requantize, requantize_checked, requantize_right, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul, Activation,
 };
 use scnn::Requant;
@@ -76,6 +76,13 @@ fn checked_requantize_equals_requantize_at_the_edges() {
                     requantize(acc, multiplier, shift),
                     "acc {acc}, multiplier {multiplier}, shift {shift}"
                 );
+                if shift <= 0 {
+                    assert_eq!(
+                        requantize_right(acc, multiplier, shift),
+                        requantize(acc, multiplier, shift),
+                        "right shift: acc {acc}, multiplier {multiplier}, shift {shift}"
+                    );
+                }
             }
         }
     }
@@ -204,6 +211,11 @@ proptest! {
     #[test]
     fn checked_requantize_equals_requantize(acc in any::<i32>(), multiplier in 0i32..=i32::MAX, shift in -31i32..=30) {
         prop_assert_eq!(requantize_checked(acc, multiplier, shift), requantize(acc, multiplier, shift));
+    }
+
+    #[test]
+    fn right_shift_requantize_equals_requantize(acc in any::<i32>(), multiplier in 0i32..=i32::MAX, shift in -31i32..=0) {
+        prop_assert_eq!(requantize_right(acc, multiplier, shift), requantize(acc, multiplier, shift));
     }
 
     #[test]

@@ -244,7 +244,12 @@ mod tests {
             for o in 0..c_out {
                 bias[o] = (rng.next() % 40_001) as i32 - 20_000;
                 mult[o] = (1 << 30) + (rng.next() % (1 << 30)) as i32;
+                // Mostly right shifts; every third case has left shifts too, so both
+                // requantization paths of the SMLAD kernel run.
                 shift[o] = -((rng.next() % 8) as i32);
+                if c_out % 3 == 0 && o % 2 == 1 {
+                    shift[o] = (rng.next() % 3) as i32;
+                }
             }
             let quant = OutputQuant {
                 multipliers: &mult[..c_out],

@@ -119,8 +119,8 @@ impl<'a> DenseConvI8<'a> {
         // The dense patch is already in weight order, channels contiguous.
         let (patch, kernel, _) = Kernel::prepare(
             self.weights,
-            self.patch_len(),
-            self.out_channels,
+            (self.patch_len(), self.out_channels),
+            self.quant.shifts,
             scratch,
             fast,
             None,

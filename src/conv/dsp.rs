@@ -11,7 +11,7 @@
 
 use super::int8::OutputQuant;
 use crate::plan::widened_weight_len;
-use crate::quant::requantize_checked;
+use crate::quant::{requantize_checked, requantize_right};
 
 /// Output channels one pass of the inner loop computes (the 4 of [`widened_weight_len`]).
 const GROUP: usize = 4;
@@ -184,8 +184,11 @@ fn dot4(weights: &[i16], patch: &[i16], words: usize, mut acc: [i32; GROUP]) -> 
 
 /// [`super::int8::dot_requant`] with SMLAD on widened weights: the patch in the order the
 /// weights were widened for, same results.
+///
+/// `RIGHT_ONLY`: every channel's shift is a right shift (`shift <= 0`, the usual case: a conv's
+/// requantization factor is below 1), so the left shift is left out; the same values.
 #[inline(always)]
-pub(crate) fn dot_requant(
+pub(crate) fn dot_requant<const RIGHT_ONLY: bool>(
     weights: &WideWeights<'_>,
     bias: &[i32],
     q: &OutputQuant<'_>,
@@ -218,7 +221,12 @@ pub(crate) fn dot_requant(
                 return;
             };
             // OutputQuant::check ran on these (ConvI8::new, DenseConvI8::new).
-            let value = requantize_checked(acc, multiplier, shift).wrapping_add(zero_point);
+            let value = if RIGHT_ONLY {
+                requantize_right(acc, multiplier, shift)
+            } else {
+                requantize_checked(acc, multiplier, shift)
+            };
+            let value = value.wrapping_add(zero_point);
             *y = value.max(min).min(max) as i8;
         }
         o += GROUP;

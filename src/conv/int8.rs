@@ -244,8 +244,8 @@ impl<'a> ConvI8<'a> {
             .then(|| (crate::tri::tri_len(geom.kernel()), geom.in_channels()));
         Kernel::prepare(
             self.weights,
-            geom.patch_len(),
-            geom.out_channels(),
+            (geom.patch_len(), geom.out_channels()),
+            self.quant.shifts,
             scratch,
             fast,
             tap_major,
@@ -283,9 +283,10 @@ pub(crate) enum Kernel<'w> {
     /// gathered tap-major: the portable loop of builds without SMLAD.
     #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
     TapMajor(&'w [i16]),
-    /// Widened to int16 in scratch for the SMLAD loop.
+    /// Widened to int16 in scratch for the SMLAD loop; `true` when every output channel's
+    /// shift is a right shift, so requantization can leave out the left shift.
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    Smlad(super::dsp::WideWeights<'w>),
+    Smlad(super::dsp::WideWeights<'w>, bool),
 }
 
 impl<'w> Kernel<'w> {
@@ -298,8 +299,8 @@ impl<'w> Kernel<'w> {
     /// build, so a buffer that fits on the host fits on the target.
     pub(crate) fn prepare(
         weights: &'w [i8],
-        patch_len: usize,
-        out_channels: usize,
+        (patch_len, out_channels): (usize, usize),
+        shifts: &[i32],
         scratch: &'w mut [i16],
         fast: bool,
         tap_major: Option<(usize, usize)>,
@@ -319,7 +320,8 @@ impl<'w> Kernel<'w> {
                 Some(_) => PatchOrder::TapMajor,
                 None => PatchOrder::Packed,
             };
-            return Ok((patch, Kernel::Smlad(wide), order));
+            let right_only = shifts.iter().all(|&shift| shift <= 0);
+            return Ok((patch, Kernel::Smlad(wide, right_only), order));
         }
         // Without SMLAD, the weights are re-ordered tap-major into the same room, so that
         // patches can be gathered tap by tap (a straight copy per tap, and the interior
@@ -346,7 +348,7 @@ impl<'w> Kernel<'w> {
             }
             return Ok((patch, Kernel::TapMajor(rows), PatchOrder::TapMajor));
         }
-        let _ = (rest, fast, tap_major);
+        let _ = (rest, fast, tap_major, shifts);
         Ok((patch, Kernel::Portable(weights), PatchOrder::Packed))
     }
 
@@ -364,7 +366,11 @@ impl<'w> Kernel<'w> {
             #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
             Kernel::TapMajor(weights) => dot_requant(weights, bias, q, patch, out),
             #[cfg(all(feature = "dsp", target_arch = "arm"))]
-            Kernel::Smlad(wide) => super::dsp::dot_requant(wide, bias, q, patch, out),
+            Kernel::Smlad(wide, true) => super::dsp::dot_requant::<true>(wide, bias, q, patch, out),
+            #[cfg(all(feature = "dsp", target_arch = "arm"))]
+            Kernel::Smlad(wide, false) => {
+                super::dsp::dot_requant::<false>(wide, bias, q, patch, out)
+            }
         }
     }
 }
