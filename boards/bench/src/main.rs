@@ -33,7 +33,7 @@ impl Rng {
     }
 }
 
-const MAX_C: usize = 16;
+const MAX_C: usize = 32;
 const K: usize = 3;
 
 /// Per-output-channel parameters of a reference layer.
@@ -117,8 +117,8 @@ fn reference<const L: usize>(
     Some((sym_count, dense_count))
 }
 
-/// Room for the dense reference layers (two 64×64×16 maps) and the whole-map model arena.
-const BIG_LEN: usize = 200 * 1024;
+/// Room for the dense reference layers (two 64×64×32 maps) and the whole-map model arena.
+const BIG_LEN: usize = 256 * 1024;
 static BIG: ConstStaticCell<[i8; BIG_LEN]> = ConstStaticCell::new([0; BIG_LEN]);
 /// Scratch of the reference layers: a dense patch and its widened weights (static, so it is
 /// not counted in the model's stack).
@@ -197,6 +197,12 @@ fn run() -> Option<()> {
     let (sym, dense) = reference::<32>(8, &mut big[..], ref_scratch, &mut counter)?;
     report("ref32.sym_instructions", sym);
     report("ref32.dense_instructions", dense);
+    // Narrow and wide layers on the same map: where per-pair overhead weighs.
+    for c in [8, 32] {
+        let (sym, dense) = reference::<64>(c, &mut big[..], ref_scratch, &mut counter)?;
+        semihosting::println!("bench ref64_c{}.sym_instructions {}", c, sym);
+        semihosting::println!("bench ref64_c{}.dense_instructions {}", c, dense);
+    }
 
     let model = Model::<{ example::L }>::from_bytes(&example::BLOB.0).ok()?;
     // A full-length sequence: the model's worst case.

@@ -33,11 +33,15 @@ pub struct BenchArgs {
     pub portable: bool,
 }
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 15] = [
     "ref64.sym_instructions",
     "ref64.dense_instructions",
     "ref32.sym_instructions",
     "ref32.dense_instructions",
+    "ref64_c8.sym_instructions",
+    "ref64_c8.dense_instructions",
+    "ref64_c32.sym_instructions",
+    "ref64_c32.dense_instructions",
     "model.instructions",
     "model.probs_instructions",
     "model.sequence_length",
@@ -216,6 +220,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ratio(sym, dense),
             m(cmsis),
             ratio(sym, cmsis)
+        )?;
+    }
+    outln!()?;
+    outln!("Channel width on a 64×64 map (3×3, C → C): instructions per multiply-accumulate")?;
+    outln!()?;
+    outln!("| C | symmetric | per MAC | dense (ours) | per MAC |")?;
+    outln!("|---|---|---|---|---|")?;
+    for (c, key) in [(8u64, "ref64_c8"), (16, "ref64"), (32, "ref64_c32")] {
+        let (sym, dense) = (
+            v(&format!("{key}.sym_instructions")),
+            v(&format!("{key}.dense_instructions")),
+        );
+        // Symmetric: the 2,080 pairs i <= j, 6 taps; dense: 4,096 pixels, 9 taps.
+        let (sym_macs, dense_macs) = (2080 * 6 * c * c, 4096 * 9 * c * c);
+        outln!(
+            "| {c} | {} | {:.2} | {} | {:.2} |",
+            m(sym),
+            ratio(sym, sym_macs),
+            m(dense),
+            ratio(dense, dense_macs)
         )?;
     }
     outln!()?;
