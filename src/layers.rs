@@ -150,19 +150,18 @@ impl<'a> AddTables<'a> {
     /// Checks `words` ([`I8_ADD_TABLE_WORDS`](crate::blob::I8_ADD_TABLE_WORDS) of them) against
     /// `quant`: every entry must be the value `quant` gives.
     pub fn new(words: &'a [i32], quant: &AddQuant) -> Result<Self, Error> {
-        let (a, b) = words.split_at_checked(256).ok_or(Error::BadOffset)?;
-        let a: &[i32; 256] = a.try_into().map_err(|_| Error::BadOffset)?;
-        let b: &[i32; 256] = b.try_into().map_err(|_| Error::BadOffset)?;
-        for (k, (&ta, &tb)) in a.iter().zip(b).enumerate() {
+        let tables = Self::trusted(words)?;
+        for (k, (&ta, &tb)) in tables.a.iter().zip(tables.b).enumerate() {
             let q = (k as i32 - 128) as i8;
             if ta != quant.rescale_a(q) || tb != quant.rescale_b(q) {
                 return Err(Error::BadAddTable);
             }
         }
-        Ok(Self { a, b })
+        Ok(tables)
     }
 
-    /// The tables of a blob whose values [`new`](Self::new) has checked already.
+    /// The tables of a blob whose values [`new`](Self::new) has checked already (only the
+    /// length is checked here).
     pub(crate) fn trusted(words: &'a [i32]) -> Result<Self, Error> {
         let (a, b) = words.split_at_checked(256).ok_or(Error::BadOffset)?;
         let a: &[i32; 256] = a.try_into().map_err(|_| Error::BadOffset)?;
@@ -183,24 +182,19 @@ pub fn residual_add_i8_tables(
     if acc.len() != skip.len() {
         return Err(Error::ShapeMismatch);
     }
-    // `check` passed, so this is `requantize_checked`'s arithmetic with the parts that
-    // depend only on the shift worked out once.
     let Requant { multiplier, shift } = quant.out;
-    let left = shift.max(0) as u32;
-    let right = (left as i32 - shift) as u32 & 31;
-    let mask = ((1u32 << right) - 1) as i32;
-    let half = mask >> 1;
-    let (zero_point, min, max) = (quant.out_zero_point, quant.act_min, quant.act_max);
     for (a, &b) in acc.iter_mut().zip(skip) {
         // q + 128 as a byte: below 256, so the table reads need no bounds check.
         let at = |q: i8| usize::from(q as u8 ^ 0x80);
         let read = |table: &[i32; 256], q| table.get(at(q)).copied().unwrap_or(0);
         let sum = read(tables.a, *a).wrapping_add(read(tables.b, b));
-        let product = i64::from(sum.wrapping_shl(left)) * i64::from(multiplier);
-        let x = ((product + (1 << 30)) >> 31) as i32;
-        let threshold = half + (x < 0) as i32;
-        let out = (x >> right) + ((x & mask) > threshold) as i32;
-        *a = clamp_i8(out.wrapping_add(zero_point), min, max);
+        // `check` passed: the checked form gives what `Requant::apply` gives.
+        let out = crate::quant::requantize_checked(sum, multiplier, shift);
+        *a = clamp_i8(
+            out.wrapping_add(quant.out_zero_point),
+            quant.act_min,
+            quant.act_max,
+        );
     }
     Ok(())
 }

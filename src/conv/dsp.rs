@@ -349,6 +349,29 @@ fn lanes(value: i32) -> u32 {
     (value as u32 & 0xffff).wrapping_mul(0x0001_0001)
 }
 
+/// What both word-wise gathers check and set up: channels in fours, reads ending by
+/// `reads_end <= data.len()`, room for the `tri_len(kernel)·channels` patch values; then the
+/// zero point and twice it in both lanes, and the read and write pointers. `None` if a check
+/// fails.
+#[inline(always)]
+fn gather_start(
+    data: &[i8],
+    reads_end: usize,
+    kernel: usize,
+    channels: usize,
+    zero_point: i32,
+    patch: &mut [i16],
+) -> Option<((u32, u32), *const i8, *mut u32)> {
+    let fits = reads_end <= data.len() && crate::tri::tri_len(kernel) * channels <= patch.len();
+    (channels.is_multiple_of(4) && fits).then(|| {
+        (
+            (lanes(zero_point), lanes(2 * zero_point)),
+            data.as_ptr(),
+            patch.as_mut_ptr().cast::<u32>(),
+        )
+    })
+}
+
 /// The tap-major patch of an interior pair (see [`super::gather_interior`]) from an int8 map
 /// with the identity involution, four channels a step: each tap's bytes are loaded a word
 /// at a time, sign-extended two lanes at once, pre-added and centred lane-wise. `row[u]` is
@@ -366,18 +389,17 @@ pub(crate) fn gather_interior_i8(
     zero_point: i32,
     patch: &mut [i16],
 ) -> bool {
-    if !channels.is_multiple_of(4) || kernel > super::MAX_KERNEL {
+    if kernel > super::MAX_KERNEL {
         return false;
     }
-    // Every read ends by the furthest row's last tap; every write within the patch.
+    // Every read ends by the furthest row's last tap.
     let furthest = row.iter().take(kernel).copied().max().unwrap_or(0);
     let reads_end = furthest + (kernel.saturating_sub(1)) * step + channels;
-    if reads_end > data.len() || crate::tri::tri_len(kernel) * channels > patch.len() {
+    let Some(((zp, zp2), base, mut out)) =
+        gather_start(data, reads_end, kernel, channels, zero_point, patch)
+    else {
         return false;
-    }
-    let (zp, zp2) = (lanes(zero_point), lanes(2 * zero_point));
-    let base = data.as_ptr();
-    let mut out = patch.as_mut_ptr().cast::<u32>();
+    };
     // SAFETY: the reads are at `row[u] + v·step + c` for `c + 4 <= channels`, all below
     // `reads_end <= data.len()` (checked above). The writes are `tri_len(kernel)·channels`
     // i16 values from the patch's start, within `patch.len()` (checked above).
@@ -412,7 +434,7 @@ pub(crate) fn gather_taps_i8(
     zero_point: i32,
     patch: &mut [i16],
 ) -> bool {
-    if !channels.is_multiple_of(4) || kernel > super::MAX_KERNEL {
+    if kernel > super::MAX_KERNEL {
         return false;
     }
     let furthest = offsets
@@ -422,12 +444,11 @@ pub(crate) fn gather_taps_i8(
         .filter(|&&o| o != super::PADDING)
         .max()
         .map_or(0, |&o| o as usize + channels);
-    if furthest > data.len() || crate::tri::tri_len(kernel) * channels > patch.len() {
+    let Some(((zp, zp2), base, mut out)) =
+        gather_start(data, furthest, kernel, channels, zero_point, patch)
+    else {
         return false;
-    }
-    let (zp, zp2) = (lanes(zero_point), lanes(2 * zero_point));
-    let base = data.as_ptr();
-    let mut out = patch.as_mut_ptr().cast::<u32>();
+    };
     // SAFETY: every offset read is a non-padding entry of the table, whose `channels` values
     // end by `furthest <= data.len()` (checked above); the writes are `tri_len(kernel)·channels`
     // i16 values from the patch's start, within `patch.len()` (checked above). `u, v <

@@ -47,13 +47,9 @@ fn table_row(
                 let entry = table
                     .get(at..at + channels)
                     .ok_or(Error::too_small(Buffer::Arena, at + channels))?;
-                // Four bytes a move (fixed-size copies compile to a load and a store each;
-                // a copy of a run-time length would call memcpy for every pair).
-                let mut words = out.chunks_exact_mut(4).zip(entry.chunks_exact(4));
-                words.by_ref().for_each(|(o, e)| o.copy_from_slice(e));
-                let done = channels / 4 * 4;
-                let rest = out.iter_mut().zip(entry).skip(done);
-                rest.for_each(|(o, &e)| *o = e);
+                for (o, &e) in out.iter_mut().zip(entry) {
+                    *o = e;
+                }
             }
             _ => out.fill(masked),
         }
