@@ -5,17 +5,62 @@
 //! descending score (ties: the first in row order), which every target computes
 //! identically. The scores are f32 probabilities ([`decode`]) or, for int8 models, the int8
 //! logits themselves ([`decode_logits`]): the probability is a non-decreasing function of
-//! the logit, so a firmware needs no `L×L` f32 map to decode. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
+//! the logit, so a firmware needs no `L×L` f32 map to decode. The nested decoder
+//! ([`decode_nested`], [`decode_logits_nested`]) gives the best pseudoknot-free structure
+//! instead, at the cost of a `u16` table over the triangle. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
 //! `{}`, `<>`, then `Aa`, `Bb`, … (upper case opens).
 
 use crate::seq::Base;
 use crate::tri::tri_index;
 use crate::{Buffer, Error};
 
+mod nested;
+pub use nested::{decode_logits_nested, decode_nested, gain_scale, nested_table_len};
+
 /// Shortest distance `j − i` of a pair (a hairpin loop holds at least 3 bases).
 pub const MIN_PAIR_DISTANCE: usize = 4;
 /// Probability above which a pair is a candidate, by default.
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
+
+/// Which decoder turns pair scores into a structure: what a firmware was built with, as its
+/// hello tells the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Decoder {
+    /// [`decode`] / [`decode_logits`]: canonical pairs above the threshold, best first,
+    /// pseudoknots allowed. No table. Code 0.
+    Greedy,
+    /// [`decode_nested`] / [`decode_logits_nested`]: the best pseudoknot-free structure, with
+    /// a `u16` table over the triangle. Code 1.
+    Nested,
+}
+
+impl Decoder {
+    /// The wire code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Decoder::Greedy => 0,
+            Decoder::Nested => 1,
+        }
+    }
+
+    /// Reads a wire code.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Decoder::Greedy),
+            1 => Some(Decoder::Nested),
+            _ => None,
+        }
+    }
+
+    /// Its name, as the tools' `--decoder` and the firmware's `SCNN_DECODER` spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Decoder::Greedy => "greedy",
+            Decoder::Nested => "nested",
+        }
+    }
+}
 
 /// Whether two bases can pair: Watson-Crick or GU wobble.
 pub const fn is_canonical(a: Base, b: Base) -> bool {
@@ -147,8 +192,14 @@ fn greedy<T: Copy + PartialOrd, const L: usize>(
             break;
         }
     }
+    structure::<L>(&partner, len)
+}
+
+/// The structure of the first `len` positions of a partner table (`u16::MAX`: unpaired):
+/// pairs in position order and the dot-bracket with its bracket levels.
+fn structure<const L: usize>(partner: &[u16], len: usize) -> Result<Structure<L>, Error> {
     // In position order, read off the partner table (core's sort can panic on a bad order).
-    pairs.clear();
+    let mut pairs: heapless::Vec<(u16, u16), L> = heapless::Vec::new();
     for (i, &p) in partner.iter().enumerate().take(len) {
         if p != u16::MAX && usize::from(p) > i && pairs.push((i as u16, p)).is_err() {
             break;

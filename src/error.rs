@@ -18,6 +18,9 @@ pub enum Buffer {
     Input,
     /// A layer's output vector.
     Output,
+    /// The nested decoder's table:
+    /// [`nested_table_len`](crate::decode::nested_table_len).
+    Decoder,
 }
 
 impl Buffer {
@@ -30,6 +33,7 @@ impl Buffer {
             Buffer::Map => "pair map",
             Buffer::Input => "input",
             Buffer::Output => "output",
+            Buffer::Decoder => "decoder table",
         }
     }
 }

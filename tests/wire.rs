@@ -9,6 +9,7 @@ fn hello_round_trips_and_refuses_other_versions() {
         pair_len: 256,
         model_crc: 0x9662_2351,
         app: scnn::blob::App::Protein,
+        decoder: scnn::decode::Decoder::Nested,
     };
     let bytes = hello.to_bytes();
     assert_eq!(&bytes[..4], &wire::HELLO);
@@ -27,6 +28,9 @@ fn hello_round_trips_and_refuses_other_versions() {
     let mut app = bytes;
     app[12] = 9;
     assert_eq!(Hello::from_bytes(&app), Err(HelloError::App(9)));
+    let mut decoder = bytes;
+    decoder[13] = 2;
+    assert_eq!(Hello::from_bytes(&decoder), Err(HelloError::Decoder(2)));
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! absolute path, or relative to the repository root), else `tools/models/example.scnn`.
 //! The blob is checked here with the runtime's own loader, so a corrupted or unsuitable blob
 //! stops the build with a message naming the file and the problem; the firmware then reads
-//! its sizes from it at compile time (`scnn::model::ModelInfo`).
+//! its sizes from it at compile time (`scnn::model::ModelInfo`). `SCNN_DECODER` picks an RNA
+//! firmware's decoder: `greedy` (the default) or `nested`.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,28 @@ fn main() {
             "the firmware runs int8 blobs; convert with `scnn convert --precision int8`",
         );
     }
+
+    // The RNA decoder: `SCNN_DECODER` greedy (the default) or nested (a `u16` table over the
+    // triangle in RAM: 16,512 bytes at L = 128).
+    println!("cargo:rerun-if-env-changed=SCNN_DECODER");
+    let decoder = match std::env::var("SCNN_DECODER").ok().filter(|d| !d.is_empty()) {
+        None => "greedy".to_string(),
+        Some(d) if d == "greedy" => d,
+        Some(d) if d == "nested" => {
+            if model.app() != scnn::blob::App::Rna {
+                fail(
+                    &path,
+                    "SCNN_DECODER=nested decodes RNA structures, and this is not an RNA model",
+                );
+            }
+            d
+        }
+        Some(d) => fail(
+            &path,
+            format!("SCNN_DECODER is `{d}`; it must be `greedy` or `nested`"),
+        ),
+    };
+    println!("cargo:rustc-env=SCNN_DECODER_NAME={decoder}");
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("model.scnn");
     std::fs::write(&out, &bytes).unwrap_or_else(|e| fail(&out, e));

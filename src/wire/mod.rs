@@ -48,10 +48,10 @@ pub const HELLO: [u8; 4] = *b"SCNH";
 /// the blob's stored CRC (version 1 sent the CRC of the whole blob, the same for every
 /// model), and answers carry no f32 probabilities. Version 3: items requests and answers.
 /// Version 4: every message in checked frames; requests accepted, then answered; link
-/// counters; EXIT answered.
-pub const VERSION: u8 = 4;
+/// counters; EXIT answered. Version 5: the hello names the firmware's RNA decoder.
+pub const VERSION: u8 = 5;
 /// Bytes of the hello message.
-pub const HELLO_LEN: usize = 13;
+pub const HELLO_LEN: usize = 14;
 /// Bytes of one contact in a protein answer.
 pub const CONTACT_LEN: usize = 5;
 /// Bytes of one item in an items answer.
@@ -214,6 +214,8 @@ pub struct Hello {
     pub model_crc: u32,
     /// What the model is for: what the answers carry.
     pub app: crate::blob::App,
+    /// How an RNA firmware decodes its structures.
+    pub decoder: crate::decode::Decoder,
 }
 
 /// Why a hello was not understood.
@@ -228,6 +230,8 @@ pub enum HelloError {
     Unit(u8),
     /// The application code is unknown.
     App(u8),
+    /// The decoder code is unknown.
+    Decoder(u8),
 }
 
 impl core::fmt::Display for HelloError {
@@ -240,6 +244,7 @@ impl core::fmt::Display for HelloError {
             ),
             HelloError::Unit(u) => write!(f, "unknown count unit {u}"),
             HelloError::App(a) => write!(f, "unknown application {a}"),
+            HelloError::Decoder(d) => write!(f, "unknown decoder {d}"),
         }
     }
 }
@@ -264,12 +269,13 @@ impl Hello {
             c2,
             c3,
             self.app.code(),
+            self.decoder.code(),
         ]
     }
 
     /// Reads a hello.
     pub fn from_bytes(bytes: &[u8; HELLO_LEN]) -> Result<Self, HelloError> {
-        let [a, b, c, d, version, unit, l0, l1, c0, c1, c2, c3, app] = *bytes;
+        let [a, b, c, d, version, unit, l0, l1, c0, c1, c2, c3, app, decoder] = *bytes;
         if [a, b, c, d] != HELLO {
             return Err(HelloError::NotAHello);
         }
@@ -281,6 +287,8 @@ impl Hello {
             pair_len: u16::from_le_bytes([l0, l1]),
             model_crc: u32::from_le_bytes([c0, c1, c2, c3]),
             app: crate::blob::App::from_code(app).map_err(|_| HelloError::App(app))?,
+            decoder: crate::decode::Decoder::from_code(decoder)
+                .ok_or(HelloError::Decoder(decoder))?,
         })
     }
 }

@@ -342,6 +342,47 @@ fn decode_dense_at<const L: usize>(
     ))
 }
 
+/// The best nested structure of a dense `n×n` probability map, by the runtime's nested
+/// decoder (what a firmware built with it decodes).
+pub fn decode_dense_nested(
+    probs: &[f32],
+    bases: &[scnn::seq::Base],
+    threshold: f32,
+) -> Result<Vec<(usize, usize)>> {
+    with_l!(
+        bases.len().max(1),
+        decode_dense_nested_at(probs, bases, threshold)
+    )
+}
+
+fn decode_dense_nested_at<const L: usize>(
+    probs: &[f32],
+    bases: &[scnn::seq::Base],
+    threshold: f32,
+) -> Result<Vec<(usize, usize)>> {
+    let n = bases.len();
+    if probs.len() < n * n {
+        bail!(
+            "a {n}-base sequence needs {} probabilities, not {}",
+            n * n,
+            probs.len()
+        );
+    }
+    let mut packed = vec![0f32; tri_len(L)];
+    for i in 0..n {
+        for j in i..n {
+            packed[tri_index(L, i, j)] = probs[i * n + j];
+        }
+    }
+    let mut table = vec![0u16; scnn::decode::nested_table_len(L)];
+    let s = scnn::decode::decode_nested::<L>(&packed, bases, threshold, &mut table)
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(s.pairs
+        .iter()
+        .map(|&(i, j)| (usize::from(i), usize::from(j)))
+        .collect())
+}
+
 /// Decodes a dense `n×n` probability map with the runtime's decoder.
 pub fn decode_dense(
     probs: &[f32],

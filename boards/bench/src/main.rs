@@ -123,6 +123,9 @@ static BIG: ConstStaticCell<[i8; BIG_LEN]> = ConstStaticCell::new([0; BIG_LEN]);
 /// Scratch of the reference layers: a dense patch and its widened weights (static, so it is
 /// not counted in the model's stack).
 const REF_SCRATCH_LEN: usize = scnn::plan::dense_i8_scratch_len(MAX_C, MAX_C, K);
+/// The nested decoder's table at the example's `L`.
+static NESTED_TABLE: ConstStaticCell<[u16; scnn::decode::nested_table_len(example::L)]> =
+    ConstStaticCell::new([0; scnn::decode::nested_table_len(example::L)]);
 static REF_SCRATCH: ConstStaticCell<[i16; REF_SCRATCH_LEN]> =
     ConstStaticCell::new([0; REF_SCRATCH_LEN]);
 
@@ -246,6 +249,7 @@ fn run() -> Option<()> {
         model.stream_arena_len().ok()? as u64,
     );
     report("model.stack_bytes", stack_bytes as u64);
+    decoders(&model, &sequence, &logits[..], &mut counter)?;
 
     profile(
         &model,
@@ -266,6 +270,34 @@ fn run() -> Option<()> {
         .ok()?;
     report("model.full_map_instructions", counter.now() - start);
     report("model.full_map_activation_bytes", model.arena_len() as u64);
+    Some(())
+}
+
+/// What the two RNA decoders cost on the firmware path's logits: greedy (no table) and nested
+/// (a `u16` table over the triangle).
+fn decoders(
+    model: &Model<'_, { example::L }>,
+    sequence: &[u8],
+    logits: &[i8],
+    counter: &mut impl Counter,
+) -> Option<()> {
+    use scnn::decode::{decode_logits, decode_logits_nested, DEFAULT_THRESHOLD};
+    let mut bases = [scnn::seq::Base::N; example::L];
+    let n = scnn::seq::encode(sequence, &mut bases).ok()?;
+    let bases = bases.get(..n)?;
+    let quant = model.logit_quant();
+    let start = counter.now();
+    let greedy =
+        decode_logits::<{ example::L }>(logits, bases, DEFAULT_THRESHOLD, quant.0, quant.1);
+    report("decode.greedy_instructions", counter.now() - start);
+    let table = NESTED_TABLE.try_take()?;
+    let start = counter.now();
+    let nested =
+        decode_logits_nested::<{ example::L }>(logits, bases, DEFAULT_THRESHOLD, quant, table);
+    report("decode.nested_instructions", counter.now() - start);
+    report("decode.nested_table_bytes", 2 * table.len() as u64);
+    report("decode.greedy_pairs", greedy.ok()?.pairs.len() as u64);
+    report("decode.nested_pairs", nested.ok()?.pairs.len() as u64);
     Some(())
 }
 

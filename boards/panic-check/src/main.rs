@@ -3,8 +3,8 @@
 //! The panic handler calls `scnn_panic_path_remains`, which no object defines. A release
 //! build (fat LTO) links only if no reachable code can panic, i.e. the optimizer proved
 //! every bounds check, unwrap and division in `Model::from_bytes`, `predict_i8_streaming`,
-//! `predict_i8_with`, `predict_f32_with`, `predict_scores_i8`, `predict_scores_f32` and
-//! `decode` can't fail. Inputs come through `black_box` so nothing
+//! `predict_i8_with`, `predict_f32_with`, `predict_scores_i8`, `predict_scores_f32` and the
+//! decoders (greedy and nested) can't fail. Inputs come through `black_box` so nothing
 //! is folded away: the blob, the sequence and its length are opaque to the compiler.
 #![no_std]
 #![no_main]
@@ -13,7 +13,7 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;
-use scnn::decode::{decode, decode_logits, DEFAULT_THRESHOLD};
+use scnn::decode::{decode, decode_logits, decode_logits_nested, decode_nested, DEFAULT_THRESHOLD};
 use scnn::model::Buffers;
 use scnn::seq::{encode, Base};
 use scnn::Model;
@@ -29,6 +29,9 @@ static F32_ARENA: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
 static F32_SCRATCH: ConstStaticCell<[f32; 64]> = ConstStaticCell::new([0.0; 64]);
 static CONTACTS: ConstStaticCell<scnn::apps::protein::TopContacts<L>> =
     ConstStaticCell::new(scnn::apps::protein::TopContacts::new());
+/// A small nested-decoder table, made opaque below: the decoder is linked (and checked)
+/// without its full-size table; with this one it returns `BufferTooSmall` at run time.
+static NESTED_TABLE: ConstStaticCell<[u16; 64]> = ConstStaticCell::new([0; 64]);
 static TOP_ITEMS: ConstStaticCell<scnn::apps::items::TopItems<10>> =
     ConstStaticCell::new(scnn::apps::items::TopItems::new());
 
@@ -79,6 +82,22 @@ fn main() -> ! {
                     scale,
                     zero_point,
                 ));
+                if let Some(table) = NESTED_TABLE.try_take() {
+                    let table: &mut [u16] = black_box(&mut table[..]);
+                    black_box(&decode_logits_nested::<L>(
+                        &logits[..],
+                        bases,
+                        DEFAULT_THRESHOLD,
+                        (scale, zero_point),
+                        table,
+                    ));
+                    black_box(&decode_nested::<L>(
+                        buffers.probs,
+                        bases,
+                        DEFAULT_THRESHOLD,
+                        table,
+                    ));
+                }
             }
             black_box(&scnn::model::ModelInfo::try_parse(blob));
             // Tokens instead of text, and a protein firmware's streamed top-L contacts.

@@ -4,6 +4,7 @@
 use scnn::apps::items::TopItems;
 use scnn::apps::protein::TopContacts;
 use scnn::blob::{AlignedBlob, App, Precision};
+use scnn::decode::{nested_table_len, Decoder};
 use scnn::model::{Head, ModelInfo};
 use static_cell::ConstStaticCell;
 
@@ -52,3 +53,19 @@ pub static LOGITS: ConstStaticCell<[i8; INFO.logits_len()]> =
     ConstStaticCell::new([0; INFO.logits_len()]);
 /// A protein model's best `L` contacts, offered row by row as the model makes them.
 pub static CONTACTS: ConstStaticCell<TopContacts<L>> = ConstStaticCell::new(TopContacts::new());
+/// The RNA decoder the firmware was built with: `SCNN_DECODER` at build time, `greedy` (the
+/// default) or `nested`.
+pub const DECODER: Decoder = if matches!(env!("SCNN_DECODER_NAME").as_bytes(), b"nested") {
+    Decoder::Nested
+} else {
+    Decoder::Greedy
+};
+/// `u16` values of the nested decoder's table: one per pair of the triangle, or none for the
+/// greedy decoder.
+pub const NESTED_TABLE_LEN: usize = match DECODER {
+    Decoder::Nested => nested_table_len(L),
+    Decoder::Greedy => 0,
+};
+/// The nested decoder's table (empty with the greedy decoder).
+pub static NESTED_TABLE: ConstStaticCell<[u16; NESTED_TABLE_LEN]> =
+    ConstStaticCell::new([0; NESTED_TABLE_LEN]);

@@ -4,7 +4,7 @@
 use core::fmt::Write as _;
 
 use embedded_io::{Read, ReadExactError, Write};
-use scnn::decode::{decode_logits, DEFAULT_THRESHOLD};
+use scnn::decode::{decode_logits, decode_logits_nested, Decoder, DEFAULT_THRESHOLD};
 use scnn::seq::{encode, Base};
 use scnn::tri::tri_index;
 use scnn::wire::frame::{Deframer, Frame};
@@ -167,10 +167,11 @@ pub fn serve<U: Read + Write, C: Counter>(
             return Err(Stop::Model(e));
         }
     };
-    let (Some(arena), Some(scratch), Some(frame_buf)) = (
+    let (Some(arena), Some(scratch), Some(frame_buf), Some(table)) = (
         model::ARENA.try_take(),
         model::SCRATCH.try_take(),
         model::FRAME.try_take(),
+        model::NESTED_TABLE.try_take(),
     ) else {
         return Err(Stop::Buffers);
     };
@@ -201,6 +202,7 @@ pub fn serve<U: Read + Write, C: Counter>(
         pair_len: L as u16,
         model_crc: INFO.stored_crc(),
         app: INFO.app(),
+        decoder: model::DECODER,
     }
     .to_bytes();
     send_message(uart, 0, &hello).map_err(Stop::Link)?;
@@ -316,7 +318,12 @@ pub fn serve<U: Read + Write, C: Counter>(
             reply_contacts(uart, seq, len, digest.finalize(), top, measured).map_err(Stop::Link)?;
         } else {
             let quant = model.logit_quant();
-            reply(uart, seq, text, len, logits, quant, measured).map_err(Stop::Link)?;
+            let decoded = Decoded {
+                logits,
+                quant,
+                table: &mut table[..],
+            };
+            reply(uart, seq, text, len, decoded, measured).map_err(Stop::Link)?;
         }
     }
 }
@@ -424,6 +431,14 @@ struct Measured {
     unit: &'static str,
 }
 
+/// What an RNA structure is decoded from: the int8 logits, their scale and zero point, and
+/// the nested decoder's table (empty for the greedy decoder).
+struct Decoded<'a> {
+    logits: &'a [i8],
+    quant: (f32, i32),
+    table: &'a mut [u16],
+}
+
 /// Decodes the structure from the int8 logits and sends the reply: header, logits and the
 /// dot-bracket. Out of line, so the structure's buffers are not in the serve loop's frame
 /// while the model runs.
@@ -433,16 +448,31 @@ fn reply<U: Write>(
     seq: u8,
     text: &[u8],
     len: usize,
-    logits: &[i8],
-    (scale, zero_point): (f32, i32),
+    decoded: Decoded<'_>,
     measured: Measured,
 ) -> Result<(), U::Error> {
+    let Decoded {
+        logits,
+        quant: (scale, zero_point),
+        table,
+    } = decoded;
     // RNA models decode a structure; other pair-map models send their logits alone.
     let structure = if INFO.app() == App::Rna {
         let mut bases = [Base::N; L];
         let structure = encode(text, &mut bases).and_then(|n| {
             let bases = bases.get(..n).unwrap_or(&[]);
-            decode_logits::<L>(logits, bases, DEFAULT_THRESHOLD, scale, zero_point)
+            match model::DECODER {
+                Decoder::Greedy => {
+                    decode_logits::<L>(logits, bases, DEFAULT_THRESHOLD, scale, zero_point)
+                }
+                Decoder::Nested => decode_logits_nested::<L>(
+                    logits,
+                    bases,
+                    DEFAULT_THRESHOLD,
+                    (scale, zero_point),
+                    table,
+                ),
+            }
         });
         match structure {
             Ok(s) => Some(s),

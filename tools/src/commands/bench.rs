@@ -33,7 +33,7 @@ pub struct BenchArgs {
     pub portable: bool,
 }
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 18] = [
     "ref64.sym_instructions",
     "ref64.dense_instructions",
     "ref32.sym_instructions",
@@ -49,6 +49,9 @@ const KEYS: [&str; 15] = [
     "model.stack_bytes",
     "model.full_map_instructions",
     "model.full_map_activation_bytes",
+    "decode.greedy_instructions",
+    "decode.nested_instructions",
+    "decode.nested_table_bytes",
 ];
 
 fn build(portable: bool) -> Result<PathBuf> {
@@ -267,6 +270,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     outln!(
         "| peak stack (predict) | {} bytes | |",
         v("model.stack_bytes")
+    )?;
+    outln!(
+        "| decoding the structure: greedy / nested (a {}-byte table) | {} / {} | |",
+        v("decode.nested_table_bytes"),
+        m(v("decode.greedy_instructions")),
+        m(v("decode.nested_instructions"))
     )?;
     if !stages.is_empty() {
         let total: u64 = stages.iter().map(|(_, n)| n).sum();

@@ -102,12 +102,20 @@ pub fn check_length(name: &str, length: usize, pair_len: usize) -> Result<()> {
 pub enum Decoder {
     /// The firmware's: canonical pairs above the threshold, best first, pseudoknots allowed.
     Greedy,
-    /// Host only: the pseudoknot-free structure of canonical pairs above the threshold with
-    /// the largest summed `p − threshold` ([`crate::nested`]).
+    /// The pseudoknot-free structure of canonical pairs above the threshold with the largest
+    /// summed `p − threshold` ([`crate::nested`]); firmware built with `SCNN_DECODER=nested`.
     Nested,
 }
 
 impl Decoder {
+    /// The decoder a firmware reports in its hello.
+    pub fn of_firmware(decoder: scnn::decode::Decoder) -> Self {
+        match decoder {
+            scnn::decode::Decoder::Greedy => Decoder::Greedy,
+            scnn::decode::Decoder::Nested => Decoder::Nested,
+        }
+    }
+
     /// The name on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -127,7 +135,7 @@ impl Decoder {
         Ok(match self {
             Decoder::Greedy => prediction.pairs.clone(),
             Decoder::Nested => {
-                crate::nested::decode(&prediction.probs, &bases(name, sequence)?, threshold)
+                crate::nested::decode(&prediction.probs, &bases(name, sequence)?, threshold)?
             }
         })
     }

@@ -56,6 +56,8 @@ pub struct Device {
     pub model_crc: u32,
     /// What the embedded model is for: what its answers carry.
     pub app: scnn::blob::App,
+    /// How an RNA firmware decodes its structures (`SCNN_DECODER` when it was built).
+    pub decoder: scnn::decode::Decoder,
     /// Holds the UART socket and the firmware's defmt log (QEMU's stdout: semihosting).
     dir: tempfile::TempDir,
 }
@@ -193,6 +195,7 @@ impl Device {
             pair_len: 0,
             model_crc: 0,
             app: scnn::blob::App::Rna,
+            decoder: scnn::decode::Decoder::Greedy,
             dir,
         };
         let hello = if ask_again {
@@ -214,6 +217,7 @@ impl Device {
         device.pair_len = usize::from(hello.pair_len);
         device.model_crc = hello.model_crc;
         device.app = hello.app;
+        device.decoder = hello.decoder;
         Ok(device)
     }
 

@@ -196,11 +196,23 @@ pub fn compare(
             k += 1;
         }
     }
-    if got.structure != host.structure {
+    // The host decodes as the firmware was built to.
+    let host_structure = match device.decoder {
+        scnn::decode::Decoder::Greedy => host.structure.clone(),
+        scnn::decode::Decoder::Nested => {
+            let pairs = crate::nested::decode(
+                &host.probs,
+                &crate::commands::bases(name, sequence)?,
+                scnn::decode::DEFAULT_THRESHOLD,
+            )?;
+            crate::dataset::dot_bracket(n, &pairs).0
+        }
+    };
+    if got.structure != host_structure {
         bail!(
-            "record `{name}`: device structure {} differs from the host's {}",
+            "record `{name}`: device structure {} differs from the host's {host_structure} ({} decoder)",
             got.structure,
-            host.structure
+            device.decoder.name()
         );
     }
     Ok(got)

@@ -28,8 +28,8 @@ pub struct EvaluateArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// RNA: the decoder, `greedy` (the firmware's) or `nested` (host only: the best
-    /// pseudoknot-free structure).
+    /// RNA: the decoder, `greedy` (the default firmware's) or `nested` (the best
+    /// pseudoknot-free structure; firmware built with `SCNN_DECODER=nested`).
     #[arg(long, value_enum, default_value_t = crate::commands::Decoder::Greedy)]
     pub decoder: crate::commands::Decoder,
     /// RNA: the decoder's probability threshold (the firmware decodes at 0.5; a model built

@@ -40,6 +40,7 @@ pub fn run(args: &PredictArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         app: summary.app,
         images: Vec::new(),
         device: None,
+        decoder: super::super::Decoder::Greedy,
         pending: Vec::new(),
         progress: ProgressBar::hidden(),
         structure: None,
@@ -140,6 +141,8 @@ struct Batch<'a> {
     /// Each predicted record's name and heatmap (with `--png`).
     images: Vec<(String, Vec<u8>)>,
     device: Option<crate::target::device::Device>,
+    /// The RNA decoder: `--decoder`, else the device's, else greedy.
+    decoder: super::super::Decoder,
     pending: Vec<Record>,
     progress: ProgressBar,
     /// Contact models: the chain of `--structure`, and whether a record was answered yet.
@@ -177,10 +180,22 @@ impl Batch<'_> {
                 )
             })?;
         }
-        if self.args.device.target.is_some() && self.args.decoder != super::super::Decoder::Greedy {
-            bail!("--decoder nested runs on the host only; a device decodes greedily");
-        }
         self.device = self.args.device.start(self.blob)?;
+        // A device decodes as it was built to: the structures follow it.
+        self.decoder = match (&self.device, self.args.decoder) {
+            (None, asked) => asked.unwrap_or(super::super::Decoder::Greedy),
+            (Some(d), asked) => {
+                let built = super::super::Decoder::of_firmware(d.decoder);
+                if let Some(asked) = asked.filter(|&a| a != built) {
+                    bail!(
+                        "--decoder {}: the device decodes {} (SCNN_DECODER when its firmware was built)",
+                        asked.name(),
+                        built.name()
+                    );
+                }
+                built
+            }
+        };
         if self.device.is_some() && self.args.threshold != scnn::decode::DEFAULT_THRESHOLD {
             bail!(
                 "--threshold cannot change the device's decoder (it uses {})",
@@ -209,7 +224,7 @@ impl Batch<'_> {
         let app = self.app;
         let threshold = self.args.threshold;
         let blob = self.blob;
-        let decoder = self.args.decoder;
+        let decoder = self.decoder;
         let predict = |record: &Record| {
             let sequence = readable(record, app).sequence;
             let mut p = runtime::predict(blob, &sequence, threshold, false)

@@ -71,10 +71,11 @@ pub struct PredictArgs {
     /// Pair probability above which a canonical pair is a candidate.
     #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD, value_parser = super::threshold)]
     pub threshold: f32,
-    /// RNA: `greedy` (the firmware's decoder) or `nested` (host only: the best
-    /// pseudoknot-free structure of canonical pairs above the threshold).
-    #[arg(long, value_enum, default_value_t = super::Decoder::Greedy)]
-    pub decoder: super::Decoder,
+    /// RNA: `greedy` (canonical pairs above the threshold, best first) or `nested` (the best
+    /// pseudoknot-free structure of them). Default: the device's decoder with `--target`,
+    /// else greedy.
+    #[arg(long, value_enum)]
+    pub decoder: Option<super::Decoder>,
     /// Contact models: a PDB or mmCIF file (one record to predict) whose chain's contacts
     /// are drawn beside the prediction with `--png` and scored in the JSON.
     #[arg(long)]

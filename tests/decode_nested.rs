@@ -1,0 +1,164 @@
+//! The nested decoder finds a best pseudoknot-free structure (checked against an exhaustive
+//! search on short sequences), keeps the pairing rules, and decodes int8 logits exactly as it
+//! decodes their probabilities.
+
+use proptest::prelude::*;
+use scnn::decode::{
+    decode_logits_nested, decode_nested, gain_scale, is_canonical, nested_table_len,
+    MIN_PAIR_DISTANCE,
+};
+use scnn::layers::sigmoid_map_i8;
+use scnn::seq::Base;
+use scnn::tri::{tri_index, tri_len};
+use scnn::Error;
+
+const L: usize = 14;
+const BASES: [Base; 4] = [Base::A, Base::C, Base::G, Base::U];
+
+/// The decoder's gain, written out: `(p − t) · scale` rounded, at least 1, for `p > t`.
+fn gain(p: f32, threshold: f32, n: usize) -> u32 {
+    if p > threshold {
+        let scale = gain_scale(n);
+        (((p - threshold) * scale as f32 + 0.5) as u32).clamp(1, scale)
+    } else {
+        0
+    }
+}
+
+/// Every nested structure of allowed pairs within `i..=j`, by brute force: the best summed
+/// gain (no tables shared with the decoder).
+fn brute_force(gains: &dyn Fn(usize, usize) -> u32, i: usize, j: usize) -> u32 {
+    if j < i + MIN_PAIR_DISTANCE {
+        return 0;
+    }
+    // Position i unpaired, or paired with some k.
+    let mut best = brute_force(gains, i + 1, j);
+    for k in i + MIN_PAIR_DISTANCE..=j {
+        let g = gains(i, k);
+        if g > 0 {
+            let inside = if k > i + 1 {
+                brute_force(gains, i + 1, k - 1)
+            } else {
+                0
+            };
+            let after = if k < j {
+                brute_force(gains, k + 1, j)
+            } else {
+                0
+            };
+            best = best.max(g + inside + after);
+        }
+    }
+    best
+}
+
+fn bases_of(indices: &[usize]) -> Vec<Base> {
+    indices.iter().map(|&b| BASES[b]).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn the_structure_is_a_best_nested_one(
+        probs in proptest::collection::vec(0f32..1.0, tri_len(L)),
+        bases in proptest::collection::vec(0usize..4, 1..=L),
+        threshold in 0.05f32..0.9,
+    ) {
+        let bases = bases_of(&bases);
+        let mut table = vec![0u16; nested_table_len(L)];
+        let s = decode_nested::<L>(&probs, &bases, threshold, &mut table).unwrap();
+        let allowed = |i: usize, j: usize| -> u32 {
+            if is_canonical(bases[i], bases[j]) {
+                gain(probs[tri_index(L, i, j)], threshold, bases.len())
+            } else {
+                0
+            }
+        };
+        let mut used = vec![false; bases.len()];
+        let mut total = 0;
+        for (n, &(i, j)) in s.pairs.iter().enumerate() {
+            let (i, j) = (usize::from(i), usize::from(j));
+            prop_assert!(j >= i + MIN_PAIR_DISTANCE);
+            prop_assert!(allowed(i, j) > 0, "pair ({i}, {j}) is not a candidate");
+            prop_assert!(!used[i] && !used[j]);
+            used[i] = true;
+            used[j] = true;
+            total += allowed(i, j);
+            for &(a, b) in s.pairs.iter().take(n) {
+                let (a, b) = (usize::from(a), usize::from(b));
+                let crossing = (a < i && i < b && b < j) || (i < a && a < j && j < b);
+                prop_assert!(!crossing, "({a}, {b}) crosses ({i}, {j})");
+            }
+        }
+        prop_assert_eq!(total, brute_force(&allowed, 0, bases.len() - 1));
+        // Nested pairs need one bracket kind only.
+        prop_assert!(s.dot_bracket.iter().all(|c| b"().".contains(c)));
+        prop_assert_eq!(s.dot_bracket.len(), bases.len());
+    }
+
+    #[test]
+    fn logits_and_probabilities_decode_alike(
+        logits in proptest::collection::vec(any::<i8>(), tri_len(L)),
+        bases in proptest::collection::vec(0usize..4, 1..=L),
+        zero_point in -128i32..=127,
+        threshold in 0.05f32..0.95,
+    ) {
+        let scale = 0.05;
+        let bases = bases_of(&bases);
+        let mut probs = vec![0f32; tri_len(L)];
+        sigmoid_map_i8(&logits, scale, zero_point, &mut probs).unwrap();
+        let mut table = vec![0u16; nested_table_len(L)];
+        let from_probs = decode_nested::<L>(&probs, &bases, threshold, &mut table).unwrap();
+        let from_logits = decode_logits_nested::<L>(
+            &logits, &bases, threshold, (scale, zero_point), &mut table,
+        )
+        .unwrap();
+        prop_assert_eq!(from_probs, from_logits);
+    }
+}
+
+#[test]
+fn a_hairpin_beats_a_single_stronger_crossing_pair() {
+    // GGGG AAAA CCCC: the helix (0,11) (1,10) (2,9) (3,8) against one surer pair (0,8)
+    // that would block all but two of them.
+    let bases = bases_of(&[2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1]);
+    let mut probs = vec![0f32; tri_len(L)];
+    for k in 0..4 {
+        probs[tri_index(L, k, 11 - k)] = 0.8;
+    }
+    probs[tri_index(L, 0, 8)] = 0.99;
+    let mut table = vec![0u16; nested_table_len(L)];
+    let s = decode_nested::<L>(&probs, &bases, 0.5, &mut table).unwrap();
+    assert_eq!(s.pairs.as_slice(), &[(0, 11), (1, 10), (2, 9), (3, 8)]);
+    assert_eq!(s.dot_bracket_str(), "((((....))))");
+}
+
+#[test]
+fn bad_buffers_and_lengths_are_errors() {
+    let probs = vec![0.9f32; tri_len(L)];
+    let bases = vec![Base::G; L + 1];
+    let mut table = vec![0u16; nested_table_len(L)];
+    assert_eq!(
+        decode_nested::<L>(&probs, &bases, 0.5, &mut table),
+        Err(Error::SequenceTooLong)
+    );
+    let mut short = vec![0u16; nested_table_len(L) - 1];
+    let err = decode_nested::<L>(&probs, &bases[..L], 0.5, &mut short).unwrap_err();
+    assert!(err.to_string().contains("decoder table"), "{err}");
+    let logits = vec![0i8; tri_len(L) - 1];
+    assert!(decode_logits_nested::<L>(&logits, &bases[..L], 0.5, (0.1, 0), &mut table).is_err());
+    // An empty sequence decodes to nothing.
+    let s = decode_nested::<L>(&probs, &[], 0.5, &mut table).unwrap();
+    assert!(s.pairs.is_empty());
+}
+
+#[test]
+fn the_gain_scale_keeps_sums_in_a_u16() {
+    for n in [1, 2, 64, 128, 129, 256, 1024, 4096] {
+        let most_pairs = (n / 2).max(1) as u32;
+        assert!(gain_scale(n) * most_pairs <= u32::from(u16::MAX), "n = {n}");
+        assert!(gain_scale(n) >= 1);
+    }
+    assert_eq!(gain_scale(128), 512);
+}
