@@ -15,14 +15,19 @@ compile_error!("scnn reads its little-endian blobs in place; big-endian targets 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"SCNN";
 
-/// The newest format version; this runtime reads it, [`FORMAT_V3`], [`FORMAT_V2`] and [`FORMAT_V1`]. The
-/// tools write the oldest version that can hold a model, so a pair-map model stays readable by
-/// format 2 firmware.
+/// The newest format version; this runtime reads it, [`FORMAT_V4`], [`FORMAT_V3`],
+/// [`FORMAT_V2`] and [`FORMAT_V1`]. The tools write the oldest version that can hold a model,
+/// so a pair-map model stays readable by format 2 firmware.
+///
+/// Version 5 adds the sequence-separation pair feature: segment kind
+/// [`SEGMENT_SEPARATION`], whose size field is its number of bins.
+pub const FORMAT_VERSION: u16 = 5;
+/// The fourth format.
 ///
 /// Version 4 adds the residual add's rescale tables: after an int8 add block, each input's
 /// rescaled value for every int8 value ([`I8_ADD_TABLE_WORDS`]), kept in flash so an add
 /// costs two table reads instead of two requantizations.
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_V4: u16 = 4;
 /// The third format.
 ///
 /// Version 3 adds pooled models: valid padding for the conv (the layer record's option field),
@@ -264,10 +269,16 @@ pub const fn activation_from_code(code: u8) -> Result<Activation, Error> {
     }
 }
 
-/// Segment kind codes: 1 outer concatenation (swap halves), 2 outer product (transpose).
+/// Segment kind codes: 1 outer concatenation (swap halves), 2 outer product (transpose),
+/// 3 sequence separation (format 5).
 pub const SEGMENT_CONCAT: u8 = 1;
 /// See [`SEGMENT_CONCAT`].
 pub const SEGMENT_OUTER: u8 = 2;
+/// See [`SEGMENT_CONCAT`]: one-hot bins of `|i − j|` ([`crate::generate::separation_bin`]),
+/// the record's size field holding the bin count, 1 ..= [`MAX_SEPARATION_BINS`].
+pub const SEGMENT_SEPARATION: u8 = 3;
+/// Most bins of a separation segment.
+pub const MAX_SEPARATION_BINS: u16 = 32;
 /// Layer kind code of the symmetric conv.
 pub const LAYER_CONV: u8 = 1;
 /// Layer kind code of the global pool over the triangle (format 3).

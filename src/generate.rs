@@ -4,12 +4,34 @@
 //! from the features of positions `i` and `j` when a kernel tap reads it. Layouts use the
 //! [`Segment`]s that can be built from a `d`-dim feature `e`:
 //! [`Segment::SwapHalves`]`(d)` for `[e_i ; e_j]` and [`Segment::Transpose`]`(d)` for
-//! `e_i ⊗ e_j`, in any order and number.
+//! `e_i ⊗ e_j`, in any order and number, and [`Segment::Separation`]`(n)` for the one-hot bin
+//! of the sequence separation `|i − j|` ([`separation_bin`]).
 
 use crate::conv::{ConvGeom, PairSource, PatchOrder};
 use crate::involution::{Involution, Segment};
 use crate::quant::{check_zero_point, clamp_i8, Requant};
 use crate::{Buffer, Error};
+
+/// The bin of the sequence separation `distance = |i − j|` among `bins`: distances 0–3 a
+/// bin each, then two bins an octave (4–5, 6–7, 8–11, 12–15, 16–23, 24–31, 32–47, …), the
+/// last bin holding every longer distance. Contact ranges fall on bin edges (short 6–11,
+/// medium 12–23, long from 24), and so does the shortest hairpin (4).
+pub const fn separation_bin(distance: usize, bins: u16) -> usize {
+    let bin = if distance < 4 {
+        distance
+    } else {
+        // ⌊log2 distance⌋ ≥ 2 here.
+        let octave = (usize::BITS - 1 - distance.leading_zeros()) as usize;
+        let upper_half = (distance >> (octave - 1)) & 1;
+        4 + 2 * (octave - 2) + upper_half
+    };
+    let last = (bins as usize).saturating_sub(1);
+    if bin < last {
+        bin
+    } else {
+        last
+    }
+}
 
 /// Checks a layout against the feature dimension and returns its channel count.
 fn check_layout(layout: &[Segment], dim: usize) -> Result<usize, Error> {
@@ -17,11 +39,12 @@ fn check_layout(layout: &[Segment], dim: usize) -> Result<usize, Error> {
         return Err(Error::UnsupportedPairFeature);
     }
     for segment in layout {
-        let d = match *segment {
-            Segment::SwapHalves(d) | Segment::Transpose(d) => d as usize,
-            Segment::Fixed(_) => return Err(Error::UnsupportedPairFeature),
+        let fits = match *segment {
+            Segment::SwapHalves(d) | Segment::Transpose(d) => d as usize == dim,
+            Segment::Separation(bins) => (1..=crate::blob::MAX_SEPARATION_BINS).contains(&bins),
+            Segment::Fixed(_) => false,
         };
-        if d != dim {
+        if !fits {
             return Err(Error::UnsupportedPairFeature);
         }
     }
@@ -62,6 +85,16 @@ enum Parts {
     Single { from_i: bool, feature: usize },
     /// The value is feature `a` of `i` times feature `b` of `j`.
     Product { a: usize, b: usize },
+    /// The value is one when `|i − j|` falls in bin `bin` of `bins`, else zero.
+    Separation { bin: usize, bins: u16 },
+}
+
+impl Parts {
+    /// Whether the separation channel `bin` of `bins` is on at `(i, j)`.
+    #[inline]
+    fn separation_on(bin: usize, bins: u16, i: usize, j: usize) -> bool {
+        separation_bin(i.abs_diff(j), bins) == bin
+    }
 }
 
 #[inline]
@@ -72,6 +105,7 @@ fn parts(layout: &[Segment], dim: usize, c: usize) -> Option<Parts> {
             from_i: k < dim,
             feature: k.checked_rem(dim)?,
         },
+        Segment::Separation(bins) => Parts::Separation { bin: k, bins },
         _ => Parts::Product {
             a: k.checked_div(dim)?,
             b: k.checked_rem(dim)?,
@@ -139,7 +173,8 @@ impl PairSource for PairFeaturesF32<'_> {
                 self.feature(if from_i { i } else { j }, feature)
             }
             Some(Parts::Product { a, b }) => self.feature(i, a) * self.feature(j, b),
-            None => 0.0,
+            Some(Parts::Separation { bin, bins }) if Parts::separation_on(bin, bins, i, j) => 1.0,
+            Some(Parts::Separation { .. }) | None => 0.0,
         }
     }
 }
@@ -149,7 +184,8 @@ impl PairSource for PairFeaturesF32<'_> {
 ///
 /// Concatenated channels carry a feature as it is. Product channels are a TFLite `MUL`:
 /// `clamp(product.apply((e_a − zp)(e_b − zp)) + zp)`, with `product` standing for
-/// `scale² / scale = scale`.
+/// `scale² / scale = scale`. Separation channels are `one` (1.0 in this quantization) or
+/// `zp` (0.0).
 #[derive(Clone, Copy, Debug)]
 pub struct PairFeaturesI8<'a> {
     features: &'a [i8],
@@ -159,16 +195,19 @@ pub struct PairFeaturesI8<'a> {
     channels: usize,
     zero_point: i32,
     product: Requant,
+    /// A separation channel's value when on, centered: `one − zero_point`.
+    unit: i32,
 }
 
 impl<'a> PairFeaturesI8<'a> {
-    /// `features` holds `len · dim` values, position-major.
+    /// `features` holds `len · dim` values, position-major; `one` is 1.0 in the features'
+    /// quantization (what a separation channel holds when on).
     pub fn new(
         features: &'a [i8],
         dim: usize,
         len: usize,
         layout: &'a [Segment],
-        zero_point: i32,
+        (zero_point, one): (i32, i8),
         product: Requant,
     ) -> Result<Self, Error> {
         let channels = check_layout(layout, dim)?;
@@ -183,6 +222,7 @@ impl<'a> PairFeaturesI8<'a> {
             channels,
             zero_point,
             product,
+            unit: i32::from(one) - zero_point,
         })
     }
 
@@ -217,7 +257,10 @@ impl PairSource for PairFeaturesI8<'_> {
                 self.feature(if from_i { i } else { j }, feature)
             }
             Some(Parts::Product { a, b }) => self.product(self.feature(i, a), self.feature(j, b)),
-            None => 0,
+            Some(Parts::Separation { bin, bins }) if Parts::separation_on(bin, bins, i, j) => {
+                self.unit
+            }
+            Some(Parts::Separation { .. }) | None => 0,
         };
         centered as i16
     }
@@ -273,6 +316,13 @@ impl PairSource for PairFeaturesI8<'_> {
                                 sum(ab, self.product(centered(xb), ya))
                             };
                         }
+                    }
+                }
+                // Channel k is on for the separation's bin; it mirrors to itself.
+                Segment::Separation(bins) => {
+                    let on = separation_bin(i.abs_diff(j), bins);
+                    for (k, slot) in (&mut slots).take(usize::from(bins)).enumerate() {
+                        *slot = if k == on { self.unit as i16 } else { 0 };
                     }
                 }
                 Segment::Fixed(_) => return false,

@@ -9,6 +9,7 @@
 //! | [`Segment::Fixed`]`(n)` | `n` | any symmetric feature | `c ↦ c` |
 //! | [`Segment::SwapHalves`]`(d)` | `2d` | outer concatenation `[e_i ; e_j]` | `a ↦ a + d`, `a + d ↦ a` |
 //! | [`Segment::Transpose`]`(d)` | `d²` | outer product `e_i ⊗ e_j` at `a·d + b` | `(a, b) ↦ (b, a)` |
+//! | [`Segment::Separation`]`(n)` | `n` | one-hot bin of `|i − j|` ([`crate::generate::separation_bin`]) | `c ↦ c` |
 
 use crate::Error;
 
@@ -24,13 +25,16 @@ pub enum Segment {
     /// `d²` channels indexed `a·d + b` that swap `(a, b)` with `(b, a)`: outer product of
     /// `d`-dim features.
     Transpose(u16),
+    /// `n` channels that mirror to themselves: the one-hot bin of the sequence separation
+    /// `|i − j|` among `n` bins.
+    Separation(u16),
 }
 
 impl Segment {
     /// Number of channels the segment covers.
     pub const fn channels(self) -> usize {
         match self {
-            Segment::Fixed(n) => n as usize,
+            Segment::Fixed(n) | Segment::Separation(n) => n as usize,
             Segment::SwapHalves(d) => 2 * d as usize,
             Segment::Transpose(d) => d as usize * d as usize,
         }
@@ -41,7 +45,7 @@ impl Segment {
     /// kernel for each of the second.
     pub const fn fixed_and_pairs(self) -> (usize, usize) {
         match self {
-            Segment::Fixed(n) => (n as usize, 0),
+            Segment::Fixed(n) | Segment::Separation(n) => (n as usize, 0),
             Segment::SwapHalves(d) => (0, d as usize),
             Segment::Transpose(d) => {
                 let d = d as usize;
@@ -54,7 +58,7 @@ impl Segment {
     #[inline]
     pub const fn partner(self, c: usize) -> usize {
         match self {
-            Segment::Fixed(_) => c,
+            Segment::Fixed(_) | Segment::Separation(_) => c,
             Segment::SwapHalves(d) => {
                 let d = d as usize;
                 if c < d {

@@ -72,7 +72,7 @@ fn with_table_word_changed(word: usize, delta: i32) -> Vec<u32> {
 #[test]
 fn the_shipped_example_is_format_4_and_a_wrong_table_entry_is_refused() {
     let info = ModelInfo::try_parse(&SHIPPED.0).unwrap();
-    assert_eq!(info.format_version(), blob::FORMAT_VERSION);
+    assert_eq!(info.format_version(), blob::FORMAT_V4);
     assert!(Model::<128>::from_bytes(&SHIPPED.0).is_ok());
     let len = SHIPPED.0.len();
     // Unchanged, the patched copy loads: the patching itself is right.

@@ -13,7 +13,7 @@ static SHIPPED: &AlignedBlob<[u8]> = &AlignedBlob(*include_bytes!("../tools/mode
 fn the_shipped_example_is_a_format_4_rna_model_with_its_alphabet() {
     // Format 4: its residual adds carry their rescale tables.
     let info = ModelInfo::try_parse(&SHIPPED.0).unwrap();
-    assert_eq!(info.format_version(), blob::FORMAT_VERSION);
+    assert_eq!(info.format_version(), blob::FORMAT_V4);
     assert_eq!(info.app(), App::Rna);
     assert_eq!(info.vocab_size(), 5);
     let model = Model::<128>::from_bytes(&SHIPPED.0).unwrap();

@@ -68,7 +68,11 @@ fn runs_strategy() -> impl Strategy<Value = Vec<Run>> {
 
 fn feature_runs_strategy() -> impl Strategy<Value = (usize, Vec<Run>)> {
     (1usize..=3).prop_flat_map(|dim| {
-        let run = prop_oneof![Just(Run::Halves(dim)), Just(Run::Outer(dim))];
+        let run = prop_oneof![
+            Just(Run::Halves(dim)),
+            Just(Run::Outer(dim)),
+            (1usize..=12).prop_map(Run::Separation),
+        ];
         (Just(dim), prop::collection::vec(run, 1..=2))
     })
 }
@@ -408,7 +412,7 @@ fn check_f32_generating<const L: usize>(shape: &Shape, dim: usize, runs: &[Run])
     conv.run::<_, L>(&source, &mut scratch, &mut out).unwrap();
 
     // The materialized pair tensor, as f32 products, through the dense reference.
-    let x32 = reference::materialize(&features, dim, shape.len, runs, |a, b| a * b);
+    let x32 = reference::materialize(&features, dim, shape.len, runs, |a, b| a * b, 1.0);
     let x = Dense {
         l: x32.l,
         c: x32.c,
@@ -468,7 +472,10 @@ fn check_i8_generating<const L: usize>(shape: &Shape, dim: usize, runs: &[Run]) 
         act_max: max,
     };
     let conv = ConvI8::new(geom, &weights, &bias, quant).unwrap();
-    let source = PairFeaturesI8::new(&features, dim, shape.len, &segments, zp, product).unwrap();
+    // 1.0 in the features' quantization: what an on separation channel holds.
+    let one = rng.int(-128, 127) as i8;
+    let source =
+        PairFeaturesI8::new(&features, dim, shape.len, &segments, (zp, one), product).unwrap();
     let mut scratch =
         vec![
             0i16;
@@ -480,10 +487,17 @@ fn check_i8_generating<const L: usize>(shape: &Shape, dim: usize, runs: &[Run]) 
 
     // Materialize the pair tensor as int8 (a TFLite MUL for product channels) ...
     let centered_features: Vec<i32> = features.iter().map(|&q| q as i32 - zp).collect();
-    let centered = reference::materialize(&centered_features, dim, shape.len, runs, |a, b| {
-        let q = reference::requant(a * b, product.multiplier, product.shift) + zp;
-        q.clamp(-128, 127) - zp
-    });
+    let centered = reference::materialize(
+        &centered_features,
+        dim,
+        shape.len,
+        runs,
+        |a, b| {
+            let q = reference::requant(a * b, product.multiplier, product.shift) + zp;
+            q.clamp(-128, 127) - zp
+        },
+        i32::from(one) - zp,
+    );
     // ... check it against the dense reference ...
     let dense_w = reference::expand_kernels(&weights, shape.out_channels, &partners, shape.kernel);
     let q = I8Out {

@@ -37,7 +37,7 @@ fn sizes_are_the_loaded_models() {
     assert_eq!(INFO.arena_len(), model.arena_len());
     assert_eq!(INFO.stream_arena_len(), model.stream_arena_len().unwrap());
     assert_eq!(INFO.logits_len(), scnn::tri::tri_len(model.pair_len()));
-    assert_eq!(INFO.format_version(), blob::FORMAT_VERSION);
+    assert_eq!(INFO.format_version(), blob::FORMAT_V4);
     assert_eq!(INFO.app(), blob::App::Rna);
     assert_eq!(INFO.vocab_size(), 5);
     let end = EXAMPLE.0.len() - blob::CRC_LEN;

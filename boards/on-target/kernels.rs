@@ -291,7 +291,7 @@ mod tests {
             *f = rng.i8();
         }
         let product = Requant { multiplier: 1_500_000_000, shift: -7 };
-        let source = PairFeaturesI8::new(&features, D, LEN, &LAYOUT, ZP_IN, product).unwrap();
+        let source = PairFeaturesI8::new(&features, D, LEN, &LAYOUT, (ZP_IN, 0), product).unwrap();
         // Materialize the same pairs, packed, through the source's own definition.
         let mut packed = [0i8; map_len(L, CH)];
         for i in 0..LEN {

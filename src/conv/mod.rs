@@ -716,7 +716,8 @@ mod tests {
         ] {
             let len = L - dim;
             let source =
-                PairFeaturesI8::new(&features[..L * dim], dim, len, layout, 5, product).unwrap();
+                PairFeaturesI8::new(&features[..L * dim], dim, len, layout, (5, 9), product)
+                    .unwrap();
             let involution = source.involution();
             let channels = source.channels();
             let geom = ConvGeom::new(channels, 3, 1, 1, involution).unwrap();

@@ -33,12 +33,12 @@
 
 use crate::blob::{
     header as h, layer as lr, App, Precision, ACTIVATION_SIGMOID, ACTIVATION_TANH, ALIGN,
-    ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_VERSION,
+    ALPHABET_ENTRY_LEN, CRC32, CRC_LEN, FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_VERSION,
     HEADER_LEN, I8_ADD_TABLE_WORDS, I8_ADD_WORDS, I8_CONV_TAIL_WORDS, I8_CURVE_WORDS,
     I8_SCORES_TAIL_WORDS, I8_SIDE_WORDS, LAYER_CONV, LAYER_DENSE, LAYER_POOL, LAYER_RECORD_LEN,
     LAYER_SCORES, LAYER_SIDE, MAGIC, MAX_DILATION, MAX_FEATURE_DIM, MAX_FEATURE_DIM_V1,
-    NO_RESIDUAL, PADDING_SAME, PADDING_VALID, POOL_AVG, POOL_MAX, SEGMENT_CONCAT, SEGMENT_OUTER,
-    SEGMENT_RECORD_LEN,
+    MAX_SEPARATION_BINS, NO_RESIDUAL, PADDING_SAME, PADDING_VALID, POOL_AVG, POOL_MAX,
+    SEGMENT_CONCAT, SEGMENT_OUTER, SEGMENT_RECORD_LEN, SEGMENT_SEPARATION,
 };
 use crate::involution::Segment;
 use crate::model::MAX_SEGMENTS;
@@ -383,7 +383,7 @@ const fn layer_shape(
     let patch_len = fixed * tri_len(kernel) + pairs * kernel * kernel;
     let (elem, scratch_len, params_len) = match precision {
         Precision::Int8 => {
-            let add = match (residual, version >= FORMAT_VERSION) {
+            let add = match (residual, version >= FORMAT_V4) {
                 (None, _) => 0,
                 (Some(_), false) => I8_ADD_WORDS,
                 (Some(_), true) => I8_ADD_WORDS + I8_ADD_TABLE_WORDS,
@@ -517,13 +517,24 @@ const fn vector_shape(
     })
 }
 
-/// The pair-feature segments: their channel count and the conv patch counts of layer 0.
+/// What the pair-feature segments add up to.
+struct SegmentSummary {
+    /// Channels of the pair tensor.
+    channels: usize,
+    /// Layer 0's conv patch counts: channels that mirror to themselves, pairs of channels.
+    patch_counts: (usize, usize),
+    /// A separation segment: layer 0's output depends on more than the two tokens.
+    separation: bool,
+}
+
+/// Reads the pair-feature segments: each an outer concatenation or product of the `dim`
+/// features, or (format 5) a separation segment of 1 ..= [`MAX_SEPARATION_BINS`] bins.
 const fn segments(
     bytes: &[u8],
     count: usize,
-    dim: usize,
+    (dim, version): (usize, u16),
     payload_end: usize,
-) -> Result<(usize, (usize, usize)), Error> {
+) -> Result<SegmentSummary, Error> {
     if count == 0 || count > MAX_SEGMENTS {
         return Err(Error::BadSegment);
     }
@@ -533,16 +544,23 @@ const fn segments(
         payload_end
     ));
     let (mut channels, mut fixed, mut pairs) = (0, 0, 0);
+    let mut separation = false;
     let mut n = 0;
     while n < count {
         let at = start + n * SEGMENT_RECORD_LEN;
         let d = tri!(u16_at(bytes, at + 2));
-        if d as usize != dim || tri!(byte(bytes, at + 1)) != 0 {
+        if tri!(byte(bytes, at + 1)) != 0 {
             return Err(Error::BadSegment);
         }
         let segment = match tri!(byte(bytes, at)) {
-            SEGMENT_CONCAT => Segment::SwapHalves(d),
-            SEGMENT_OUTER => Segment::Transpose(d),
+            SEGMENT_CONCAT if d as usize == dim => Segment::SwapHalves(d),
+            SEGMENT_OUTER if d as usize == dim => Segment::Transpose(d),
+            SEGMENT_SEPARATION
+                if version >= FORMAT_VERSION && d >= 1 && d <= MAX_SEPARATION_BINS =>
+            {
+                separation = true;
+                Segment::Separation(d)
+            }
             _ => return Err(Error::BadSegment),
         };
         let (f, p) = segment.fixed_and_pairs();
@@ -551,7 +569,11 @@ const fn segments(
         pairs += p;
         n += 1;
     }
-    Ok((channels, (fixed, pairs)))
+    Ok(SegmentSummary {
+        channels,
+        patch_counts: (fixed, pairs),
+        separation,
+    })
 }
 
 impl ModelInfo {
@@ -584,6 +606,7 @@ impl ModelInfo {
         }
         let format_version = tri!(u16_at(bytes, h::VERSION));
         if format_version != FORMAT_VERSION
+            && format_version != FORMAT_V4
             && format_version != FORMAT_V3
             && format_version != FORMAT_V2
             && format_version != FORMAT_V1
@@ -638,8 +661,16 @@ impl ModelInfo {
         } else {
             tri!(vocabulary(bytes, payload_end))
         };
-        let (pair_channels, patch_counts) =
-            tri!(segments(bytes, segment_count, feature_dim, payload_end));
+        let SegmentSummary {
+            channels: pair_channels,
+            patch_counts,
+            separation,
+        } = tri!(segments(
+            bytes,
+            segment_count,
+            (feature_dim, format_version),
+            payload_end
+        ));
         let elem = match precision {
             Precision::Int8 => 1,
             Precision::F32 => 4,
@@ -765,10 +796,12 @@ impl ModelInfo {
                 t += 1;
             }
         }
-        // A 1×1 first layer reads one pair's two tokens and nothing else: streamed, it is a
-        // table over token pairs.
+        // A 1×1 first layer reads one pair's two tokens and nothing else (unless it also
+        // reads their separation): streamed, it is a table over token pairs.
         let pair_table_len = match head {
-            Head::PairMap if reach[0] == 0 => plan::pair_table_len(vocab_size, out_channels[0]),
+            Head::PairMap if reach[0] == 0 && !separation => {
+                plan::pair_table_len(vocab_size, out_channels[0])
+            }
             _ => 0,
         };
         Ok(ModelInfo {

@@ -365,7 +365,7 @@ fn parse_layer<'a, 'i>(
     )?;
     let params = match precision {
         Precision::Int8 => {
-            let tables = read.version >= crate::blob::FORMAT_VERSION;
+            let tables = read.version >= crate::blob::FORMAT_V4;
             let mut p = parse_i8_params(
                 params_raw,
                 out_channels,
@@ -458,6 +458,7 @@ impl<'a, const L: usize> Model<'a, L> {
             let segment = match u8_at(record, 0)? {
                 SEGMENT_CONCAT => Segment::SwapHalves(d),
                 SEGMENT_OUTER => Segment::Transpose(d),
+                crate::blob::SEGMENT_SEPARATION => Segment::Separation(d),
                 _ => return Err(Error::BadSegment),
             };
             segments.push(segment).map_err(|_| Error::BadSegment)?;
@@ -824,9 +825,9 @@ impl<'a, const L: usize> Model<'a, L> {
     ) -> Result<(PairFeaturesI8<'f>, i32), Error> {
         let EmbeddingTable::I8 {
             table,
+            scale,
             zero_point,
             product,
-            ..
         } = self.embedding
         else {
             return Err(Error::BadPrecision);
@@ -840,7 +841,8 @@ impl<'a, const L: usize> Model<'a, L> {
             self.feature_dim,
             tokens.len(),
             &self.segments,
-            zero_point,
+            // A separation channel's 1.0.
+            (zero_point, crate::quant::quantize(1.0, scale, zero_point)),
             product,
         )?;
         Ok((pairs, zero_point))

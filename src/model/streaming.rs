@@ -115,9 +115,9 @@ impl<const L: usize> Model<'_, L> {
     ) -> Result<(), Error> {
         let EmbeddingTable::I8 {
             table: embedding,
+            scale,
             zero_point,
             product,
-            ..
         } = self.embedding
         else {
             return Err(Error::BadPrecision);
@@ -141,7 +141,7 @@ impl<const L: usize> Model<'_, L> {
                     self.feature_dim,
                     2,
                     &self.segments,
-                    zero_point,
+                    (zero_point, crate::quant::quantize(1.0, scale, zero_point)),
                     product,
                 )?;
                 conv.run_row::<_, L>(&pairs, 0, scratch, row)?;

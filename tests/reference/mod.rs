@@ -13,12 +13,14 @@ pub enum Run {
     Halves(usize),
     /// `d×d` outer-product channels, `(a, b)` swapped with `(b, a)`.
     Outer(usize),
+    /// `n` self-mirroring channels: the one-hot bin of `|i − j|`.
+    Separation(usize),
 }
 
 impl Run {
     pub fn channels(self) -> usize {
         match self {
-            Run::Fixed(n) => n,
+            Run::Fixed(n) | Run::Separation(n) => n,
             Run::Halves(d) => 2 * d,
             Run::Outer(d) => d * d,
         }
@@ -29,6 +31,7 @@ impl Run {
             Run::Fixed(n) => scnn::Segment::Fixed(n as u16),
             Run::Halves(d) => scnn::Segment::SwapHalves(d as u16),
             Run::Outer(d) => scnn::Segment::Transpose(d as u16),
+            Run::Separation(n) => scnn::Segment::Separation(n as u16),
         }
     }
 }
@@ -39,7 +42,7 @@ pub fn partner_table(runs: &[Run]) -> Vec<usize> {
     for &run in runs {
         let start = table.len();
         match run {
-            Run::Fixed(n) => table.extend(start..start + n),
+            Run::Fixed(n) | Run::Separation(n) => table.extend(start..start + n),
             Run::Halves(d) => {
                 table.extend((0..d).map(|a| start + d + a));
                 table.extend((0..d).map(|a| start + a));
@@ -314,12 +317,29 @@ pub fn conv_i8(
 
 /// The materialized pair tensor of per-position features: concatenation and outer product
 /// runs in order. `product` maps a product of two features to the channel's value.
+/// The separation bin of `distance` among `bins`, from the documented bin edges: 0, 1, 2, 3,
+/// then 2^k and 3·2^(k−1) for k ≥ 2 (4, 6, 8, 12, 16, 24, …); the last bin takes the rest.
+pub fn separation_bin(distance: usize, bins: usize) -> usize {
+    let mut edges = vec![0usize, 1, 2, 3];
+    let mut k = 2;
+    while edges.len() < bins {
+        edges.push(1 << k);
+        edges.push(3 << (k - 1));
+        k += 1;
+    }
+    let bin = edges.iter().filter(|&&edge| edge <= distance).count() - 1;
+    bin.min(bins - 1)
+}
+
+/// The pair tensor of per-position features: `product` makes an outer-product value and
+/// `one` is a separation channel's value when on.
 pub fn materialize<T: Copy + Default>(
     features: &[T],
     dim: usize,
     len: usize,
     runs: &[Run],
     product: impl Fn(T, T) -> T,
+    one: T,
 ) -> Dense<T> {
     let channels: usize = runs.iter().map(|r| r.channels()).sum();
     let mut x = Dense::zeros(len, channels);
@@ -343,6 +363,9 @@ pub fn materialize<T: Copy + Default>(
                                 x.set(i, j, ch + a * d + b, product(e(i, a), e(j, b)));
                             }
                         }
+                    }
+                    Run::Separation(n) => {
+                        x.set(i, j, ch + separation_bin(i.abs_diff(j), n), one);
                     }
                     Run::Fixed(_) => panic!("no per-position construction for fixed runs"),
                 }

@@ -3,7 +3,7 @@
 //! int8 models with residual adds (their rescale tables).
 
 use scnn::blob::{
-    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_V2, FORMAT_V3,
+    self, header as h, layer as lr, Precision, ALIGN, CRC_LEN, FORMAT_V2, FORMAT_V3, FORMAT_V4,
     FORMAT_VERSION, HEADER_LEN, LAYER_CONV, LAYER_RECORD_LEN, MAGIC, NO_RESIDUAL,
     SEGMENT_RECORD_LEN,
 };
@@ -83,14 +83,20 @@ impl BlobSpec {
     /// padding; 4 with int8 residual adds, whose parameters then carry the rescale tables.
     /// Firmware that reads an older format keeps reading the models it can hold.
     pub fn format_version(&self) -> u16 {
+        let needs_v5 = self
+            .segments
+            .iter()
+            .any(|&(kind, _)| kind == blob::SEGMENT_SEPARATION);
         let needs_v4 =
             self.precision == Precision::Int8 && self.layers.iter().any(|l| l.residual.is_some());
         let needs_v3 = self
             .layers
             .iter()
             .any(|l| l.kind != LAYER_CONV || l.option != 0);
-        if needs_v4 {
+        if needs_v5 {
             FORMAT_VERSION
+        } else if needs_v4 {
+            FORMAT_V4
         } else if needs_v3 {
             FORMAT_V3
         } else {

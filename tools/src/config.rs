@@ -15,6 +15,9 @@ pub enum PairFeature {
     Concat,
     /// `e_i ⊗ e_j`: dim² channels.
     Outer,
+    /// The one-hot bin of the sequence separation `|i − j|` among `n` bins
+    /// ([`scnn::generate::separation_bin`]): `n` channels. Written `{"separation": n}`.
+    Separation(u16),
 }
 
 /// What the model is for: its alphabet and vocabulary (the rows of the embedding table).
@@ -292,6 +295,13 @@ impl ModelConfig {
         }
     }
 
+    /// Appends a separation pair feature of `bins` bins (none for 0).
+    pub fn add_separation(&mut self, bins: u16) {
+        if bins > 0 {
+            self.pair_features.push(PairFeature::Separation(bins));
+        }
+    }
+
     /// Tokens: rows of the embedding table.
     pub fn vocab_size(&self) -> usize {
         self.app.vocab_size().or(self.vocab_size).unwrap_or(0)
@@ -310,6 +320,7 @@ impl ModelConfig {
             .map(|f| match f {
                 PairFeature::Concat => Segment::SwapHalves(d),
                 PairFeature::Outer => Segment::Transpose(d),
+                PairFeature::Separation(n) => Segment::Separation(*n),
             })
             .collect()
     }
@@ -331,6 +342,7 @@ impl ModelConfig {
             let width = match feature {
                 PairFeature::Concat => 2 * d,
                 PairFeature::Outer => d * d,
+                PairFeature::Separation(n) => usize::from(*n),
             };
             if c < start + width {
                 let k = c - start;
@@ -340,6 +352,7 @@ impl ModelConfig {
                     PairFeature::Outer => {
                         format!("the outer product e_i[{}]·e_j[{}]", k / d, k % d)
                     }
+                    PairFeature::Separation(_) => format!("separation bin {k}"),
                 };
             }
             start += width;
@@ -380,6 +393,16 @@ impl ModelConfig {
                 self.embedding_dim,
                 scnn::model::MAX_FEATURE_DIM
             );
+        }
+        for feature in &self.pair_features {
+            if let PairFeature::Separation(n) = *feature {
+                if n == 0 || n > scnn::blob::MAX_SEPARATION_BINS {
+                    bail!(
+                        "config: a separation pair feature needs 1 to {} bins, not {n}",
+                        scnn::blob::MAX_SEPARATION_BINS
+                    );
+                }
+            }
         }
         if self.pair_features.is_empty() || self.pair_features.len() > scnn::model::MAX_SEGMENTS {
             bail!("config: pair_features needs 1 to 4 entries");

@@ -176,6 +176,7 @@ fn segments(model: &FloatModel) -> Vec<(u8, u16)> {
         .map(|f| match f {
             PairFeature::Concat => (SEGMENT_CONCAT, d),
             PairFeature::Outer => (SEGMENT_OUTER, d),
+            PairFeature::Separation(n) => (scnn::blob::SEGMENT_SEPARATION, *n),
         })
         .collect()
 }
@@ -245,6 +246,14 @@ pub fn int8_blob(model: &FloatModel, ranges: &Ranges) -> Result<BlobSpec> {
                 }
             }
         }
+    }
+    // A separation channel holds 0.0 or 1.0.
+    if cfg
+        .pair_features
+        .iter()
+        .any(|f| matches!(f, PairFeature::Separation(_)))
+    {
+        values.extend([0.0, 1.0]);
     }
     let (lo, hi) = range(values);
     let input = asymmetric(lo, hi);

@@ -121,6 +121,11 @@ fn forward_with(
                         }
                         ch += d * d;
                     }
+                    PairFeature::Separation(bins) => {
+                        let bin = scnn::generate::separation_bin(i.abs_diff(j), *bins);
+                        pairs.set(i, j, ch + bin, 1.0);
+                        ch += usize::from(*bins);
+                    }
                 }
             }
         }

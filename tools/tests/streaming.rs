@@ -138,8 +138,9 @@ fn streaming_equals_the_whole_map_on_the_fixture_model() {
 }
 
 /// A random protein-shaped model (21 tokens, one-hot, `[e_i ; e_j]`, a 1×1 first layer of
-/// `width` channels), made and converted by the CLI.
-fn protein_blob(width: usize) -> (Blob, tempfile::TempDir) {
+/// `width` channels, and a separation pair feature of `separation` bins unless 0), made and
+/// converted by the CLI.
+fn protein_blob_with(width: usize, separation: u16) -> (Blob, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let run = |args: &[&str]| {
@@ -154,8 +155,11 @@ fn protein_blob(width: usize) -> (Blob, tempfile::TempDir) {
         );
     };
     let width = width.to_string();
+    let separation = separation.to_string();
     run(&[
         "random",
+        "--separation",
+        &separation,
         "--app",
         "protein",
         "--pair-len",
@@ -184,9 +188,10 @@ fn protein_blob(width: usize) -> (Blob, tempfile::TempDir) {
 
 #[test]
 fn a_first_layer_read_from_its_token_pair_table_equals_the_conv() {
-    // 21 × 21 tokens × 8 channels fit the table; × 24 do not, and layer 0 stays a conv.
-    for (width, table) in [(8, 21 * 21 * 8), (24, 0)] {
-        let (blob, _dir) = protein_blob(width);
+    // 21 × 21 tokens × 8 channels fit the table; × 24 do not, and layer 0 stays a conv; with
+    // the separation feature layer 0 reads more than the two tokens, and stays a conv too.
+    for (width, separation, table) in [(8, 0, 21 * 21 * 8), (24, 0, 0), (8, 16, 0)] {
+        let (blob, _dir) = protein_blob_with(width, separation);
         let info = scnn::model::ModelInfo::try_parse(blob.bytes()).unwrap();
         assert_eq!(info.pair_table_len(), table);
         // Every residue, in many orders.

@@ -121,6 +121,7 @@ fn jsonl(chains: &[Chain]) -> String {
 
 #[test]
 fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
+    // With the sequence-separation pair feature (format 5).
     let dir = Dir::new();
     let mut set = chains(40, 9);
     // Near-copies of chain 0: one identity cluster, which no split may cut.
@@ -148,6 +149,8 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
         "4",
         "--blocks",
         "3:1,3:2",
+        "--separation",
+        "8",
         "--max-steps",
         "6",
         "--validation",
@@ -187,6 +190,11 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
         &dir.s("c.scnn"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The separation bins make it a format 5 blob, layer 0 reading 4 + 4 + 16 + 8 channels.
+    let out = scnn(&["inspect", &dir.s("c.scnn"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("separation(8)"), "{text}");
     let out = scnn(&[
         "verify",
         &dir.s("c.scnn"),
@@ -195,9 +203,14 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
         "--inputs",
         &dir.s("splits/test.fa"),
         "--json",
+        // Six steps on random walks leave the logits of one separation bin nearly level, so
+        // the top L is decided among near-ties; the |Δp| limits are the arithmetic check.
+        "--min-top-overlap",
+        "0.6",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["passed"], true);
-    assert!(v["top_l_overlap"].as_f64().unwrap() >= 0.8, "{v}");
+    assert!(v["top_l_overlap"].as_f64().unwrap() >= 0.6, "{v}");
+    assert!(v["p999_abs_error"].as_f64().unwrap() < 0.01, "{v}");
 }

@@ -117,6 +117,7 @@ fn involution_name(segments: &[Segment]) -> String {
             Segment::SwapHalves(d) => format!("concat({d})"),
             Segment::Transpose(d) => format!("outer({d})"),
             Segment::Fixed(n) => format!("fixed({n})"),
+            Segment::Separation(n) => format!("separation({n})"),
         })
         .collect::<Vec<_>>()
         .join("+")

@@ -47,6 +47,9 @@ pub struct RandomArgs {
     /// `items`: rows of the user (side) table.
     #[arg(long, default_value_t = 40)]
     pub users: usize,
+    /// RNA and protein: also a sequence-separation pair feature of this many bins (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub separation: u16,
 }
 
 /// The architecture: one-hot features, `[e_i ; e_j]`, a 1×1 generating layer, 3×3 layers
@@ -90,6 +93,10 @@ fn tensors(config: &ModelConfig, rng: &mut Rng) -> BTreeMap<String, (Vec<usize>,
                     let value = 2.0 * amplitude * rng.unit();
                     w[out * c + f] = value;
                     w[out * c + d + f] = value;
+                }
+                // Separation channels (after [e_i ; e_j]) mirror to themselves.
+                for s in 2 * d..c {
+                    w[out * c + s] = 2.0 * amplitude * rng.unit();
                 }
             }
             w
@@ -183,7 +190,10 @@ pub fn run(args: &RandomArgs) -> Result<()> {
         "items" => AppName::Items,
         other => bail!("--app {other}: must be rna, protein or items"),
     };
-    let config = match app {
+    if app == AppName::Items && args.separation > 0 {
+        bail!("--separation is a pair-map feature; an items model has none");
+    }
+    let mut config = match app {
         AppName::Items => ModelConfig::scosrec(
             args.width,
             args.width,
@@ -193,6 +203,7 @@ pub fn run(args: &RandomArgs) -> Result<()> {
         ),
         _ => config(app, args.pair_len, args.width, &args.dilations),
     };
+    config.add_separation(args.separation);
     config.validate()?;
     let mut rng = Rng(args.seed);
     let tensors = tensors(&config, &mut rng);

@@ -59,6 +59,11 @@ pub fn batch(config: &ModelConfig, examples: &[&Example], device: &Device) -> Ba
                             }
                             ch += 16;
                         }
+                        PairFeature::Separation(bins) => {
+                            let bin = scnn::generate::separation_bin(i.abs_diff(j), *bins);
+                            features[plane(ch + bin, i, j)] = 1.0;
+                            ch += usize::from(*bins);
+                        }
                     }
                 }
             }

@@ -130,6 +130,20 @@ fn pair_features(layout: &Layout, net: &Net, w: &Windows) -> Tensor<4> {
                 let c = e_j.clone().unsqueeze_dim::<5>(1).expand([b, d, d, n, n]);
                 parts.push((a * c).reshape([b, d * d, n, n]));
             }
+            PairFeature::Separation(bins) => {
+                // A constant: the one-hot bin of |i − j| (a window keeps its chain's offsets).
+                let count = usize::from(*bins);
+                let mut planes = vec![0f32; count * n * n];
+                for i in 0..n {
+                    for j in 0..n {
+                        let bin = scnn::generate::separation_bin(i.abs_diff(j), *bins);
+                        planes[(bin * n + i) * n + j] = 1.0;
+                    }
+                }
+                let data = TensorData::new(planes, [1, count, n, n]);
+                let planes: Tensor<4> = Tensor::from_data(data, &w.mask.device());
+                parts.push(planes.expand([b, count, n, n]));
+            }
         }
     }
     Tensor::cat(parts, 1) * w.mask.clone()

@@ -125,12 +125,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     } else {
         args.blocks.clone()
     };
-    let config = contacts::config(
+    let mut config = contacts::config(
         pair_len,
         args.dim.unwrap_or(8),
         args.width.unwrap_or(16),
         &blocks,
     );
+    config.add_separation(args.separation);
     config.validate()?;
     let chains = protein::read(path)?;
     if chains.is_empty() {

@@ -75,6 +75,10 @@ pub struct TrainArgs {
     /// default 8).
     #[arg(long)]
     pub dim: Option<usize>,
+    /// RNA and contacts: also give the first layer the sequence separation `|i − j|`, one-hot
+    /// in this many bins (0: none; 16 reaches 192 positions; blob format 5).
+    #[arg(long, default_value_t = 0)]
+    pub separation: u16,
     /// Items: outputs of the dense layer after the pool.
     #[arg(long, default_value_t = 150)]
     pub fc: usize,
@@ -292,7 +296,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     } else {
         args.blocks.clone()
     };
-    let config = train::rna_config(pair_len, args.width.unwrap_or(8), &blocks);
+    let mut config = train::rna_config(pair_len, args.width.unwrap_or(8), &blocks);
+    config.add_separation(args.separation);
     config.validate()?;
     let mut records = Vec::new();
     for path in &args.data {
@@ -507,6 +512,9 @@ fn run_items(args: &TrainArgs) -> Result<()> {
     }
     if !args.blocks.is_empty() {
         bail!("--blocks shapes RNA models; a recommender's convolutions are SCosRec's");
+    }
+    if args.separation > 0 {
+        bail!("--separation is a pair-map feature; a recommender has none");
     }
     let interactions = crate::recsys::read(path)?;
     let data =
