@@ -146,13 +146,12 @@ fn nested<T: Copy, const L: usize>(
             continue;
         }
         let here = best(table, i, j);
+        let gain = pair_gain(i, j);
         let next = if here == best(table, i + 1, j) {
             [Some((i + 1, j)), None]
         } else if here == best(table, i, j - 1) {
             [Some((i, j - 1)), None]
-        } else if pair_gain(i, j) > 0
-            && here == pair_gain(i, j).saturating_add(best(table, i + 1, j - 1))
-        {
+        } else if gain > 0 && here == gain.saturating_add(best(table, i + 1, j - 1)) {
             if let Some(slot) = partner.get_mut(i) {
                 *slot = j as u16;
             }

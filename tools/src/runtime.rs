@@ -325,13 +325,7 @@ fn decode_dense_at<const L: usize>(
     bases: &[scnn::seq::Base],
     threshold: f32,
 ) -> Result<(Vec<(usize, usize)>, String)> {
-    let n = bases.len();
-    let mut packed = vec![0f32; tri_len(L)];
-    for i in 0..n {
-        for j in i..n {
-            packed[tri_index(L, i, j)] = probs[i * n + j];
-        }
-    }
+    let packed = pack_dense::<L>(probs, bases.len())?;
     let s = decode::<L>(&packed, bases, threshold).map_err(|e| anyhow!("{e}"))?;
     Ok((
         s.pairs
@@ -340,6 +334,24 @@ fn decode_dense_at<const L: usize>(
             .collect(),
         s.dot_bracket_str().to_string(),
     ))
+}
+
+/// The upper triangle of a dense `n×n` map, packed over `L` (what the decoders read).
+fn pack_dense<const L: usize>(probs: &[f32], n: usize) -> Result<Vec<f32>> {
+    if probs.len() < n * n {
+        bail!(
+            "a {n}-base sequence needs {} probabilities, not {}",
+            n * n,
+            probs.len()
+        );
+    }
+    let mut packed = vec![0f32; tri_len(L)];
+    for i in 0..n {
+        for j in i..n {
+            packed[tri_index(L, i, j)] = probs[i * n + j];
+        }
+    }
+    Ok(packed)
 }
 
 /// The best nested structure of a dense `n×n` probability map, by the runtime's nested
@@ -360,20 +372,7 @@ fn decode_dense_nested_at<const L: usize>(
     bases: &[scnn::seq::Base],
     threshold: f32,
 ) -> Result<Vec<(usize, usize)>> {
-    let n = bases.len();
-    if probs.len() < n * n {
-        bail!(
-            "a {n}-base sequence needs {} probabilities, not {}",
-            n * n,
-            probs.len()
-        );
-    }
-    let mut packed = vec![0f32; tri_len(L)];
-    for i in 0..n {
-        for j in i..n {
-            packed[tri_index(L, i, j)] = probs[i * n + j];
-        }
-    }
+    let packed = pack_dense::<L>(probs, bases.len())?;
     let mut table = vec![0u16; scnn::decode::nested_table_len(L)];
     let s = scnn::decode::decode_nested::<L>(&packed, bases, threshold, &mut table)
         .map_err(|e| anyhow!("{e}"))?;
