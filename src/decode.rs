@@ -7,7 +7,8 @@
 //! logits themselves ([`decode_logits`]): the probability is a non-decreasing function of
 //! the logit, so a firmware needs no `L×L` f32 map to decode. The nested decoder
 //! ([`decode_nested`], [`decode_logits_nested`]) gives the best pseudoknot-free structure
-//! instead, at the cost of a `u16` table over the triangle. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
+//! instead, scoring each helix as a whole ([`NestedScoring`]), at the cost of a `u16` table
+//! over the triangle. Crossing pairs (pseudoknots) get further bracket levels: `()`, then `[]`,
 //! `{}`, `<>`, then `Aa`, `Bb`, … (upper case opens).
 
 use crate::seq::Base;
@@ -15,11 +16,14 @@ use crate::tri::tri_index;
 use crate::{Buffer, Error};
 
 mod nested;
-pub use nested::{decode_logits_nested, decode_nested, gain_scale, nested_table_len};
+pub use nested::{
+    decode_logits_nested, decode_nested, gain_scale, nested_table_len, NestedScoring,
+};
 
 /// Shortest distance `j − i` of a pair (a hairpin loop holds at least 3 bases).
 pub const MIN_PAIR_DISTANCE: usize = 4;
-/// Probability above which a pair is a candidate, by default.
+/// Probability above which a pair is a candidate, by default, for the greedy decoder (the
+/// nested one's is in [`NestedScoring::DEFAULT`]).
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
 
 /// Which decoder turns pair scores into a structure: what a firmware was built with, as its
@@ -30,8 +34,8 @@ pub enum Decoder {
     /// [`decode`] / [`decode_logits`]: canonical pairs above the threshold, best first,
     /// pseudoknots allowed. No table. Code 0.
     Greedy,
-    /// [`decode_nested`] / [`decode_logits_nested`]: the best pseudoknot-free structure, with
-    /// a `u16` table over the triangle. Code 1.
+    /// [`decode_nested`] / [`decode_logits_nested`]: the best pseudoknot-free structure
+    /// under [`NestedScoring::DEFAULT`], with a `u16` table over the triangle. Code 1.
     Nested,
 }
 

@@ -1,10 +1,10 @@
-//! The nested decoder finds a best pseudoknot-free structure (checked against an exhaustive
-//! search on short sequences), keeps the pairing rules, and decodes int8 logits exactly as it
-//! decodes their probabilities.
+//! The nested decoder finds a best pseudoknot-free structure, gains less a penalty per helix
+//! (checked against an exhaustive search on short sequences), keeps the pairing rules, and
+//! decodes int8 logits exactly as it decodes their probabilities.
 
 use proptest::prelude::*;
 use scnn::decode::{
-    decode_logits_nested, decode_nested, gain_scale, is_canonical, nested_table_len,
+    decode_logits_nested, decode_nested, gain_scale, is_canonical, nested_table_len, NestedScoring,
     MIN_PAIR_DISTANCE,
 };
 use scnn::layers::sigmoid_map_i8;
@@ -25,31 +25,55 @@ fn gain(p: f32, threshold: f32, n: usize) -> u32 {
     }
 }
 
-/// Every nested structure of allowed pairs within `i..=j`, by brute force: the best summed
-/// gain (no tables shared with the decoder).
-fn brute_force(gains: &dyn Fn(usize, usize) -> u32, i: usize, j: usize) -> u32 {
+/// The penalty in gain units, written out.
+fn penalty(helix_penalty: f32, n: usize) -> i64 {
+    (helix_penalty * gain_scale(n) as f32 + 0.5) as i64
+}
+
+/// Every nested structure of allowed pairs within `i..=j`, by brute force (no tables shared
+/// with the decoder).
+fn structures(
+    allowed: &dyn Fn(usize, usize) -> u32,
+    i: usize,
+    j: usize,
+) -> Vec<Vec<(usize, usize)>> {
     if j < i + MIN_PAIR_DISTANCE {
-        return 0;
+        return vec![Vec::new()];
     }
     // Position i unpaired, or paired with some k.
-    let mut best = brute_force(gains, i + 1, j);
+    let mut all = structures(allowed, i + 1, j);
     for k in i + MIN_PAIR_DISTANCE..=j {
-        let g = gains(i, k);
-        if g > 0 {
-            let inside = if k > i + 1 {
-                brute_force(gains, i + 1, k - 1)
-            } else {
-                0
-            };
-            let after = if k < j {
-                brute_force(gains, k + 1, j)
-            } else {
-                0
-            };
-            best = best.max(g + inside + after);
+        if allowed(i, k) == 0 {
+            continue;
+        }
+        let inside = structures(allowed, i + 1, k - 1);
+        let after = if k < j {
+            structures(allowed, k + 1, j)
+        } else {
+            vec![Vec::new()]
+        };
+        for a in &inside {
+            for b in &after {
+                let mut s = vec![(i, k)];
+                s.extend_from_slice(a);
+                s.extend_from_slice(b);
+                all.push(s);
+            }
         }
     }
-    best
+    all
+}
+
+/// A structure's score: its gains, less the penalty for each helix (a pair whose outer
+/// neighbour `(i − 1, j + 1)` is not in the structure starts one).
+fn score(pairs: &[(usize, usize)], allowed: &dyn Fn(usize, usize) -> u32, penalty: i64) -> i64 {
+    pairs
+        .iter()
+        .map(|&(i, j)| {
+            let stacked = i > 0 && pairs.contains(&(i - 1, j + 1));
+            i64::from(allowed(i, j)) - if stacked { 0 } else { penalty }
+        })
+        .sum()
 }
 
 fn bases_of(indices: &[usize]) -> Vec<Base> {
@@ -64,10 +88,12 @@ proptest! {
         probs in proptest::collection::vec(0f32..1.0, tri_len(L)),
         bases in proptest::collection::vec(0usize..4, 1..=L),
         threshold in 0.05f32..0.9,
+        helix_penalty in prop_oneof![Just(0f32), 0f32..2.0],
     ) {
         let bases = bases_of(&bases);
         let mut table = vec![0u16; nested_table_len(L)];
-        let s = decode_nested::<L>(&probs, &bases, threshold, &mut table).unwrap();
+        let scoring = NestedScoring { threshold, helix_penalty };
+        let s = decode_nested::<L>(&probs, &bases, scoring, &mut table).unwrap();
         let allowed = |i: usize, j: usize| -> u32 {
             if is_canonical(bases[i], bases[j]) {
                 gain(probs[tri_index(L, i, j)], threshold, bases.len())
@@ -76,7 +102,6 @@ proptest! {
             }
         };
         let mut used = vec![false; bases.len()];
-        let mut total = 0;
         for (n, &(i, j)) in s.pairs.iter().enumerate() {
             let (i, j) = (usize::from(i), usize::from(j));
             prop_assert!(j >= i + MIN_PAIR_DISTANCE);
@@ -84,14 +109,21 @@ proptest! {
             prop_assert!(!used[i] && !used[j]);
             used[i] = true;
             used[j] = true;
-            total += allowed(i, j);
             for &(a, b) in s.pairs.iter().take(n) {
                 let (a, b) = (usize::from(a), usize::from(b));
                 let crossing = (a < i && i < b && b < j) || (i < a && a < j && j < b);
                 prop_assert!(!crossing, "({a}, {b}) crosses ({i}, {j})");
             }
         }
-        prop_assert_eq!(total, brute_force(&allowed, 0, bases.len() - 1));
+        let penalty = penalty(helix_penalty, bases.len());
+        let pairs: Vec<(usize, usize)> =
+            s.pairs.iter().map(|&(i, j)| (usize::from(i), usize::from(j))).collect();
+        let best = structures(&allowed, 0, bases.len() - 1)
+            .iter()
+            .map(|p| score(p, &allowed, penalty))
+            .max()
+            .unwrap_or(0);
+        prop_assert_eq!(score(&pairs, &allowed, penalty), best);
         // Nested pairs need one bracket kind only.
         prop_assert!(s.dot_bracket.iter().all(|c| b"().".contains(c)));
         prop_assert_eq!(s.dot_bracket.len(), bases.len());
@@ -103,15 +135,17 @@ proptest! {
         bases in proptest::collection::vec(0usize..4, 1..=L),
         zero_point in -128i32..=127,
         threshold in 0.05f32..0.95,
+        helix_penalty in 0f32..2.0,
     ) {
         let scale = 0.05;
+        let scoring = NestedScoring { threshold, helix_penalty };
         let bases = bases_of(&bases);
         let mut probs = vec![0f32; tri_len(L)];
         sigmoid_map_i8(&logits, scale, zero_point, &mut probs).unwrap();
         let mut table = vec![0u16; nested_table_len(L)];
-        let from_probs = decode_nested::<L>(&probs, &bases, threshold, &mut table).unwrap();
+        let from_probs = decode_nested::<L>(&probs, &bases, scoring, &mut table).unwrap();
         let from_logits = decode_logits_nested::<L>(
-            &logits, &bases, threshold, (scale, zero_point), &mut table,
+            &logits, &bases, scoring, (scale, zero_point), &mut table,
         )
         .unwrap();
         prop_assert_eq!(from_probs, from_logits);
@@ -129,7 +163,7 @@ fn a_hairpin_beats_a_single_stronger_crossing_pair() {
     }
     probs[tri_index(L, 0, 8)] = 0.99;
     let mut table = vec![0u16; nested_table_len(L)];
-    let s = decode_nested::<L>(&probs, &bases, 0.5, &mut table).unwrap();
+    let s = decode_nested::<L>(&probs, &bases, NestedScoring::DEFAULT, &mut table).unwrap();
     assert_eq!(s.pairs.as_slice(), &[(0, 11), (1, 10), (2, 9), (3, 8)]);
     assert_eq!(s.dot_bracket_str(), "((((....))))");
 }
@@ -140,16 +174,24 @@ fn bad_buffers_and_lengths_are_errors() {
     let bases = vec![Base::G; L + 1];
     let mut table = vec![0u16; nested_table_len(L)];
     assert_eq!(
-        decode_nested::<L>(&probs, &bases, 0.5, &mut table),
+        decode_nested::<L>(&probs, &bases, NestedScoring::DEFAULT, &mut table),
         Err(Error::SequenceTooLong)
     );
     let mut short = vec![0u16; nested_table_len(L) - 1];
-    let err = decode_nested::<L>(&probs, &bases[..L], 0.5, &mut short).unwrap_err();
+    let err =
+        decode_nested::<L>(&probs, &bases[..L], NestedScoring::DEFAULT, &mut short).unwrap_err();
     assert!(err.to_string().contains("decoder table"), "{err}");
     let logits = vec![0i8; tri_len(L) - 1];
-    assert!(decode_logits_nested::<L>(&logits, &bases[..L], 0.5, (0.1, 0), &mut table).is_err());
+    assert!(decode_logits_nested::<L>(
+        &logits,
+        &bases[..L],
+        NestedScoring::DEFAULT,
+        (0.1, 0),
+        &mut table
+    )
+    .is_err());
     // An empty sequence decodes to nothing.
-    let s = decode_nested::<L>(&probs, &[], 0.5, &mut table).unwrap();
+    let s = decode_nested::<L>(&probs, &[], NestedScoring::DEFAULT, &mut table).unwrap();
     assert!(s.pairs.is_empty());
 }
 

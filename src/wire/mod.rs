@@ -48,8 +48,10 @@ pub const HELLO: [u8; 4] = *b"SCNH";
 /// the blob's stored CRC (version 1 sent the CRC of the whole blob, the same for every
 /// model), and answers carry no f32 probabilities. Version 3: items requests and answers.
 /// Version 4: every message in checked frames; requests accepted, then answered; link
-/// counters; EXIT answered. Version 5: the hello names the firmware's RNA decoder.
-pub const VERSION: u8 = 5;
+/// counters; EXIT answered. Version 5: the hello names the firmware's RNA decoder. Version
+/// 6: the nested decoder (code 1) scores each helix less a penalty, so a version 5 firmware's
+/// nested structures differ from this host's.
+pub const VERSION: u8 = 6;
 /// Bytes of the hello message.
 pub const HELLO_LEN: usize = 14;
 /// Bytes of one contact in a protein answer.

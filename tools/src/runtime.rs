@@ -359,22 +359,22 @@ fn pack_dense<const L: usize>(probs: &[f32], n: usize) -> Result<Vec<f32>> {
 pub fn decode_dense_nested(
     probs: &[f32],
     bases: &[scnn::seq::Base],
-    threshold: f32,
+    scoring: scnn::decode::NestedScoring,
 ) -> Result<Vec<(usize, usize)>> {
     with_l!(
         bases.len().max(1),
-        decode_dense_nested_at(probs, bases, threshold)
+        decode_dense_nested_at(probs, bases, scoring)
     )
 }
 
 fn decode_dense_nested_at<const L: usize>(
     probs: &[f32],
     bases: &[scnn::seq::Base],
-    threshold: f32,
+    scoring: scnn::decode::NestedScoring,
 ) -> Result<Vec<(usize, usize)>> {
     let packed = pack_dense::<L>(probs, bases.len())?;
     let mut table = vec![0u16; scnn::decode::nested_table_len(L)];
-    let s = scnn::decode::decode_nested::<L>(&packed, bases, threshold, &mut table)
+    let s = scnn::decode::decode_nested::<L>(&packed, bases, scoring, &mut table)
         .map_err(|e| anyhow!("{e}"))?;
     Ok(s.pairs
         .iter()

@@ -299,3 +299,44 @@ fn the_general_model_answers_up_to_its_pair_length_in_json() {
     assert_eq!(v["sequences"], 4);
     assert!((0.0..=1.0).contains(&v["f1"].as_f64().unwrap()));
 }
+
+#[test]
+fn each_decoder_scores_at_its_own_threshold_unless_told() {
+    let threshold = |extra: &[&str]| -> f64 {
+        let mut args = vec![
+            "evaluate",
+            "models/rna.scnn",
+            "--data",
+            "data/rna-parity.fa",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("models/") || a.starts_with("data/") {
+                    manifest(a)
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = scnn(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string();
+        let report: serde_json::Value = serde_json::from_str(&last).unwrap();
+        report["threshold"].as_f64().unwrap()
+    };
+    let near = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    assert!(near(threshold(&[]), 0.5));
+    assert!(near(threshold(&["--decoder", "nested"]), 0.3));
+    assert!(near(
+        threshold(&["--decoder", "nested", "--threshold", "0.4"]),
+        0.4
+    ));
+}

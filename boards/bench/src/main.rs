@@ -281,7 +281,7 @@ fn decoders(
     logits: &[i8],
     counter: &mut impl Counter,
 ) -> Option<()> {
-    use scnn::decode::{decode_logits, decode_logits_nested, DEFAULT_THRESHOLD};
+    use scnn::decode::{decode_logits, decode_logits_nested, NestedScoring, DEFAULT_THRESHOLD};
     let mut bases = [scnn::seq::Base::N; example::L];
     let n = scnn::seq::encode(sequence, &mut bases).ok()?;
     let bases = bases.get(..n)?;
@@ -293,7 +293,7 @@ fn decoders(
     let table = NESTED_TABLE.try_take()?;
     let start = counter.now();
     let nested =
-        decode_logits_nested::<{ example::L }>(logits, bases, DEFAULT_THRESHOLD, quant, table);
+        decode_logits_nested::<{ example::L }>(logits, bases, NestedScoring::DEFAULT, quant, table);
     report("decode.nested_instructions", counter.now() - start);
     report("decode.nested_table_bytes", 2 * table.len() as u64);
     report("decode.greedy_pairs", greedy.ok()?.pairs.len() as u64);

@@ -13,7 +13,9 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;
-use scnn::decode::{decode, decode_logits, decode_logits_nested, decode_nested, DEFAULT_THRESHOLD};
+use scnn::decode::{
+    decode, decode_logits, decode_logits_nested, decode_nested, NestedScoring, DEFAULT_THRESHOLD,
+};
 use scnn::model::Buffers;
 use scnn::seq::{encode, Base};
 use scnn::Model;
@@ -87,14 +89,14 @@ fn main() -> ! {
                     black_box(&decode_logits_nested::<L>(
                         &logits[..],
                         bases,
-                        DEFAULT_THRESHOLD,
+                        black_box(NestedScoring::DEFAULT),
                         (scale, zero_point),
                         table,
                     ));
                     black_box(&decode_nested::<L>(
                         buffers.probs,
                         bases,
-                        DEFAULT_THRESHOLD,
+                        black_box(NestedScoring::DEFAULT),
                         table,
                     ));
                 }

@@ -4,7 +4,9 @@
 use core::fmt::Write as _;
 
 use embedded_io::{Read, ReadExactError, Write};
-use scnn::decode::{decode_logits, decode_logits_nested, Decoder, DEFAULT_THRESHOLD};
+use scnn::decode::{
+    decode_logits, decode_logits_nested, Decoder, NestedScoring, DEFAULT_THRESHOLD,
+};
 use scnn::seq::{encode, Base};
 use scnn::tri::tri_index;
 use scnn::wire::frame::{Deframer, Frame};
@@ -468,7 +470,7 @@ fn reply<U: Write>(
                 Decoder::Nested => decode_logits_nested::<L>(
                     logits,
                     bases,
-                    DEFAULT_THRESHOLD,
+                    NestedScoring::DEFAULT,
                     (scale, zero_point),
                     table,
                 ),

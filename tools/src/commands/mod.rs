@@ -103,7 +103,8 @@ pub enum Decoder {
     /// The firmware's: canonical pairs above the threshold, best first, pseudoknots allowed.
     Greedy,
     /// The pseudoknot-free structure of canonical pairs above the threshold with the largest
-    /// summed `p − threshold` ([`crate::nested`]); firmware built with `SCNN_DECODER=nested`.
+    /// summed `p − threshold`, less a penalty per helix ([`crate::nested`]); firmware built
+    /// with `SCNN_DECODER=nested`.
     Nested,
 }
 
@@ -124,7 +125,16 @@ impl Decoder {
         }
     }
 
-    /// The pairs of `prediction` (decoded greedily at `threshold`) under this decoder.
+    /// The probability threshold it decodes at unless told otherwise (the firmware's).
+    pub fn default_threshold(self) -> f32 {
+        match self {
+            Decoder::Greedy => scnn::decode::DEFAULT_THRESHOLD,
+            Decoder::Nested => scnn::decode::NestedScoring::DEFAULT.threshold,
+        }
+    }
+
+    /// The pairs of `prediction` (decoded greedily at `threshold`) under this decoder, at
+    /// `threshold` (the nested decoder with its default helix penalty).
     pub fn pairs(
         self,
         name: &str,
@@ -135,7 +145,11 @@ impl Decoder {
         Ok(match self {
             Decoder::Greedy => prediction.pairs.clone(),
             Decoder::Nested => {
-                crate::nested::decode(&prediction.probs, &bases(name, sequence)?, threshold)?
+                let scoring = scnn::decode::NestedScoring {
+                    threshold,
+                    ..scnn::decode::NestedScoring::DEFAULT
+                };
+                crate::nested::decode(&prediction.probs, &bases(name, sequence)?, scoring)?
             }
         })
     }

@@ -203,7 +203,7 @@ pub fn compare(
             let pairs = crate::nested::decode(
                 &host.probs,
                 &crate::commands::bases(name, sequence)?,
-                scnn::decode::DEFAULT_THRESHOLD,
+                scnn::decode::NestedScoring::DEFAULT,
             )?;
             crate::dataset::dot_bracket(n, &pairs).0
         }

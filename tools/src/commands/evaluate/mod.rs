@@ -32,10 +32,11 @@ pub struct EvaluateArgs {
     /// pseudoknot-free structure; firmware built with `SCNN_DECODER=nested`).
     #[arg(long, value_enum, default_value_t = crate::commands::Decoder::Greedy)]
     pub decoder: crate::commands::Decoder,
-    /// RNA: the decoder's probability threshold (the firmware decodes at 0.5; a model built
-    /// with `scnn convert --threshold` carries its own in the head's bias).
-    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD, value_parser = crate::commands::threshold)]
-    pub threshold: f32,
+    /// RNA: the decoder's probability threshold. Default: the firmware's, 0.5 for greedy and
+    /// 0.3 for nested (a model built with `scnn convert --threshold` carries its own in the
+    /// head's bias).
+    #[arg(long, value_parser = crate::commands::threshold)]
+    pub threshold: Option<f32>,
     /// RNA and contacts: also print each sequence's scores (JSON lines with `--json`).
     #[arg(long)]
     pub per_sequence: bool,

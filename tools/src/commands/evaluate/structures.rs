@@ -125,14 +125,15 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         );
     }
     let bar = crate::progress::bar(examples.len(), "evaluating");
-    let scored = score_all(blob, &examples, args.decoder, args.threshold, &bar)?;
+    let threshold = args.threshold.unwrap_or(args.decoder.default_threshold());
+    let scored = score_all(blob, &examples, args.decoder, threshold, &bar)?;
     bar.finish_and_clear();
     let report = Report {
         model: args.model.display().to_string(),
         precision: super::precision_name(summary.precision),
         pair_len: summary.pair_len,
         decoder: args.decoder,
-        threshold: args.threshold,
+        threshold,
         data: args.data.display().to_string(),
         cleaning: &cleaning,
         means: Means::of(&scored),

@@ -196,11 +196,9 @@ impl Batch<'_> {
                 built
             }
         };
-        if self.device.is_some() && self.args.threshold != scnn::decode::DEFAULT_THRESHOLD {
-            bail!(
-                "--threshold cannot change the device's decoder (it uses {})",
-                scnn::decode::DEFAULT_THRESHOLD
-            );
+        let decodes_at = self.decoder.default_threshold();
+        if self.device.is_some() && self.args.threshold.is_some_and(|t| t != decodes_at) {
+            bail!("--threshold cannot change the device's decoder (it uses {decodes_at})");
         }
         Ok(())
     }
@@ -222,7 +220,10 @@ impl Batch<'_> {
     fn flush(&mut self) -> Result<()> {
         let records = std::mem::take(&mut self.pending);
         let app = self.app;
-        let threshold = self.args.threshold;
+        let threshold = self
+            .args
+            .threshold
+            .unwrap_or(self.decoder.default_threshold());
         let blob = self.blob;
         let decoder = self.decoder;
         let predict = |record: &Record| {

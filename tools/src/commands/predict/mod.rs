@@ -68,12 +68,13 @@ pub struct PredictArgs {
     /// OUT's stem, an underscore and the record name).
     #[arg(long)]
     pub png: Option<PathBuf>,
-    /// Pair probability above which a canonical pair is a candidate.
-    #[arg(long, default_value_t = scnn::decode::DEFAULT_THRESHOLD, value_parser = super::threshold)]
-    pub threshold: f32,
+    /// Pair probability above which a canonical pair is a candidate. Default: the
+    /// firmware's, 0.5 for the greedy decoder and 0.3 for the nested one.
+    #[arg(long, value_parser = super::threshold)]
+    pub threshold: Option<f32>,
     /// RNA: `greedy` (canonical pairs above the threshold, best first) or `nested` (the best
-    /// pseudoknot-free structure of them). Default: the device's decoder with `--target`,
-    /// else greedy.
+    /// pseudoknot-free structure of them, each helix less a penalty). Default: the device's
+    /// decoder with `--target`, else greedy.
     #[arg(long, value_enum)]
     pub decoder: Option<super::Decoder>,
     /// Contact models: a PDB or mmCIF file (one record to predict) whose chain's contacts
