@@ -13,6 +13,8 @@ use scnn::tri::{tri_index, tri_len};
 use scnn::Error;
 
 const L: usize = 14;
+/// Long enough for several helices side by side.
+const LONG: usize = 48;
 const BASES: [Base; 4] = [Base::A, Base::C, Base::G, Base::U];
 
 /// The decoder's gain, written out: `(p − t) · scale` rounded, at least 1, for `p > t`.
@@ -76,6 +78,33 @@ fn score(pairs: &[(usize, usize)], allowed: &dyn Fn(usize, usize) -> u32, penalt
         .sum()
 }
 
+/// The programme written plainly over a dense matrix: the best score within `0..n`, to
+/// check the decoder's table walk on sequences too long for [`structures`].
+fn reference_best(allowed: &dyn Fn(usize, usize) -> u32, n: usize, penalty: i64) -> i64 {
+    let mut w = vec![vec![0i64; n + 1]; n + 1];
+    for span in MIN_PAIR_DISTANCE..n {
+        for i in 0..n - span {
+            let j = i + span;
+            let mut v = w[i + 1][j].max(w[i][j - 1]);
+            let (mut gains, mut m) = (0i64, 0);
+            while j - m >= i + m + MIN_PAIR_DISTANCE && allowed(i + m, j - m) > 0 {
+                gains += i64::from(allowed(i + m, j - m));
+                m += 1;
+                v = v.max(gains + w[i + m][j - m] - penalty);
+            }
+            for k in i + 1..j {
+                v = v.max(w[i][k] + w[k + 1][j]);
+            }
+            w[i][j] = v;
+        }
+    }
+    if n == 0 {
+        0
+    } else {
+        w[0][n - 1]
+    }
+}
+
 fn bases_of(indices: &[usize]) -> Vec<Base> {
     indices.iter().map(|&b| BASES[b]).collect()
 }
@@ -127,6 +156,43 @@ proptest! {
         // Nested pairs need one bracket kind only.
         prop_assert!(s.dot_bracket.iter().all(|c| b"().".contains(c)));
         prop_assert_eq!(s.dot_bracket.len(), bases.len());
+    }
+
+    #[test]
+    fn helices_side_by_side_score_as_the_plain_programme_says(
+        background in proptest::collection::vec(0f32..0.6, tri_len(LONG)),
+        mut bases in proptest::collection::vec(0usize..4, LONG),
+        helices in proptest::collection::vec((0usize..LONG, 8usize..30, 2usize..6, 0.5f32..1.0), 1..6),
+        helix_penalty in 0f32..1.5,
+    ) {
+        // Planted helices (canonical G-C, strong) make multi-branch structures likely.
+        let mut probs = background;
+        for &(start, span, length, p) in &helices {
+            for t in 0..length {
+                let (i, j) = (start + t, start + span - t);
+                if j < LONG && j >= i + MIN_PAIR_DISTANCE {
+                    bases[i] = 2;
+                    bases[j] = 1;
+                    probs[tri_index(LONG, i, j)] = p;
+                }
+            }
+        }
+        let bases = bases_of(&bases);
+        let scoring = NestedScoring { threshold: 0.3, helix_penalty };
+        let mut table = vec![0u16; nested_table_len(LONG)];
+        let s = decode_nested::<LONG>(&probs, &bases, scoring, &mut table).unwrap();
+        let allowed = |i: usize, j: usize| -> u32 {
+            if is_canonical(bases[i], bases[j]) && j >= i + MIN_PAIR_DISTANCE {
+                gain(probs[tri_index(LONG, i, j)], 0.3, bases.len())
+            } else {
+                0
+            }
+        };
+        let penalty = penalty(helix_penalty, bases.len());
+        let pairs: Vec<(usize, usize)> =
+            s.pairs.iter().map(|&(i, j)| (usize::from(i), usize::from(j))).collect();
+        prop_assert!(pairs.iter().all(|&(i, j)| allowed(i, j) > 0));
+        prop_assert_eq!(score(&pairs, &allowed, penalty), reference_best(&allowed, LONG, penalty));
     }
 
     #[test]

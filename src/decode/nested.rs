@@ -122,6 +122,31 @@ pub fn decode_logits_nested<const L: usize>(
     nested::<i8, L>(logits, bases, gain_of, penalty, table)
 }
 
+/// The best split of `i..=j` into `i..=k` and `k + 1..=j` where both sides can hold a pair
+/// (the others add nothing): the sum of their table values. The loop is the programme's
+/// innermost, so it walks the table directly: `(i, k)` runs along row `i`, contiguous, and
+/// `(k + 1, j)` down column `j`, whose step shrinks by one a row.
+fn best_split<const L: usize>(table: &[u16], i: usize, j: usize) -> u32 {
+    let (first, end) = (i + MIN_PAIR_DISTANCE, j.saturating_sub(MIN_PAIR_DISTANCE));
+    if first >= end {
+        return 0;
+    }
+    let row = table
+        .get(tri_index(L, i, first)..tri_index(L, i, end))
+        .unwrap_or(&[]);
+    // (first + 1, j), then down the column: from row r to r + 1 is L − r − 1 further on.
+    let mut below = tri_index(L, first + 1, j);
+    let mut step = L.wrapping_sub(first + 2);
+    let mut value = 0;
+    for &left in row {
+        let right = table.get(below).copied().unwrap_or(0);
+        value = value.max(u32::from(left) + u32::from(right));
+        below = below.wrapping_add(step);
+        step = step.wrapping_sub(1);
+    }
+    value
+}
+
 /// The programme: `best(i, j)`, the best score of a nested structure within `i..=j`, for
 /// growing spans, then the structure read back from the table.
 fn nested<T: Copy, const L: usize>(
@@ -186,10 +211,7 @@ fn nested<T: Copy, const L: usize>(
             if let Some((_, score)) = helix(table, i, j) {
                 value = value.max(score);
             }
-            // Splits where both sides can hold a pair; the others add nothing.
-            for k in i + MIN_PAIR_DISTANCE..j.saturating_sub(MIN_PAIR_DISTANCE) {
-                value = value.max(best(table, i, k) + best(table, k + 1, j));
-            }
+            value = value.max(best_split::<L>(table, i, j));
             if let Some(slot) = table.get_mut(at(i, j)) {
                 *slot = value.min(u32::from(u16::MAX)) as u16;
             }
