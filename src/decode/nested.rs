@@ -111,11 +111,10 @@ pub fn decode_logits_nested<const L: usize>(
 ) -> Result<Structure<L>, Error> {
     crate::quant::check_zero_point(zero_point)?;
     let units = gain_scale(bases.len());
-    let threshold = scoring.threshold;
     let mut gains = [0u16; 256];
     for (slot, q) in gains.iter_mut().zip(i8::MIN..=i8::MAX) {
         let p = crate::layers::sigmoid(crate::quant::dequantize(q, scale, zero_point));
-        *slot = gain(p, threshold, units);
+        *slot = gain(p, scoring.threshold, units);
     }
     let gain_of = |q: i8| gains.get(usize::from(q as u8 ^ 0x80)).copied().unwrap_or(0);
     let penalty = scoring.penalty_units(bases.len());
@@ -246,6 +245,7 @@ fn nested<T: Copy, const L: usize>(
             }
             [Some((i + m, j - m)), None]
         } else {
+            // The read-back is not the hot loop: it re-derives the splits `best_split` walks.
             let split = (i + MIN_PAIR_DISTANCE..j.saturating_sub(MIN_PAIR_DISTANCE))
                 .find(|&k| here == best(table, i, k) + best(table, k + 1, j));
             match split {
