@@ -116,6 +116,7 @@ fn a_tuned_threshold_is_chosen_on_validation_and_folded_into_the_head_bias() {
     let data = synthetic(24, 7);
     let tuned_task = train::Structures {
         tune_threshold: true,
+        nested: None,
     };
     let run = |task: &train::Structures| {
         train::train_task(
@@ -147,4 +148,55 @@ fn a_tuned_threshold_is_chosen_on_validation_and_folded_into_the_head_bias() {
             assert!((a - (b + shift)).abs() < 1e-6, "{name}");
         }
     }
+}
+
+/// Trains `config` for `max_steps` at `learning_rate` from the weights in `init`.
+fn fine_tune(
+    config: &scnn_tools::config::ModelConfig,
+    init: &std::path::Path,
+    learning_rate: f64,
+) -> anyhow::Result<Trained> {
+    let options = Options {
+        epochs: 1,
+        max_steps: 1,
+        batch: 4,
+        learning_rate,
+        seed: 5,
+        init: Some(init.to_path_buf()),
+        ..Options::default()
+    };
+    let data = synthetic(24, 7);
+    train::train(
+        config,
+        &data[..16],
+        &data[16..20],
+        &data[20..],
+        &options,
+        |_| {},
+    )
+}
+
+#[test]
+fn a_fine_tune_starts_from_the_given_weights() {
+    let trained = run(false, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("start.safetensors");
+    scnn_tools::weights::save(&path, &trained.config, &trained.tensors).unwrap();
+    // At a zero learning rate the step changes nothing: the weights come back exactly.
+    let still = fine_tune(&trained.config, &path, 0.0).unwrap();
+    assert_eq!(still.tensors, trained.tensors);
+    // And its first loss is the trained net's, far below a fresh net's.
+    let fresh_first = run(false, 5).report.losses[0];
+    let tuned_first = fine_tune(&trained.config, &path, 0.01)
+        .unwrap()
+        .report
+        .losses[0];
+    assert!(
+        tuned_first < 0.8 * fresh_first,
+        "fine-tune started at loss {tuned_first}, a fresh net at {fresh_first}"
+    );
+    // Another model's weights are refused, naming the option.
+    let wider = train::example_config(32, 6);
+    let err = fine_tune(&wider, &path, 0.01).err().expect("a refusal");
+    assert!(format!("{err:#}").contains("--init"), "{err:#}");
 }

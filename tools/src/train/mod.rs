@@ -56,6 +56,9 @@ pub struct Options {
     /// test split (a run still going can be read this way; its checkpoint is written
     /// atomically).
     pub export_best: bool,
+    /// Start from these weights (safetensors of the same model) instead of random ones: a
+    /// fine-tune. A resumed run takes its checkpoint's weights instead.
+    pub init: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -75,6 +78,7 @@ impl Default for Options {
             export_best: false,
             checkpoint_every: 0,
             steps_per_run: 0,
+            init: None,
         }
     }
 }
@@ -176,6 +180,9 @@ pub trait Task: Sync {
 pub struct Structures {
     /// Choose the decoder's threshold on validation and fold it into the head's bias.
     pub tune_threshold: bool,
+    /// Score (and so select epochs) with the nested decoder at this scoring instead of the
+    /// greedy one at 0.5.
+    pub nested: Option<scnn::decode::NestedScoring>,
 }
 
 impl Task for Structures {
@@ -223,22 +230,34 @@ impl Task for Structures {
         if !self.tune_threshold || validation.is_empty() {
             return Ok(None);
         }
-        let scores = evaluate_at(layout, net, validation, device, &THRESHOLDS)?;
-        // Ties go to the threshold nearest 0.5 (the untuned decoder).
-        let best = (0..THRESHOLDS.len())
+        // The decoder's own threshold τ; a candidate t becomes the head-bias shift that moves
+        // a probability t to τ, so the decoder at τ decides as it would at t.
+        let (own, candidates): (f32, &[f32]) = match self.nested {
+            Some(scoring) => (scoring.threshold, &NESTED_THRESHOLDS),
+            None => (scnn::decode::DEFAULT_THRESHOLD, &THRESHOLDS),
+        };
+        let logit = |p: f32| (p / (1.0 - p)).ln();
+        let decode = |t: f32| match self.nested {
+            Some(scoring) => Decode::Nested(scoring, logit(own) - logit(t)),
+            None => Decode::Greedy(t),
+        };
+        let decoders: Vec<Decode> = candidates.iter().map(|&t| decode(t)).collect();
+        let scores = evaluate_decoded(layout, net, validation, device, &decoders)?;
+        // Ties go to the threshold nearest the decoder's own (the untuned decoder).
+        let best = (0..candidates.len())
             .max_by(|&a, &b| {
                 scores[a].total_cmp(&scores[b]).then(
-                    (THRESHOLDS[b] - 0.5)
+                    (candidates[b] - own)
                         .abs()
-                        .total_cmp(&(THRESHOLDS[a] - 0.5).abs()),
+                        .total_cmp(&(candidates[a] - own).abs()),
                 )
             })
             .unwrap_or(0);
-        let threshold = THRESHOLDS[best];
-        let test_score = evaluate_at(layout, net, test, device, &[threshold])?[0];
+        let threshold = candidates[best];
+        let test_score = evaluate_decoded(layout, net, test, device, &[decode(threshold)])?[0];
         Ok(Some(Tuned {
             threshold,
-            bias_shift: -(threshold / (1.0 - threshold)).ln(),
+            bias_shift: logit(own) - logit(threshold),
             validation_score: scores[best],
             test_score,
         }))
@@ -251,7 +270,11 @@ impl Task for Structures {
         examples: &[Example],
         device: &Device,
     ) -> Result<f64> {
-        evaluate(layout, net, examples, device)
+        let decode = match self.nested {
+            Some(scoring) => Decode::Nested(scoring, 0.0),
+            None => Decode::Greedy(scnn::decode::DEFAULT_THRESHOLD),
+        };
+        Ok(evaluate_decoded(layout, net, examples, device, &[decode])?[0])
     }
 }
 
@@ -339,13 +362,35 @@ pub fn evaluate_at(
     device: &Device,
     thresholds: &[f32],
 ) -> Result<Vec<f64>> {
+    let decoders: Vec<Decode> = thresholds.iter().map(|&t| Decode::Greedy(t)).collect();
+    evaluate_decoded(layout, net, examples, device, &decoders)
+}
+
+/// How a probability map becomes a structure for scoring.
+#[derive(Clone, Copy, Debug)]
+pub enum Decode {
+    /// The greedy canonical decoder at this threshold.
+    Greedy(f32),
+    /// The nested (pseudoknot-free) decoder, on the probabilities of the logits plus this
+    /// shift (a candidate head-bias shift; 0: as the net gives them).
+    Nested(scnn::decode::NestedScoring, f32),
+}
+
+/// Mean pair F1 over `examples` with each of `decoders` (one forward pass).
+pub fn evaluate_decoded(
+    layout: &Layout,
+    net: &Net,
+    examples: &[Example],
+    device: &Device,
+    decoders: &[Decode],
+) -> Result<Vec<f64>> {
     if examples.is_empty() {
-        return Ok(vec![0.0; thresholds.len()]);
+        return Ok(vec![0.0; decoders.len()]);
     }
     let net = net.valid();
     let device = device.clone().inner();
     let lengths: Vec<usize> = examples.iter().map(|e| e.sequence.len()).collect();
-    let mut totals = vec![0.0; thresholds.len()];
+    let mut totals = vec![0.0; decoders.len()];
     for indices in batches::by_length(&lengths, EVAL_BATCH) {
         let chunk: Vec<&Example> = indices.iter().map(|&i| &examples[i]).collect();
         let b = batch(&layout.config, &chunk, &device);
@@ -356,8 +401,8 @@ pub fn evaluate_at(
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         for (e_index, example) in chunk.iter().enumerate() {
             let plane = &values[e_index * b.n * b.n..][..b.n * b.n];
-            for (total, &threshold) in totals.iter_mut().zip(thresholds) {
-                *total += score(example, plane, b.n, threshold)?;
+            for (total, &decode) in totals.iter_mut().zip(decoders) {
+                *total += score(example, plane, b.n, decode)?;
             }
         }
     }
@@ -368,7 +413,7 @@ pub fn evaluate_at(
 }
 
 /// Pair F1 of one example's decoded structure; `plane` is its `n×n` probability map.
-fn score(example: &Example, plane: &[f32], n: usize, threshold: f32) -> Result<f64> {
+fn score(example: &Example, plane: &[f32], n: usize, decode: Decode) -> Result<f64> {
     let len = example.sequence.len();
     // The mean of both triangles: exact for the SCNN, a fair reading of a plain CNN.
     let mut dense = vec![0f32; len * len];
@@ -378,19 +423,35 @@ fn score(example: &Example, plane: &[f32], n: usize, threshold: f32) -> Result<f
         }
     }
     let bases = crate::commands::bases(&example.name, &example.sequence)?;
-    let (pairs, _) = crate::runtime::decode_dense(&dense, &bases, threshold)?;
+    let pairs = match decode {
+        Decode::Greedy(threshold) => crate::runtime::decode_dense(&dense, &bases, threshold)?.0,
+        Decode::Nested(scoring, shift) => {
+            if shift != 0.0 {
+                // σ(z + s) from p = σ(z): p·eˢ / (p·eˢ + 1 − p).
+                let scale = shift.exp();
+                for p in dense.iter_mut() {
+                    *p = *p * scale / (*p * scale + 1.0 - *p);
+                }
+            }
+            crate::runtime::decode_dense_nested(&dense, &bases, scoring)?
+        }
+    };
     Ok(f1(&pairs, &example.pairs))
 }
 
 /// Candidate decision thresholds for [`Task::tune`].
 const THRESHOLDS: [f32; 9] = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6];
 
+/// Candidate thresholds for the nested decoder's [`Task::tune`] (its own is 0.3).
+const NESTED_THRESHOLDS: [f32; 8] = [0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5];
+
 /// A decision threshold chosen on validation and folded into the head's bias, so that the
 /// firmware's fixed 0.5 decides as the chosen threshold would.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tuned {
     pub threshold: f32,
-    /// Added to the head's bias: `−logit(threshold)`.
+    /// Added to the head's bias: `logit(τ) − logit(threshold)`, `τ` the decoder's own
+    /// threshold (greedy 0.5, so `−logit(threshold)`; nested 0.3).
     pub bias_shift: f32,
     pub validation_score: f64,
     pub test_score: f64,
@@ -472,6 +533,11 @@ fn fingerprint<T: Task>(
         options.bucket,
     );
     fnv(&mut hash, serde_json::to_string(&shaping)?.as_bytes());
+    if let Some(path) = &options.init {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("--init: cannot read {}", path.display()))?;
+        fnv(&mut hash, &bytes);
+    }
     for e in train {
         task.fingerprint(e, &mut hash);
     }
@@ -500,7 +566,10 @@ fn start<T: Task>(
     fingerprint: u64,
     device: &Device,
 ) -> Result<Run> {
-    let net = task.init(layout, options.seed, device);
+    let mut net = task.init(layout, options.seed, device);
+    if let (Some(path), false) = (&options.init, options.resume) {
+        net = initial_net(layout, net, path, device)?;
+    }
     let optimizer = AdamConfig::new().init();
     let fresh = |net, optimizer| Run {
         net,
@@ -542,6 +611,26 @@ fn start<T: Task>(
         epochs_done: state.epochs_done,
         steps_into_epoch: state.steps_into_epoch,
     })
+}
+
+/// `net` with its convs (and learned embedding, where it has one) set from the weights in
+/// `path`, which must describe the same model as `layout`.
+fn initial_net(layout: &Layout, net: Net, path: &std::path::Path, device: &Device) -> Result<Net> {
+    if layout.dense {
+        bail!("--init fine-tunes an SCNN; it does not start a plain CNN (--dense)");
+    }
+    // A plain CNN's kernels are averaged with their mirrors: the nearest symmetric ones.
+    let model = crate::weights::FloatModel::load(path, true)
+        .with_context(|| format!("--init {}", path.display()))?;
+    if model.config != layout.config {
+        bail!(
+            "--init {}: its model differs from the one asked for (give the --width, --blocks, --separation and --pair-len it was trained with)\n  file:  {}\n  asked: {}",
+            path.display(),
+            serde_json::to_string(&model.config)?,
+            serde_json::to_string(&layout.config)?
+        );
+    }
+    layout.net_from(net, &model, device)
 }
 
 /// Writes the run's state; `rng` is the batch-order state at the start of epoch

@@ -137,6 +137,54 @@ impl Layout {
         }
     }
 
+    /// `net` with its parameters taken from `model` (of this layout's config): each parameter
+    /// is the mean of the dense kernel values gathered from it, so a symmetric kernel comes
+    /// back exactly and a plain CNN's is projected onto the symmetric ones. A learned
+    /// embedding is taken too where `net` has one.
+    pub fn net_from(
+        &self,
+        mut net: Net,
+        model: &crate::weights::FloatModel,
+        device: &Device,
+    ) -> anyhow::Result<Net> {
+        for (t, layer) in model.layers.iter().enumerate() {
+            let mut sums = vec![0f64; self.params[t]];
+            let mut counts = vec![0u32; self.params[t]];
+            for (&at, &w) in self.gather[t].iter().zip(&layer.weight) {
+                sums[at as usize] += w as f64;
+                counts[at as usize] += 1;
+            }
+            let values: Vec<f32> = sums
+                .iter()
+                .zip(&counts)
+                .map(|(&s, &n)| (s / n.max(1) as f64) as f32)
+                .collect();
+            net.kernels[t] = Param::from_tensor(Tensor::from_data(
+                TensorData::new(values, [self.params[t]]),
+                device,
+            ));
+            net.biases[t] = Param::from_tensor(Tensor::from_data(
+                TensorData::new(layer.bias.clone(), [layer.bias.len()]),
+                device,
+            ));
+        }
+        if let Some(slot) = net.embedding.first_mut() {
+            let dims = slot.val().dims();
+            if dims[0] * dims[1] != model.embedding.len() {
+                anyhow::bail!(
+                    "embedding has {} values; the model learns {:?}",
+                    model.embedding.len(),
+                    dims
+                );
+            }
+            *slot = Param::from_tensor(Tensor::from_data(
+                TensorData::new(model.embedding.clone(), dims),
+                device,
+            ));
+        }
+        Ok(net)
+    }
+
     /// Layer `t`'s dense `[O, C, k, k]` kernel from its parameters.
     pub fn kernel(&self, net: &Net, t: usize, device: &Device) -> Tensor<4> {
         let layer = &self.config.layers[t];

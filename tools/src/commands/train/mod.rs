@@ -124,14 +124,23 @@ pub struct TrainArgs {
     /// --resume.
     #[arg(long, default_value_t = 0, requires = "checkpoint")]
     pub steps_per_run: usize,
-    /// RNA: choose the decoder's threshold (0.2 to 0.6) on validation and fold it into the
-    /// head's bias, so a device deciding at 0.5 decides as that threshold would.
+    /// RNA: choose the decoder's threshold on validation (greedy 0.2 to 0.6, nested 0.15 to
+    /// 0.5) and fold it into the head's bias, so a device deciding at its own threshold
+    /// (greedy 0.5, nested 0.3) decides as the chosen one would.
     #[arg(long)]
     pub tune_threshold: bool,
     /// With `--resume`: train no further, write the best weights so far and the report (test
     /// scored); works on the checkpoint of a run that is still going.
     #[arg(long, requires = "resume")]
     pub export_best: bool,
+    /// Start from these weights (a safetensors file of the same model, e.g. a shipped one)
+    /// instead of random ones: a fine-tune, on the same or on your own data.
+    #[arg(long, value_name = "WEIGHTS")]
+    pub init: Option<PathBuf>,
+    /// RNA: the decoder whose validation F1 selects the epoch and whose test F1 is reported
+    /// (`nested`: the one of `--decoder nested` and `SCNN_DECODER=nested` firmware).
+    #[arg(long, value_enum, default_value_t = crate::commands::Decoder::Greedy)]
+    pub decoder: crate::commands::Decoder,
 }
 
 /// One `KERNEL:DILATION` of `--blocks`: an odd kernel of 1 to 7 and a dilation of 1 to 64.
@@ -284,6 +293,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!("output {} must end in .safetensors", args.output.display());
     }
+    if args.task != Task::Rna && args.decoder != crate::commands::Decoder::Greedy {
+        bail!("--decoder is for RNA structures (--task rna)");
+    }
+    if args.task == Task::Items && args.init.is_some() {
+        bail!("--init is for RNA and contact models; a recommender starts from random weights");
+    }
     match args.task {
         Task::Items => return run_items(args),
         Task::Contacts => return contacts::run(args),
@@ -352,6 +367,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let options = loop_options(args);
     let task = train::Structures {
         tune_threshold: args.tune_threshold,
+        nested: (args.decoder == crate::commands::Decoder::Nested)
+            .then_some(scnn::decode::NestedScoring::DEFAULT),
     };
     let trained = train::train_task(
         &task,
@@ -365,6 +382,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut extra = serde_json::Map::new();
     extra.insert("data".into(), serde_json::to_value(&cleaning)?);
     extra.insert("split".into(), counts);
+    extra.insert("decoder".into(), args.decoder.name().into());
     finish(args, trained, extra, outputs, "sequences")
 }
 
@@ -395,6 +413,7 @@ fn loop_options(args: &TrainArgs) -> Options {
         export_best: args.export_best,
         checkpoint_every: args.checkpoint_every,
         steps_per_run: args.steps_per_run,
+        init: args.init.clone(),
     }
 }
 
