@@ -150,7 +150,7 @@ fn a_tuned_threshold_is_chosen_on_validation_and_folded_into_the_head_bias() {
     }
 }
 
-/// Trains `config` for `max_steps` at `learning_rate` from the weights in `init`.
+/// One step of training `config` at `learning_rate` from the weights in `init`.
 fn fine_tune(
     config: &scnn_tools::config::ModelConfig,
     init: &std::path::Path,

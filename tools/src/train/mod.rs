@@ -338,23 +338,7 @@ fn weighted_bce_sum(z: Tensor<4>, y: Tensor<4>, mask: Tensor<4>, pos_weight: f32
 /// Sequences per evaluation batch.
 const EVAL_BATCH: usize = 16;
 
-/// Mean pair F1 of the network's decoded structures over `examples`.
-///
-/// Runs on the inner (non-autodiff) backend: a forward pass on the autodiff backend records
-/// its graph, with every activation, and only a backward pass frees it, so evaluating there
-/// holds the whole evaluated set's activations at once. Batches are cut from the examples
-/// sorted by length, and each batch's outputs are scored and dropped before the next.
-pub fn evaluate(layout: &Layout, net: &Net, examples: &[Example], device: &Device) -> Result<f64> {
-    Ok(evaluate_at(
-        layout,
-        net,
-        examples,
-        device,
-        &[scnn::decode::DEFAULT_THRESHOLD],
-    )?[0])
-}
-
-/// [`evaluate`] at each of `thresholds` (one forward pass, one decode per threshold).
+/// Mean pair F1 of the greedy decoder at each of `thresholds` ([`evaluate_decoded`]).
 pub fn evaluate_at(
     layout: &Layout,
     net: &Net,
@@ -376,7 +360,13 @@ pub enum Decode {
     Nested(scnn::decode::NestedScoring, f32),
 }
 
-/// Mean pair F1 over `examples` with each of `decoders` (one forward pass).
+/// Mean pair F1 of the network's structures over `examples`, decoded by each of `decoders`
+/// (one forward pass).
+///
+/// Runs on the inner (non-autodiff) backend: a forward pass on the autodiff backend records
+/// its graph, with every activation, and only a backward pass frees it, so evaluating there
+/// holds the whole evaluated set's activations at once. Batches are cut from the examples
+/// sorted by length, and each batch's outputs are scored and dropped before the next.
 pub fn evaluate_decoded(
     layout: &Layout,
     net: &Net,
@@ -446,7 +436,7 @@ const THRESHOLDS: [f32; 9] = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6];
 const NESTED_THRESHOLDS: [f32; 8] = [0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5];
 
 /// A decision threshold chosen on validation and folded into the head's bias, so that the
-/// firmware's fixed 0.5 decides as the chosen threshold would.
+/// firmware's fixed threshold (greedy 0.5, nested 0.3) decides as the chosen one would.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tuned {
     pub threshold: f32,
