@@ -175,6 +175,64 @@ pub fn clean(records: Vec<Structured>, max_len: usize) -> Result<(Vec<Example>, 
     Ok((out, stats))
 }
 
+/// The closed domains of structures longer than `max_len`, as records of their own: every
+/// stretch `a..=b` whose ends pair with each other, that fits in `max_len`, holds at least
+/// `min_len` bases, lies in no longer stretch that also fits, and that no pair crosses
+/// (so its labels are whole: every base paired in the full structure is paired inside it).
+/// Names are the record's with `/a-b` (1-based) appended, so the family stays readable.
+/// Records that fit in `max_len` give none; they train whole.
+pub fn closed_domains(records: &[Structured], max_len: usize, min_len: usize) -> Vec<Structured> {
+    let mut out = Vec::new();
+    for record in records {
+        let len = record.sequence.chars().count();
+        if len <= max_len {
+            continue;
+        }
+        // Spans that fit, widest first, so an enclosing stretch is claimed before its insides.
+        let mut fitting: Vec<(usize, usize)> = record
+            .pairs
+            .iter()
+            .copied()
+            .filter(|&(a, b)| a < b && b < len && b - a < max_len)
+            .collect();
+        fitting.sort_unstable_by_key(|&(a, b)| (std::cmp::Reverse(b - a), a));
+        let mut taken: Vec<(usize, usize)> = Vec::new();
+        for (a, b) in fitting {
+            if taken.iter().any(|&(c, d)| c < a && b < d) {
+                continue;
+            }
+            // The outermost fitting stretch decides: a crossed one is dropped below, not
+            // replaced by its insides.
+            taken.push((a, b));
+        }
+        let bases: Vec<char> = record.sequence.chars().collect();
+        for (a, b) in taken {
+            if b - a + 1 < min_len {
+                continue;
+            }
+            let crossed = record
+                .pairs
+                .iter()
+                .any(|&(x, y)| (x < a && a <= y && y <= b) || (a <= x && x <= b && b < y));
+            if crossed {
+                continue;
+            }
+            let pairs = record
+                .pairs
+                .iter()
+                .filter(|&&(x, y)| a <= x && y <= b)
+                .map(|&(x, y)| (x - a, y - a))
+                .collect();
+            out.push(Structured {
+                name: format!("{}/{}-{}", record.name, a + 1, b + 1),
+                sequence: bases[a..=b].iter().collect(),
+                pairs,
+            });
+        }
+    }
+    out
+}
+
 /// Train, validation and test examples.
 #[derive(Clone, Debug, Default)]
 pub struct Splits {

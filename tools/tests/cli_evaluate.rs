@@ -187,6 +187,110 @@ fn train_blocks_shape_the_network() {
     );
 }
 
+/// Bases from a small linear congruential generator, so every record differs.
+fn bases(n: usize, state: &mut u64) -> String {
+    (0..n)
+        .map(|_| {
+            *state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            b"ACGU"[(*state >> 62) as usize] as char
+        })
+        .collect()
+}
+
+#[test]
+fn train_domains_come_from_long_sequences_of_training_families_only() {
+    let dir = Dir::new();
+    let mut state = 7;
+    let mut fa = String::new();
+    for family in 0..10 {
+        let acc = format!("RF{family:05}");
+        for k in 0..2 {
+            let seq = bases(40, &mut state);
+            fa += &format!(
+                ">{acc}|f{family}|short{k}\n{seq}\n((((....)))){}\n",
+                ".".repeat(28)
+            );
+        }
+        // 150 bases: one closed 50-base stretch at 11..=60 (1-based) with a stem at its ends.
+        let seq = bases(150, &mut state);
+        let structure = format!(
+            "{}(((({})))){}",
+            ".".repeat(10),
+            ".".repeat(42),
+            ".".repeat(90)
+        );
+        fa += &format!(">{acc}|f{family}|long\n{seq}\n{structure}\n");
+    }
+    std::fs::write(dir.path("d.fa"), fa).unwrap();
+    let (data, weights, report, splits) = (
+        dir.s("d.fa"),
+        dir.s("w.safetensors"),
+        dir.s("r.json"),
+        dir.s("s"),
+    );
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            &data,
+            "-o",
+            &weights,
+            "--report",
+            &report,
+            "--splits",
+            &splits,
+            "--width",
+            "2",
+            "--blocks",
+            "3:1",
+            "--max-steps",
+            "1",
+            "--validation",
+            "0.2",
+            "--test",
+            "0.2",
+            "--domains",
+            "30",
+        ];
+        args.extend_from_slice(extra);
+        scnn(&args)
+    };
+    let out = train(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path("r.json")).unwrap()).unwrap();
+    let split = &report["split"];
+    let train_families = split["train"]["families"].as_u64().unwrap();
+    assert_eq!(split["train_domains"]["sequences"], train_families);
+    assert!(train_families > 0);
+    let text = std::fs::read_to_string(dir.path("s/train.fa")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(';')).collect();
+    let mut domains = Vec::new();
+    for record in lines.chunks(3) {
+        if record[0].ends_with("|long/11-60") {
+            // The stretch whole, its stem at its ends.
+            assert_eq!(record[1].len(), 50);
+            assert_eq!(record[2], format!("(((({}))))", ".".repeat(42)));
+            domains.push(record[0]);
+        }
+    }
+    assert_eq!(domains.len() as u64, train_families);
+    for held_out in ["validation", "test"] {
+        let text = std::fs::read_to_string(dir.path(&format!("s/{held_out}.fa"))).unwrap();
+        for family in text.lines().filter_map(|l| l.strip_prefix('>')) {
+            let acc = family.split('|').next().unwrap();
+            assert!(
+                !domains.iter().any(|d| d[1..].starts_with(acc)),
+                "{acc} is held out but trained on"
+            );
+        }
+    }
+    let out = train(&["--split", "random"]);
+    common::assert_fails(&out, &["--domains needs the family split"]);
+}
+
 /// Whether any two pairs cross (a pseudoknot).
 fn crossing(pairs: &[(usize, usize)]) -> bool {
     pairs

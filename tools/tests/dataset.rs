@@ -3,7 +3,8 @@
 use std::collections::{HashMap, HashSet};
 
 use scnn_tools::dataset::{
-    clean, count, dot_bracket, family, has_families, read_file, split, split_by_family, Example,
+    clean, closed_domains, count, dot_bracket, family, has_families, read_file, split,
+    split_by_family, Example,
 };
 use scnn_tools::formats::{bpseq, stockholm, Structured};
 
@@ -318,4 +319,51 @@ fn names_without_a_family_cannot_be_split_by_family() {
     assert!(!has_families(&examples));
     let err = split_by_family(examples, 0.1, 0.1, 1).unwrap_err();
     assert!(err.to_string().contains("plain"), "{err}");
+}
+
+/// A record from dot-bracket (one bracket kind per pseudoknot level: `()` and `[]`).
+fn structured(name: &str, sequence: &str, structure: &str) -> Structured {
+    let mut open: HashMap<char, Vec<usize>> = HashMap::new();
+    let mut pairs = Vec::new();
+    for (k, c) in structure.chars().enumerate() {
+        match c {
+            '(' | '[' => open.entry(c).or_default().push(k),
+            ')' => pairs.push((open.get_mut(&'(').unwrap().pop().unwrap(), k)),
+            ']' => pairs.push((open.get_mut(&'[').unwrap().pop().unwrap(), k)),
+            _ => {}
+        }
+    }
+    pairs.sort_unstable();
+    assert_eq!(sequence.len(), structure.len());
+    Structured {
+        name: name.into(),
+        sequence: sequence.into(),
+        pairs,
+    }
+}
+
+#[test]
+fn closed_domains_are_the_outermost_fitting_stretches_that_no_pair_crosses() {
+    // 25 bases and a pair length of 10: the outer pair (0, 24) does not fit; (2, 9) fits and
+    // encloses (3, 8), so the domain is 2..=9, not 3..=8. On the right, (11, 20) and the
+    // pseudoknot pair (13, 21) both fit but cross each other, so neither is a domain, and
+    // the hairpins inside (11, 20) are not taken in its place.
+    let record = structured(
+        "RF00001|5S|x",
+        "GAGGCAAACCAGGCAGUCAGCGCCA",
+        "(.((....)).(([..(.)))]..)",
+    );
+    let domains = closed_domains(std::slice::from_ref(&record), 10, 4);
+    assert_eq!(
+        domains,
+        vec![Structured {
+            name: "RF00001|5S|x/3-10".into(),
+            sequence: "GGCAAACC".into(),
+            pairs: vec![(0, 7), (1, 6)],
+        }]
+    );
+    // A minimum length above the domain's leaves nothing; a record that fits gives nothing.
+    assert!(closed_domains(&[record], 10, 9).is_empty());
+    let short = structured("RF00001|5S|y", "GGGAAACCC", "(((...)))");
+    assert!(closed_domains(&[short], 10, 4).is_empty());
 }

@@ -91,6 +91,11 @@ pub struct TrainArgs {
     /// Loss weight of a paired position relative to an unpaired one.
     #[arg(long, default_value_t = 4.0)]
     pub pos_weight: f32,
+    /// RNA: also train on the closed domains, at least this many bases long, of the training
+    /// families' sequences longer than the pair length (stretches whose ends pair and that no
+    /// pair crosses; see the RNA model card). Validation and test stay whole sequences.
+    #[arg(long, value_name = "MIN_BASES")]
+    pub domains: Option<usize>,
     /// Fraction of the distinct sequences held out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub validation: f64,
@@ -296,6 +301,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.task != Task::Rna && args.decoder != crate::commands::Decoder::Greedy {
         bail!("--decoder is for RNA structures (--task rna)");
     }
+    if args.task != Task::Rna && args.domains.is_some() {
+        bail!("--domains is for RNA structures (--task rna)");
+    }
+    if args.domains.is_some() && args.split == SplitMode::Random {
+        bail!("--domains needs the family split: a domain of a held-out sequence's family would leak into training");
+    }
     if args.task == Task::Items && args.init.is_some() {
         bail!("--init is for RNA and contact models; a recommender starts from random weights");
     }
@@ -318,21 +329,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     for path in &args.data {
         records.extend(dataset::read_file(path)?);
     }
+    let domains = args
+        .domains
+        .map(|min_len| dataset::closed_domains(&records, pair_len, min_len));
     let (examples, cleaning) = dataset::clean(records, pair_len)?;
     eprintln!(
         "data: {} records, {} duplicates and {} longer than {} left out, {} ambiguous bases read as N; {} distinct sequences",
         cleaning.read, cleaning.duplicates, cleaning.too_long, pair_len, cleaning.ambiguous_bases, cleaning.kept
     );
-    let (splits, split_kind) = split(examples, args)?;
+    let (mut splits, split_kind) = split(examples, args)?;
     if splits.train.is_empty() {
         bail!("no training examples left after the split");
     }
-    let counts = serde_json::json!({
+    let mut counts = serde_json::json!({
         "kind": split_kind,
         "train": dataset::count(&splits.train),
         "validation": dataset::count(&splits.validation),
         "test": dataset::count(&splits.test),
     });
+    if let Some(domains) = domains {
+        let added = add_domains(&mut splits, domains, split_kind)?;
+        counts["train_domains"] = serde_json::to_value(&added)?;
+    }
     eprintln!(
         "split ({split_kind}): train {} sequences ({} families), validation {} ({}), test {} ({})",
         counts["train"]["sequences"],
@@ -384,6 +402,48 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     extra.insert("split".into(), counts);
     extra.insert("decoder".into(), args.decoder.name().into());
     finish(args, trained, extra, outputs, "sequences")
+}
+
+/// Adds the closed domains of long sequences to the training split, leaving out every domain
+/// of a validation or test family and every sequence already in a split.
+fn add_domains(
+    splits: &mut dataset::Splits,
+    domains: Vec<crate::formats::Structured>,
+    split_kind: &str,
+) -> Result<dataset::SplitCount> {
+    if split_kind != "family" {
+        bail!("--domains needs the family split: a domain of a held-out sequence's family would leak into training");
+    }
+    let held_out: std::collections::HashSet<&str> = splits
+        .validation
+        .iter()
+        .chain(&splits.test)
+        .filter_map(|e| dataset::family(&e.name))
+        .collect();
+    let kept: Vec<_> = domains
+        .into_iter()
+        .filter(|d| dataset::family(&d.name).is_some_and(|f| !held_out.contains(f)))
+        .collect();
+    let max_len = kept.iter().map(|d| d.sequence.len()).max().unwrap_or(0);
+    let (examples, _) = dataset::clean(kept, max_len)?;
+    let present: std::collections::HashSet<&str> = splits
+        .train
+        .iter()
+        .chain(&splits.validation)
+        .chain(&splits.test)
+        .map(|e| e.sequence.as_str())
+        .collect();
+    let new: Vec<_> = examples
+        .into_iter()
+        .filter(|e| !present.contains(e.sequence.as_str()))
+        .collect();
+    let added = dataset::count(&new);
+    eprintln!(
+        "domains: {} closed domains of longer training sequences added ({} families)",
+        added.sequences, added.families
+    );
+    splits.train.extend(new);
+    Ok(added)
 }
 
 fn check_fractions(args: &TrainArgs) -> Result<()> {
