@@ -26,11 +26,11 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Compare the runtime on the host against the float reference.
     Verify(commands::verify::VerifyArgs),
-    /// Predict pair probabilities and structures, or a recommender's best items.
+    /// Predict RNA structures, protein contacts, or a recommender's best items.
     Predict(commands::predict::PredictArgs),
-    /// Ranking metrics of a recommendation blob on its data's validation and test splits.
+    /// Score a model against known answers: RNA pair F1, contact precision, or ranking metrics.
     Evaluate(commands::evaluate::EvaluateArgs),
-    /// Train an SCNN (or a plain CNN) on RNA structures, or a recommender on interactions.
+    /// Train an SCNN (or a plain CNN) on RNA structures, protein contacts, or interactions.
     #[cfg(feature = "train")]
     Train(commands::train::TrainArgs),
     /// Rebuild the shipped example blob and golden outputs from the trained weights.
