@@ -321,20 +321,11 @@ fn names_without_a_family_cannot_be_split_by_family() {
     assert!(err.to_string().contains("plain"), "{err}");
 }
 
-/// A record from dot-bracket (one bracket kind per pseudoknot level: `()` and `[]`).
+/// A record from dot-bracket, its pairs sorted as `clean` keeps them.
 fn structured(name: &str, sequence: &str, structure: &str) -> Structured {
-    let mut open: HashMap<char, Vec<usize>> = HashMap::new();
-    let mut pairs = Vec::new();
-    for (k, c) in structure.chars().enumerate() {
-        match c {
-            '(' | '[' => open.entry(c).or_default().push(k),
-            ')' => pairs.push((open.get_mut(&'(').unwrap().pop().unwrap(), k)),
-            ']' => pairs.push((open.get_mut(&'[').unwrap().pop().unwrap(), k)),
-            _ => {}
-        }
-    }
-    pairs.sort_unstable();
     assert_eq!(sequence.len(), structure.len());
+    let mut pairs = scnn_tools::formats::fasta::pairs_of(structure).unwrap();
+    pairs.sort_unstable();
     Structured {
         name: name.into(),
         sequence: sequence.into(),
