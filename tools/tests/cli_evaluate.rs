@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{manifest, scnn, stderr, Dir};
+use common::{manifest, random_bases, scnn, stderr, Dir};
 
 fn blob() -> String {
     manifest("models/example.scnn")
@@ -187,18 +187,6 @@ fn train_blocks_shape_the_network() {
     );
 }
 
-/// Bases from a small linear congruential generator, so every record differs.
-fn bases(n: usize, state: &mut u64) -> String {
-    (0..n)
-        .map(|_| {
-            *state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            b"ACGU"[(*state >> 62) as usize] as char
-        })
-        .collect()
-}
-
 #[test]
 fn train_domains_come_from_long_sequences_of_training_families_only() {
     let dir = Dir::new();
@@ -207,14 +195,14 @@ fn train_domains_come_from_long_sequences_of_training_families_only() {
     for family in 0..10 {
         let acc = format!("RF{family:05}");
         for k in 0..2 {
-            let seq = bases(40, &mut state);
+            let seq = random_bases(40, &mut state);
             fa += &format!(
                 ">{acc}|f{family}|short{k}\n{seq}\n((((....)))){}\n",
                 ".".repeat(28)
             );
         }
         // 150 bases: one closed 50-base stretch at 11..=60 (1-based) with a stem at its ends.
-        let seq = bases(150, &mut state);
+        let seq = random_bases(150, &mut state);
         let structure = format!(
             "{}(((({})))){}",
             ".".repeat(10),

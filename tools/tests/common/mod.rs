@@ -38,6 +38,18 @@ pub fn assert_fails(out: &Output, fragments: &[&str]) {
     }
 }
 
+/// `n` bases from a small linear congruential generator, so every record differs.
+pub fn random_bases(n: usize, state: &mut u64) -> String {
+    (0..n)
+        .map(|_| {
+            *state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            b"ACGU"[(*state >> 62) as usize] as char
+        })
+        .collect()
+}
+
 /// A temporary directory.
 pub struct Dir(tempfile::TempDir);
 
