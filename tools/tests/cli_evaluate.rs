@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{manifest, random_bases, scnn, stderr, Dir};
+use common::{manifest, rfam_like, scnn, stderr, Dir};
 
 fn blob() -> String {
     manifest("models/example.scnn")
@@ -190,28 +190,7 @@ fn train_blocks_shape_the_network() {
 #[test]
 fn train_domains_come_from_long_sequences_of_training_families_only() {
     let dir = Dir::new();
-    let mut state = 7;
-    let mut fa = String::new();
-    for family in 0..10 {
-        let acc = format!("RF{family:05}");
-        for k in 0..2 {
-            let seq = random_bases(40, &mut state);
-            fa += &format!(
-                ">{acc}|f{family}|short{k}\n{seq}\n((((....)))){}\n",
-                ".".repeat(28)
-            );
-        }
-        // 150 bases: one closed 50-base stretch at 11..=60 (1-based) with a stem at its ends.
-        let seq = random_bases(150, &mut state);
-        let structure = format!(
-            "{}(((({})))){}",
-            ".".repeat(10),
-            ".".repeat(42),
-            ".".repeat(90)
-        );
-        fa += &format!(">{acc}|f{family}|long\n{seq}\n{structure}\n");
-    }
-    std::fs::write(dir.path("d.fa"), fa).unwrap();
+    std::fs::write(dir.path("d.fa"), rfam_like(7)).unwrap();
     let (data, weights, report, splits) = (
         dir.s("d.fa"),
         dir.s("w.safetensors"),

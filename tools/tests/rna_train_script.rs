@@ -5,35 +5,9 @@
 
 mod common;
 
-use common::{manifest, random_bases, stderr, Dir};
+use common::{manifest, rfam_like, stderr, Dir};
 use std::path::Path;
 use std::process::{Command, Output};
-
-/// Ten families, each with two short hairpins and one 150-base sequence holding a closed
-/// 50-base domain, so the last stage has domains to take.
-fn rfam_like() -> String {
-    let mut state = 11;
-    let mut fa = String::new();
-    for family in 0..10 {
-        let acc = format!("RF{family:05}");
-        for k in 0..2 {
-            let seq = random_bases(40, &mut state);
-            fa += &format!(
-                ">{acc}|f{family}|short{k}\n{seq}\n((((....)))){}\n",
-                ".".repeat(28)
-            );
-        }
-        let seq = random_bases(150, &mut state);
-        let structure = format!(
-            "{}(((({})))){}",
-            ".".repeat(10),
-            ".".repeat(42),
-            ".".repeat(90)
-        );
-        fa += &format!(">{acc}|f{family}|long\n{seq}\n{structure}\n");
-    }
-    fa
-}
 
 fn report(dir: &Dir, name: &str) -> serde_json::Value {
     let path = dir.path(&format!("out/{name}-training.json"));
@@ -43,7 +17,7 @@ fn report(dir: &Dir, name: &str) -> serde_json::Value {
 #[test]
 fn the_rna_training_script_chains_its_stages_converts_and_resumes() {
     let dir = Dir::new();
-    std::fs::write(dir.path("rfam.fa"), rfam_like()).unwrap();
+    std::fs::write(dir.path("rfam.fa"), rfam_like(11)).unwrap();
     let bin = Path::new(env!("CARGO_BIN_EXE_scnn")).parent().unwrap();
     let path = format!(
         "{}:{}",

@@ -50,6 +50,33 @@ pub fn random_bases(n: usize, state: &mut u64) -> String {
         .collect()
 }
 
+/// A tiny Rfam-like FASTA with dot-brackets: ten families (`RF00000`…), each with two
+/// 40-base hairpins and one 150-base sequence holding one closed 50-base stretch at 11..=60
+/// (1-based) with a stem at its ends, so training with `--domains` has domains to take.
+pub fn rfam_like(seed: u64) -> String {
+    let mut state = seed;
+    let mut fa = String::new();
+    for family in 0..10 {
+        let acc = format!("RF{family:05}");
+        for k in 0..2 {
+            let seq = random_bases(40, &mut state);
+            fa += &format!(
+                ">{acc}|f{family}|short{k}\n{seq}\n((((....)))){}\n",
+                ".".repeat(28)
+            );
+        }
+        let seq = random_bases(150, &mut state);
+        let structure = format!(
+            "{}(((({})))){}",
+            ".".repeat(10),
+            ".".repeat(42),
+            ".".repeat(90)
+        );
+        fa += &format!(">{acc}|f{family}|long\n{seq}\n{structure}\n");
+    }
+    fa
+}
+
 /// A temporary directory.
 pub struct Dir(tempfile::TempDir);
 
