@@ -24,17 +24,19 @@ stage() {
   [ -f "$out/$name.safetensors" ] && return 0
   ckpt=$out/ckpt-$name
   resume=
+  done=0
   if [ -f "$ckpt/checkpoint.json" ]; then
     resume=--resume
-    if [ "$name" = base ]; then
-      # --epochs-per-run counts the epochs of this run, so a resumed base run is told how
-      # many of its first two are left (or, with none left, to write the best of them).
-      done=$(grep -o '"epochs_done": *[0-9]*' "$ckpt/checkpoint.json" | grep -o '[0-9]*$')
-      if [ "$done" -ge 2 ]; then
-        opts="--epochs 6 --tune-threshold --export-best"
-      else
-        opts="--epochs 6 --tune-threshold --epochs-per-run $((2 - done))"
-      fi
+    done=$(grep -o '"epochs_done": *[0-9]*' "$ckpt/checkpoint.json" | grep -o '[0-9]*$')
+  fi
+  if [ "$name" = base ]; then
+    # The base run stops after epoch 2 of its schedule. --epochs-per-run counts the epochs of
+    # this run, so a resumed run is told how many are left (with none left, it writes the
+    # best of them).
+    if [ "$done" -ge 2 ]; then
+      opts="$opts --export-best"
+    else
+      opts="$opts --epochs-per-run $((2 - done))"
     fi
   fi
   # $opts and $resume are word lists by design.
@@ -44,7 +46,7 @@ stage() {
     --checkpoint "$ckpt" --checkpoint-every 300 $opts $resume "$@"
 }
 
-stage base "--epochs 6 --tune-threshold --epochs-per-run 2" "$@"
+stage base "--epochs 6 --tune-threshold" "$@"
 stage first-ft "--epochs 2 --learning-rate 0.002 --init $out/base.safetensors \
   --decoder nested --tune-threshold" "$@"
 stage rna "--epochs 1 --domains 48 --learning-rate 0.002 --init $out/first-ft.safetensors \
