@@ -131,35 +131,40 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
         set.push(c);
     }
     std::fs::write(dir.path("chains.jsonl"), jsonl(&set)).unwrap();
-    let out = scnn(&[
-        "train",
-        "--task",
-        "contacts",
-        "--data",
-        &dir.s("chains.jsonl"),
-        "-o",
-        &dir.s("c.safetensors"),
-        "--pair-len",
-        "96",
-        "--crop",
-        "48",
-        "--width",
-        "4",
-        "--dim",
-        "4",
-        "--blocks",
-        "3:1,3:2",
-        "--separation",
-        "8",
-        "--max-steps",
-        "6",
-        "--validation",
-        "0.2",
-        "--test",
-        "0.2",
-        "--splits",
-        &dir.s("splits"),
-    ]);
+    let train = |output: &str, blocks: &str, steps: &str, extra: &[&str]| {
+        let (data, output) = (dir.s("chains.jsonl"), dir.s(output));
+        let mut args = vec![
+            "train",
+            "--task",
+            "contacts",
+            "--data",
+            &data,
+            "-o",
+            &output,
+            "--pair-len",
+            "96",
+            "--crop",
+            "48",
+            "--width",
+            "4",
+            "--dim",
+            "4",
+            "--blocks",
+            blocks,
+            "--separation",
+            "8",
+            "--max-steps",
+            steps,
+            "--validation",
+            "0.2",
+            "--test",
+            "0.2",
+        ];
+        args.extend_from_slice(extra);
+        scnn(&args)
+    };
+    let splits = dir.s("splits");
+    let out = train("c.safetensors", "3:1,3:2", "6", &["--splits", &splits]);
     assert!(out.status.success(), "{}", stderr(&out));
     let split: Vec<Vec<Chain>> = ["train", "validation", "test"]
         .iter()
@@ -213,4 +218,19 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
     assert_eq!(v["passed"], true);
     assert!(v["top_l_overlap"].as_f64().unwrap() >= 0.6, "{v}");
     assert!(v["p999_abs_error"].as_f64().unwrap() < 0.01, "{v}");
+
+    // Grown by a block: the trained layers are taken, the new one starts at zero.
+    let init = dir.s("c.safetensors");
+    let grow = |blocks, output| train(output, blocks, "1", &["--init", &init]);
+    let out = grow("3:1,3:2,3:4", "grown.safetensors");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("init: layer 3 (3×3, dilation 4, 4 channels) is new"),
+        "{}",
+        stderr(&out)
+    );
+    let out = grow("3:1", "shrunk.safetensors");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not removed"), "{}", stderr(&out));
+    assert!(!dir.path("shrunk.safetensors").exists());
 }

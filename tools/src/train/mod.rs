@@ -4,6 +4,7 @@
 pub mod batches;
 pub mod checkpoint;
 pub mod contacts;
+pub mod grow;
 pub mod items;
 pub mod net;
 
@@ -56,8 +57,9 @@ pub struct Options {
     /// test split (a run still going can be read this way; its checkpoint is written
     /// atomically).
     pub export_best: bool,
-    /// Start from these weights (safetensors of the same model) instead of random ones: a
-    /// fine-tune. A resumed run takes its checkpoint's weights instead.
+    /// Start from these weights (safetensors of the same model, or of one with fewer residual
+    /// blocks, see [`grow`]) instead of random ones: a fine-tune. A resumed run takes its
+    /// checkpoint's weights instead.
     pub init: Option<PathBuf>,
 }
 
@@ -612,15 +614,22 @@ fn initial_net(layout: &Layout, net: Net, path: &std::path::Path, device: &Devic
     // A plain CNN's kernels are averaged with their mirrors: the nearest symmetric ones.
     let model = crate::weights::FloatModel::load(path, true)
         .with_context(|| format!("--init {}", path.display()))?;
-    if model.config != layout.config {
-        bail!(
-            "--init {}: its model differs from the one asked for (give the --width, --blocks, --separation and --pair-len it was trained with)\n  file:  {}\n  asked: {}",
+    let sources = match grow::layer_sources(&model.config, &layout.config) {
+        Ok(sources) => sources,
+        Err(why) => bail!(
+            "--init {}: its model differs from the one asked for: {why} (give the --width, --blocks, --separation and --pair-len it was trained with, adding residual blocks at most)\n  file:  {}\n  asked: {}",
             path.display(),
             serde_json::to_string(&model.config)?,
             serde_json::to_string(&layout.config)?
+        ),
+    };
+    for (t, _) in sources.iter().enumerate().filter(|(_, s)| s.is_none()) {
+        eprintln!(
+            "init: layer {t} ({}) is new: it starts at zero, passing its input on",
+            grow::describe(&layout.config.layers[t])
         );
     }
-    layout.net_from(net, &model, device)
+    layout.net_from(net, &model, &sources, device)
 }
 
 /// Writes the run's state; `rng` is the batch-order state at the start of epoch

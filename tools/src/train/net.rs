@@ -137,34 +137,43 @@ impl Layout {
         }
     }
 
-    /// `net` with its parameters taken from `model` (of this layout's config): each parameter
-    /// is the mean of the dense kernel values gathered from it, so a symmetric kernel comes
-    /// back exactly and a plain CNN's is projected onto the symmetric ones. A learned
+    /// `net` with its parameters taken from `model`: layer `t` from `model`'s layer
+    /// `sources[t]`, or zeros where that is `None` (a new block, see [`super::grow`]). Each
+    /// parameter is the mean of the dense kernel values gathered from it, so a symmetric kernel
+    /// comes back exactly and a plain CNN's is projected onto the symmetric ones. A learned
     /// embedding is taken too where `net` has one.
     pub fn net_from(
         &self,
         mut net: Net,
         model: &crate::weights::FloatModel,
+        sources: &[Option<usize>],
         device: &Device,
     ) -> anyhow::Result<Net> {
-        for (t, layer) in model.layers.iter().enumerate() {
-            let mut sums = vec![0f64; self.params[t]];
-            let mut counts = vec![0u32; self.params[t]];
-            for (&at, &w) in self.gather[t].iter().zip(&layer.weight) {
-                sums[at as usize] += w as f64;
-                counts[at as usize] += 1;
-            }
-            let values: Vec<f32> = sums
-                .iter()
-                .zip(&counts)
-                .map(|(&s, &n)| (s / n.max(1) as f64) as f32)
-                .collect();
+        for (t, source) in sources.iter().enumerate() {
+            let out_channels = self.config.layers[t].out_channels;
+            let (values, bias) = match source.map(|f| &model.layers[f]) {
+                Some(layer) => {
+                    let mut sums = vec![0f64; self.params[t]];
+                    let mut counts = vec![0u32; self.params[t]];
+                    for (&at, &w) in self.gather[t].iter().zip(&layer.weight) {
+                        sums[at as usize] += w as f64;
+                        counts[at as usize] += 1;
+                    }
+                    let values: Vec<f32> = sums
+                        .iter()
+                        .zip(&counts)
+                        .map(|(&s, &n)| (s / n.max(1) as f64) as f32)
+                        .collect();
+                    (values, layer.bias.clone())
+                }
+                None => (vec![0.0; self.params[t]], vec![0.0; out_channels]),
+            };
             net.kernels[t] = Param::from_tensor(Tensor::from_data(
                 TensorData::new(values, [self.params[t]]),
                 device,
             ));
             net.biases[t] = Param::from_tensor(Tensor::from_data(
-                TensorData::new(layer.bias.clone(), [layer.bias.len()]),
+                TensorData::new(bias, [out_channels]),
                 device,
             ));
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{check_fractions, finish, loop_options, progress_events, TrainArgs};
+use super::{check_fractions, finish, loop_options, progress_events, separation, TrainArgs};
 use crate::output::Staged;
 use crate::protein::{self, Chain};
 use crate::train::contacts::{self, ContactExample, Contacts};
@@ -23,31 +23,6 @@ const BLOCKS: [(usize, usize); 8] = [
     (3, 4),
     (3, 8),
 ];
-
-/// Separation bins that pairs of a full-length chain reach but pairs inside a crop never do.
-#[derive(Debug, PartialEq)]
-struct UnseenSeparations {
-    /// The shortest separation among them.
-    distance: usize,
-    /// Their bins.
-    bins: std::ops::Range<usize>,
-}
-
-/// Which of `bins` separation bins training on crops of `crop` never reaches, when the model
-/// runs on chains up to `pair_len`: their first-layer weights would stay as initialised.
-fn unseen_separations(crop: usize, pair_len: usize, bins: u16) -> Option<UnseenSeparations> {
-    if bins == 0 || crop >= pair_len {
-        return None;
-    }
-    // Bins grow with the separation, so the unseen ones follow the crop's widest pair.
-    let bin = |distance| scnn::generate::separation_bin(distance, bins);
-    let seen = bin(crop - 1);
-    let distance = (crop..pair_len).find(|&d| bin(d) > seen)?;
-    Some(UnseenSeparations {
-        distance,
-        bins: seen + 1..bin(pair_len - 1) + 1,
-    })
-}
 
 /// Cluster numbers as cached beside a checkpoint: clustering 20k chains takes minutes.
 #[derive(Serialize, Deserialize)]
@@ -158,15 +133,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     config.add_separation(args.separation);
     config.validate()?;
-    if let Some(far) = unseen_separations(crop, pair_len, args.separation) {
-        eprintln!(
-            "warning: no pair in a crop of {crop} is {} or more apart, so separation bins {}–{} of {} keep their initial weights, yet chains up to {pair_len} have such pairs (--crop {pair_len} trains them)",
-            far.distance,
-            far.bins.start,
-            far.bins.end - 1,
-            args.separation
-        );
-    }
     let chains = protein::read(path)?;
     if chains.is_empty() {
         bail!("{}: no chains", path.display());
@@ -198,6 +164,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if train_set.is_empty() {
         bail!("no training chains left after the split");
     }
+    let longest = train_i.iter().map(|&i| chains[i].sequence.len()).max();
+    let window = longest.map_or(0, |n| n.min(crop));
+    let remedy = match longest {
+        Some(n) if n > crop => format!("--crop {} trains them", n.min(pair_len)),
+        _ => "train on longer chains, or lower --pair-len".into(),
+    };
+    separation::warn_unseen(window, pair_len, args.separation, &remedy);
     let count = |indices: &[usize]| {
         let mut clusters: Vec<usize> = indices.iter().map(|&i| cluster_of[i]).collect();
         clusters.sort_unstable();
@@ -262,34 +235,4 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     extra.insert("split".into(), split);
     finish(args, trained, extra, outputs, "chains")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crops_shorter_than_the_pair_length_leave_the_far_separation_bins_untrained() {
-        // 16 bins: 96–127 is bin 13, 128–191 bin 14, 192 on bin 15.
-        assert_eq!(
-            unseen_separations(128, 256, 16),
-            Some(UnseenSeparations {
-                distance: 128,
-                bins: 14..16
-            })
-        );
-        assert_eq!(
-            unseen_separations(160, 256, 16),
-            Some(UnseenSeparations {
-                distance: 192,
-                bins: 15..16
-            })
-        );
-        // Distances 193–255 fall in the crop's last bin already.
-        assert_eq!(unseen_separations(194, 256, 16), None);
-        assert_eq!(unseen_separations(256, 256, 16), None);
-        assert_eq!(unseen_separations(128, 256, 0), None);
-        // Few bins: the last holds every distance from 12 on, which a crop of 64 reaches.
-        assert_eq!(unseen_separations(64, 256, 8), None);
-    }
 }

@@ -15,6 +15,7 @@ use crate::train::{self, Options, Progress};
 use crate::weights;
 
 mod contacts;
+mod separation;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -139,7 +140,9 @@ pub struct TrainArgs {
     #[arg(long, requires = "resume")]
     pub export_best: bool,
     /// Start from these weights (a safetensors file of the same model, e.g. a shipped one)
-    /// instead of random ones: a fine-tune, on the same or on your own data.
+    /// instead of random ones: a fine-tune, on the same or on your own data. `--blocks` may
+    /// also insert residual blocks into the file's model: they start at zero, passing their
+    /// input on, so the grown model starts where the file's stood.
     #[arg(long, value_name = "WEIGHTS")]
     pub init: Option<PathBuf>,
     /// RNA: the decoder whose validation F1 selects the epoch and whose test F1 is reported
@@ -351,6 +354,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let added = add_domains(&mut splits, domains, split_kind)?;
         counts["train_domains"] = serde_json::to_value(&added)?;
     }
+    // Domains count: they are training sequences too.
+    let window = splits.train.iter().map(|e| e.sequence.len()).max();
+    separation::warn_unseen(
+        window.unwrap_or(0),
+        pair_len,
+        args.separation,
+        "train on longer sequences too, or lower --pair-len",
+    );
     eprintln!(
         "split ({split_kind}): train {} sequences ({} families), validation {} ({}), test {} ({})",
         counts["train"]["sequences"],
