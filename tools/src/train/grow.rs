@@ -56,7 +56,7 @@ pub fn layer_sources(file: &ModelConfig, asked: &ModelConfig) -> Result<Vec<Opti
     Ok(sources)
 }
 
-/// `k×k, dilation d` for messages.
+/// `k×k, dilation d, c channels`: a layer as messages name it.
 pub fn describe(layer: &LayerConfig) -> String {
     format!(
         "{k}×{k}, dilation {d}, {c} channels",
