@@ -145,8 +145,6 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
             "96",
             "--crop",
             "48",
-            "--width",
-            "4",
             "--dim",
             "4",
             "--blocks",
@@ -161,6 +159,9 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
             "0.2",
         ];
         args.extend_from_slice(extra);
+        if !extra.contains(&"--width") {
+            args.extend_from_slice(&["--width", "4"]);
+        }
         scnn(&args)
     };
     let splits = dir.s("splits");
@@ -233,4 +234,21 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not removed"), "{}", stderr(&out));
     assert!(!dir.path("shrunk.safetensors").exists());
+    // Widened: the new channels start at random and feed no old one; narrowed: refused.
+    let widen = |width, output| train(output, "3:1,3:2", "1", &["--init", &init, "--width", width]);
+    let out = widen("6", "wider.safetensors");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("init: layer 1 is widened from 4 to 6 channels"),
+        "{}",
+        stderr(&out)
+    );
+    let out = widen("2", "narrower.safetensors");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("widened, not narrowed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path("narrower.safetensors").exists());
 }

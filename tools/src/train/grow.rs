@@ -1,7 +1,10 @@
-//! Growing a trained model: `--init` weights of a model with fewer residual blocks than the
-//! one asked for. Each new block starts with zero kernels and biases, so it adds nothing to
-//! the skip connection and, its input being a ReLU output already, passes that input on: the
-//! grown net computes exactly what the file's did, and training goes on from there.
+//! Growing a trained model: `--init` weights of a model with fewer residual blocks, or fewer
+//! channels, than the one asked for. Each new block starts with zero kernels and biases, so it
+//! adds nothing to the skip connection and, its input being a ReLU output already, passes that
+//! input on. A widened layer keeps its old channels' weights; its new channels start from the
+//! usual random values and reach no old channel (their weights into old channels, and the
+//! head's, start at zero). Either way the grown net computes exactly what the file's did, and
+//! training goes on from there.
 
 use anyhow::{bail, Result};
 
@@ -9,7 +12,8 @@ use crate::config::{ActivationName, LayerConfig, ModelConfig};
 
 /// Per layer of `asked`: the layer of `file` whose weights it takes, or `None` for a new
 /// block that starts as the identity. Fails unless `asked` is `file` with such blocks
-/// inserted (same input, pair features and head; every other layer the same, in order).
+/// inserted and layers at least as wide (same input, pair features and head, the last layer
+/// as wide as the file's; every other layer the same but for its width, in order).
 pub fn layer_sources(file: &ModelConfig, asked: &ModelConfig) -> Result<Vec<Option<usize>>> {
     let without_layers = |c: &ModelConfig| ModelConfig {
         layers: Vec::new(),
@@ -29,9 +33,13 @@ pub fn layer_sources(file: &ModelConfig, asked: &ModelConfig) -> Result<Vec<Opti
     // value[t]: the file layer whose output layer t's output equals at the start.
     let mut value: Vec<usize> = Vec::with_capacity(asked.layers.len());
     let mut next = 0;
+    let last = asked.layers.len().saturating_sub(1);
     for (t, layer) in asked.layers.iter().enumerate() {
         let taken = file.layers.get(next).filter(|f| {
-            same_but_residual(f, layer) && f.residual == layer.residual.map(|s| value[s])
+            same_but_width_and_residual(f, layer)
+                && f.residual == layer.residual.map(|s| value[s])
+                && (layer.out_channels > f.out_channels && t != last
+                    || layer.out_channels == f.out_channels)
         });
         if taken.is_some() {
             sources.push(Some(next));
@@ -40,6 +48,22 @@ pub fn layer_sources(file: &ModelConfig, asked: &ModelConfig) -> Result<Vec<Opti
         } else if starts_as_identity(asked, t) {
             sources.push(None);
             value.push(value[t - 1]);
+        } else if let Some(f) = file
+            .layers
+            .get(next)
+            .filter(|f| same_but_width_and_residual(f, layer))
+            .filter(|f| f.out_channels != layer.out_channels)
+        {
+            bail!(
+                "layer {t} of the asked model has {} channels and the file's layer {next} {}: {}",
+                layer.out_channels,
+                f.out_channels,
+                if t == last {
+                    "the last layer keeps its width"
+                } else {
+                    "layers can be widened, not narrowed"
+                }
+            );
         } else {
             bail!(
                 "layer {t} of the asked model ({}) is neither layer {next} of the file nor a new residual block on the layer before it",
@@ -66,14 +90,13 @@ pub fn describe(layer: &LayerConfig) -> String {
     )
 }
 
-fn same_but_residual(a: &LayerConfig, b: &LayerConfig) -> bool {
-    LayerConfig {
+fn same_but_width_and_residual(a: &LayerConfig, b: &LayerConfig) -> bool {
+    let neither = |l: &LayerConfig| LayerConfig {
         residual: None,
-        ..a.clone()
-    } == LayerConfig {
-        residual: None,
-        ..b.clone()
-    }
+        out_channels: 0,
+        ..l.clone()
+    };
+    neither(a) == neither(b)
 }
 
 /// Whether layer `t` of `config`, with zero weights, outputs its input: a same-padded residual
@@ -177,6 +200,7 @@ mod tests {
             },
             head(),
         ]);
+        // Wider without a skip from the layer before is not a new block either.
         assert!(layer_sources(&file, &wider).is_err());
         let clamps = model(vec![
             conv(1, None),
@@ -201,17 +225,50 @@ mod tests {
     }
 
     #[test]
-    fn the_grown_net_computes_exactly_what_the_files_did() {
+    fn layers_may_be_widened_but_not_narrowed_and_the_last_keeps_its_width() {
+        let width = |c: usize, l: LayerConfig| LayerConfig {
+            out_channels: c,
+            ..l
+        };
+        let file = model(vec![conv(1, None), conv(2, Some(0)), head()]);
+        let wider = model(vec![
+            width(6, conv(1, None)),
+            width(6, conv(2, Some(0))),
+            width(6, conv(4, Some(1))),
+            head(),
+        ]);
+        assert_eq!(
+            layer_sources(&file, &wider).unwrap(),
+            [Some(0), Some(1), None, Some(2)]
+        );
+        let narrower = model(vec![
+            width(2, conv(1, None)),
+            width(2, conv(2, Some(0))),
+            head(),
+        ]);
+        let err = layer_sources(&file, &narrower).unwrap_err().to_string();
+        assert!(err.contains("widened, not narrowed"), "{err}");
+        let two_heads = model(vec![conv(1, None), conv(2, Some(0)), width(2, head())]);
+        let err = layer_sources(&file, &two_heads).unwrap_err().to_string();
+        assert!(err.contains("last layer keeps its width"), "{err}");
+    }
+
+    /// The net of `grown` set from a net of `small` (through its exported weights) and the
+    /// sources used, after checking that both compute the same map of a random input, to
+    /// within `tolerance`.
+    fn grow_and_compare(
+        small: &crate::train::net::Layout,
+        grown: &crate::train::net::Layout,
+        tolerance: f32,
+    ) -> (crate::train::net::Net, Vec<Option<usize>>) {
         use burn::tensor::{Device, Tensor, TensorData};
 
         use crate::commands::example::Rng;
-        use crate::train::{export, net::Layout, rna_config};
+        use crate::train::export;
 
         let device = Device::flex();
-        let small = Layout::new(&rna_config(12, 4, &[(3, 1), (3, 2)]), false);
-        let grown = Layout::new(&rna_config(12, 4, &[(3, 1), (3, 4), (3, 2), (3, 8)]), false);
         let trained = small.init(3, &device);
-        let tensors = export(&small, &trained, &device).unwrap();
+        let tensors = export(small, &trained, &device).unwrap();
         let model = crate::weights::FloatModel {
             config: small.config.clone(),
             embedding: Vec::new(),
@@ -226,7 +283,6 @@ mod tests {
             symmetrized: Vec::new(),
         };
         let sources = layer_sources(&small.config, &grown.config).unwrap();
-        assert_eq!(sources, [Some(0), Some(1), None, Some(2), None, Some(3)]);
         let net = grown
             .net_from(grown.init(5, &device), &model, &sources, &device)
             .unwrap();
@@ -253,6 +309,38 @@ mod tests {
             before.iter().any(|&v| v != before[0]),
             "a constant map tests nothing"
         );
-        assert_eq!(before, after);
+        let worst = before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= tolerance, "outputs differ by up to {worst}");
+        (net, sources)
+    }
+
+    #[test]
+    fn the_grown_net_computes_exactly_what_the_files_did() {
+        use crate::train::{net::Layout, rna_config};
+
+        let small = Layout::new(&rna_config(12, 4, &[(3, 1), (3, 2)]), false);
+        let deeper = Layout::new(&rna_config(12, 4, &[(3, 1), (3, 4), (3, 2), (3, 8)]), false);
+        let (_, sources) = grow_and_compare(&small, &deeper, 0.0);
+        assert_eq!(sources, [Some(0), Some(1), None, Some(2), None, Some(3)]);
+    }
+
+    #[test]
+    fn the_widened_net_computes_exactly_what_the_files_did_and_its_new_channels_can_learn() {
+        use crate::train::{net::Layout, rna_config};
+
+        let small = Layout::new(&rna_config(12, 4, &[(3, 1), (3, 2)]), false);
+        let wider = Layout::new(&rna_config(12, 6, &[(3, 1), (3, 4), (3, 2)]), false);
+        // The same sums with zeros in them, but the conv may add them up in another order.
+        let (net, sources) = grow_and_compare(&small, &wider, 1e-5);
+        assert_eq!(sources, [Some(0), Some(1), None, Some(2), Some(3)]);
+        // The new channels' kernels start random, not at zero: nonzero parameters outnumber
+        // the old layer's parameters.
+        let kernel: Vec<f32> = net.kernels[1].val().into_data().try_to_vec().unwrap();
+        let nonzero = kernel.iter().filter(|&&v| v != 0.0).count();
+        assert!(nonzero > small.params[1], "{nonzero} of {}", kernel.len());
     }
 }

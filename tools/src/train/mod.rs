@@ -617,17 +617,25 @@ fn initial_net(layout: &Layout, net: Net, path: &std::path::Path, device: &Devic
     let sources = match grow::layer_sources(&model.config, &layout.config) {
         Ok(sources) => sources,
         Err(why) => bail!(
-            "--init {}: its model differs from the one asked for: {why} (give the --width, --blocks, --separation and --pair-len it was trained with, adding residual blocks at most)\n  file:  {}\n  asked: {}",
+            "--init {}: its model differs from the one asked for: {why} (give the --width, --blocks, --separation and --pair-len it was trained with, adding residual blocks or widening at most)\n  file:  {}\n  asked: {}",
             path.display(),
             serde_json::to_string(&model.config)?,
             serde_json::to_string(&layout.config)?
         ),
     };
-    for (t, _) in sources.iter().enumerate().filter(|(_, s)| s.is_none()) {
-        eprintln!(
-            "init: layer {t} ({}) is new: it starts at zero, passing its input on",
-            grow::describe(&layout.config.layers[t])
-        );
+    for (t, source) in sources.iter().enumerate() {
+        let asked = &layout.config.layers[t];
+        match source.map(|f| model.config.layers[f].out_channels) {
+            None => eprintln!(
+                "init: layer {t} ({}) is new: it starts at zero, passing its input on",
+                grow::describe(asked)
+            ),
+            Some(file) if file != asked.out_channels => eprintln!(
+                "init: layer {t} is widened from {file} to {} channels: the new ones start at random and feed no old one",
+                asked.out_channels
+            ),
+            Some(_) => {}
+        }
     }
     layout.net_from(net, &model, &sources, device)
 }

@@ -138,7 +138,8 @@ impl Layout {
     }
 
     /// `net` with its parameters taken from `model`: layer `t` from `model`'s layer
-    /// `sources[t]`, or zeros where that is `None` (a new block, see [`super::grow`]). Each
+    /// `sources[t]`, or zeros where that is `None` (a new block, see [`super::grow`]); where
+    /// that layer is narrower, the new channels keep `net`'s values. Each
     /// parameter is the mean of the dense kernel values gathered from it, so a symmetric kernel
     /// comes back exactly and a plain CNN's is projected onto the symmetric ones. A learned
     /// embedding is taken too where `net` has one.
@@ -151,20 +152,49 @@ impl Layout {
     ) -> anyhow::Result<Net> {
         for (t, source) in sources.iter().enumerate() {
             let out_channels = self.config.layers[t].out_channels;
-            let (values, bias) = match source.map(|f| &model.layers[f]) {
-                Some(layer) => {
+            let (values, bias) = match source {
+                Some(f) => {
+                    let (layer, k) = (&model.layers[*f], self.config.layers[t].kernel);
+                    // The file's layer may be narrower (see `super::grow`): its dense kernel is
+                    // the corner `[..o_file][..c_file]` of this one.
+                    let o_file = model.config.layers[*f].out_channels;
+                    let c_file = model.config.in_channels(*f);
+                    let c_count = self.config.in_channels(t);
+                    let fresh: Vec<f32> = net.kernels[t]
+                        .val()
+                        .into_data()
+                        .try_to_vec()
+                        .map_err(|e| anyhow::anyhow!("layer {t}'s initial kernel: {e:?}"))?;
                     let mut sums = vec![0f64; self.params[t]];
                     let mut counts = vec![0u32; self.params[t]];
-                    for (&at, &w) in self.gather[t].iter().zip(&layer.weight) {
-                        sums[at as usize] += w as f64;
+                    let mut new_channel = vec![false; self.params[t]];
+                    for (n, &at) in self.gather[t].iter().enumerate() {
+                        let (o, c, uv) =
+                            (n / (c_count * k * k), n / (k * k) % c_count, n % (k * k));
+                        if o >= o_file {
+                            new_channel[at as usize] = true;
+                            continue;
+                        }
+                        // An old channel takes nothing from a new one.
+                        if c < c_file {
+                            sums[at as usize] += layer.weight[(o * c_file + c) * k * k + uv] as f64;
+                        }
                         counts[at as usize] += 1;
                     }
-                    let values: Vec<f32> = sums
-                        .iter()
-                        .zip(&counts)
-                        .map(|(&s, &n)| (s / n.max(1) as f64) as f32)
+                    let values: Vec<f32> = (0..self.params[t])
+                        .map(|p| match new_channel[p] {
+                            true => fresh[p],
+                            false => (sums[p] / counts[p].max(1) as f64) as f32,
+                        })
                         .collect();
-                    (values, layer.bias.clone())
+                    let fresh_bias: Vec<f32> = net.biases[t]
+                        .val()
+                        .into_data()
+                        .try_to_vec()
+                        .map_err(|e| anyhow::anyhow!("layer {t}'s initial bias: {e:?}"))?;
+                    let mut bias = layer.bias.clone();
+                    bias.extend_from_slice(&fresh_bias[layer.bias.len().min(out_channels)..]);
+                    (values, bias)
                 }
                 None => (vec![0.0; self.params[t]], vec![0.0; out_channels]),
             };
