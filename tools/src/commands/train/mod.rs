@@ -142,7 +142,8 @@ pub struct TrainArgs {
     /// Start from these weights (a safetensors file of the same model, e.g. a shipped one)
     /// instead of random ones: a fine-tune, on the same or on your own data. `--blocks` may
     /// also insert residual blocks into the file's model: they start at zero, passing their
-    /// input on, so the grown model starts where the file's stood.
+    /// input on; a larger `--width` adds channels that start at random and feed no old one.
+    /// Either way the grown model starts where the file's stood.
     #[arg(long, value_name = "WEIGHTS")]
     pub init: Option<PathBuf>,
     /// RNA: the decoder whose validation F1 selects the epoch and whose test F1 is reported
