@@ -195,8 +195,9 @@ fn a_fine_tune_starts_from_the_given_weights() {
         tuned_first < 0.8 * fresh_first,
         "fine-tune started at loss {tuned_first}, a fresh net at {fresh_first}"
     );
-    // Another model's weights are refused, naming the option.
-    let wider = train::example_config(32, 6);
-    let err = fine_tune(&wider, &path, 0.01).err().expect("a refusal");
+    // A narrower model's weights are refused, naming the option (a wider one is a widening).
+    let narrower = train::example_config(32, 2);
+    let err = fine_tune(&narrower, &path, 0.01).err().expect("a refusal");
     assert!(format!("{err:#}").contains("--init"), "{err:#}");
+    assert!(format!("{err:#}").contains("not narrowed"), "{err:#}");
 }
