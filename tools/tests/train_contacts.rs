@@ -222,33 +222,34 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
 
     // Grown by a block: the trained layers are taken, the new one starts at zero.
     let init = dir.s("c.safetensors");
+    let says = |out: &std::process::Output, what: &str| {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert!(stderr(out).contains(what), "{}", stderr(out));
+    };
+    let refused = |out: &std::process::Output, reason: &str, output: &str| {
+        assert!(!out.status.success());
+        assert!(stderr(out).contains(reason), "{}", stderr(out));
+        assert!(!dir.path(output).exists());
+    };
     let grow = |blocks, output| train(output, blocks, "1", &["--init", &init]);
-    let out = grow("3:1,3:2,3:4", "grown.safetensors");
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("init: layer 3 (3×3, dilation 4, 4 channels) is new"),
-        "{}",
-        stderr(&out)
+    says(
+        &grow("3:1,3:2,3:4", "grown.safetensors"),
+        "init: layer 3 (3×3, dilation 4, 4 channels) is new",
     );
-    let out = grow("3:1", "shrunk.safetensors");
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("not removed"), "{}", stderr(&out));
-    assert!(!dir.path("shrunk.safetensors").exists());
+    refused(
+        &grow("3:1", "shrunk.safetensors"),
+        "not removed",
+        "shrunk.safetensors",
+    );
     // Widened: the new channels start at random and feed no old one; narrowed: refused.
     let widen = |width, output| train(output, "3:1,3:2", "1", &["--init", &init, "--width", width]);
-    let out = widen("6", "wider.safetensors");
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("init: layer 1 is widened from 4 to 6 channels"),
-        "{}",
-        stderr(&out)
+    says(
+        &widen("6", "wider.safetensors"),
+        "init: layer 1 is widened from 4 to 6 channels",
     );
-    let out = widen("2", "narrower.safetensors");
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("widened, not narrowed"),
-        "{}",
-        stderr(&out)
+    refused(
+        &widen("2", "narrower.safetensors"),
+        "widened, not narrowed",
+        "narrower.safetensors",
     );
-    assert!(!dir.path("narrower.safetensors").exists());
 }

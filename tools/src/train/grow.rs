@@ -35,12 +35,15 @@ pub fn layer_sources(file: &ModelConfig, asked: &ModelConfig) -> Result<Vec<Opti
     let mut next = 0;
     let last = asked.layers.len().saturating_sub(1);
     for (t, layer) in asked.layers.iter().enumerate() {
-        let taken = file.layers.get(next).filter(|f| {
-            same_but_width_and_residual(f, layer)
-                && f.residual == layer.residual.map(|s| value[s])
-                && (layer.out_channels > f.out_channels && t != last
-                    || layer.out_channels == f.out_channels)
-        });
+        let same_shape = file
+            .layers
+            .get(next)
+            .filter(|f| same_but_width_and_residual(f, layer));
+        let width_allowed = |f: &LayerConfig| {
+            layer.out_channels == f.out_channels || layer.out_channels > f.out_channels && t != last
+        };
+        let taken = same_shape
+            .filter(|f| f.residual == layer.residual.map(|s| value[s]) && width_allowed(f));
         if taken.is_some() {
             sources.push(Some(next));
             value.push(next);
@@ -48,12 +51,7 @@ pub fn layer_sources(file: &ModelConfig, asked: &ModelConfig) -> Result<Vec<Opti
         } else if starts_as_identity(asked, t) {
             sources.push(None);
             value.push(value[t - 1]);
-        } else if let Some(f) = file
-            .layers
-            .get(next)
-            .filter(|f| same_but_width_and_residual(f, layer))
-            .filter(|f| f.out_channels != layer.out_channels)
-        {
+        } else if let Some(f) = same_shape.filter(|f| !width_allowed(f)) {
             bail!(
                 "layer {t} of the asked model has {} channels and the file's layer {next} {}: {}",
                 layer.out_channels,

@@ -58,8 +58,8 @@ pub struct Options {
     /// atomically).
     pub export_best: bool,
     /// Start from these weights (safetensors of the same model, or of one with fewer residual
-    /// blocks or channels, see [`grow`]) instead of random ones: a fine-tune. A resumed run takes its
-    /// checkpoint's weights instead.
+    /// blocks or channels, see [`grow`]) instead of random ones: a fine-tune. A resumed run
+    /// takes its checkpoint's weights instead.
     pub init: Option<PathBuf>,
 }
 
