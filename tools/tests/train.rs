@@ -201,3 +201,46 @@ fn a_fine_tune_starts_from_the_given_weights() {
     assert!(format!("{err:#}").contains("--init"), "{err:#}");
     assert!(format!("{err:#}").contains("not narrowed"), "{err:#}");
 }
+
+#[test]
+fn a_family_cap_trains_each_epoch_on_at_most_that_many_of_every_family() {
+    let config = train::example_config(32, 4);
+    // One family of 12 sequences and four of one each.
+    let mut data = synthetic(20, 3);
+    for (n, e) in data.iter_mut().enumerate() {
+        e.name = format!("RF{:05}|fam|s{n}", n.saturating_sub(11));
+    }
+    let options = |family_cap| Options {
+        epochs: 2,
+        batch: 2,
+        family_cap,
+        ..Options::default()
+    };
+    let steps = |family_cap| -> Vec<usize> {
+        let trained = train::train(
+            &config,
+            &data[..16],
+            &data[16..18],
+            &data[18..],
+            &options(family_cap),
+            |_| {},
+        )
+        .unwrap();
+        trained.report.epochs.iter().map(|e| e.steps).collect()
+    };
+    // Capped at 3: 3 of the large family and the 4 small ones, in batches of 2.
+    assert_eq!(steps(3), [4, 4]);
+    assert_eq!(steps(0), [8, 8]);
+    // Names without a family can't be capped: the error says so.
+    let unnamed = synthetic(6, 3);
+    let refused = train::train(
+        &config,
+        &unnamed[..4],
+        &unnamed[4..5],
+        &unnamed[5..],
+        &options(3),
+        |_| {},
+    );
+    let err = refused.err().expect("trained without families");
+    assert!(format!("{err:#}").contains("names no family"), "{err:#}");
+}

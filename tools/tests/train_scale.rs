@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use scnn_tools::commands::example::{hairpins, Rng};
 use scnn_tools::dataset::Example;
 use scnn_tools::formats::fasta::pairs_of;
-use scnn_tools::train::batches::{batch, by_length, epoch_batches};
+use scnn_tools::train::batches::{batch, by_length, epoch_batches, FamilyCap};
 use scnn_tools::train::{self, Options, Trained};
 
 fn synthetic(count: usize, seed: u64) -> Vec<Example> {
@@ -31,7 +31,7 @@ fn lengths(n: usize) -> Vec<usize> {
 #[test]
 fn bucketed_batches_cover_every_sequence_once_and_group_lengths() {
     let lengths = lengths(203);
-    let batches = epoch_batches(&lengths, 8, true, &mut Rng(1));
+    let batches = epoch_batches(&lengths, 8, true, None, &mut Rng(1));
     assert_eq!(batches.len(), 203usize.div_ceil(8));
     let mut seen = HashSet::new();
     for b in &batches {
@@ -59,10 +59,10 @@ fn bucketed_batches_cover_every_sequence_once_and_group_lengths() {
         firsts.windows(2).any(|w| w[0] > w[1]),
         "batches came out sorted"
     );
-    assert_eq!(batches, epoch_batches(&lengths, 8, true, &mut Rng(1)));
-    assert_ne!(batches, epoch_batches(&lengths, 8, true, &mut Rng(2)));
+    assert_eq!(batches, epoch_batches(&lengths, 8, true, None, &mut Rng(1)));
+    assert_ne!(batches, epoch_batches(&lengths, 8, true, None, &mut Rng(2)));
     // Without bucketing a batch mixes lengths.
-    let mixed = epoch_batches(&lengths, 8, false, &mut Rng(1));
+    let mixed = epoch_batches(&lengths, 8, false, None, &mut Rng(1));
     let spread = |b: &Vec<usize>| {
         let l = b.iter().map(|&i| lengths[i]);
         l.clone().max().unwrap() - l.min().unwrap()
@@ -70,6 +70,45 @@ fn bucketed_batches_cover_every_sequence_once_and_group_lengths() {
     assert!(
         mixed.iter().map(spread).sum::<usize>() > 10 * batches.iter().map(spread).sum::<usize>()
     );
+}
+
+#[test]
+fn a_family_cap_draws_at_most_that_many_of_each_family_and_a_new_draw_each_epoch() {
+    let lengths = lengths(203);
+    // Family 0 holds 120 examples, families 1..=83 one each.
+    let families: Vec<u32> = (0..203u32).map(|i| i.saturating_sub(119)).collect();
+    let cap = FamilyCap {
+        families: &families,
+        cap: 5,
+    };
+    assert_eq!(cap.epoch_len(), 5 + 83);
+    let mut rng = Rng(1);
+    let first = epoch_batches(&lengths, 8, true, Some(cap), &mut rng);
+    let second = epoch_batches(&lengths, 8, true, Some(cap), &mut rng);
+    for epoch in [&first, &second] {
+        let drawn: Vec<usize> = epoch.concat();
+        assert_eq!(drawn.len(), cap.epoch_len());
+        assert_eq!(epoch.len(), cap.epoch_len().div_ceil(8));
+        assert_eq!(drawn.iter().filter(|&&i| families[i] == 0).count(), 5);
+        // Every small family is in, once.
+        let small: HashSet<usize> = drawn.iter().copied().filter(|&i| i >= 120).collect();
+        assert_eq!(small.len(), 83);
+    }
+    let large = |epoch: &Vec<Vec<usize>>| -> HashSet<usize> {
+        epoch.concat().into_iter().filter(|&i| i < 120).collect()
+    };
+    assert_ne!(large(&first), large(&second), "the same draw twice");
+    // A cap no family reaches changes nothing: same batches, same randomness used.
+    let loose = FamilyCap {
+        families: &families,
+        cap: 120,
+    };
+    let (mut a, mut b) = (Rng(7), Rng(7));
+    assert_eq!(
+        epoch_batches(&lengths, 8, true, Some(loose), &mut a),
+        epoch_batches(&lengths, 8, true, None, &mut b)
+    );
+    assert_eq!(a.0, b.0);
 }
 
 #[test]

@@ -87,19 +87,54 @@ fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
     }
 }
 
+/// At most `cap` examples of each family in one epoch: `families[i]` numbers example `i`'s.
+#[derive(Clone, Copy, Debug)]
+pub struct FamilyCap<'a> {
+    pub families: &'a [u32],
+    pub cap: usize,
+}
+
+impl FamilyCap<'_> {
+    /// How many examples an epoch holds: each family's size, or `cap` if that is smaller.
+    pub fn epoch_len(&self) -> usize {
+        let mut sizes = std::collections::HashMap::<u32, usize>::new();
+        for &f in self.families {
+            *sizes.entry(f).or_default() += 1;
+        }
+        sizes.values().map(|&n| n.min(self.cap)).sum()
+    }
+
+    /// Keeps the first `cap` of each family in `order` (a shuffled order, so a fresh draw).
+    fn keep(&self, order: &mut Vec<usize>) {
+        let mut taken = std::collections::HashMap::<u32, usize>::new();
+        order.retain(|&i| {
+            let n = taken.entry(self.families[i]).or_default();
+            *n += 1;
+            *n <= self.cap
+        });
+    }
+}
+
 /// One epoch's batches of indices into `lengths`, in training order.
 ///
 /// Bucketed: shuffled, then sorted by length (ties stay shuffled) and cut into batches, whose
 /// order is shuffled; each batch holds sequences of about one length, so a batch cropped to
-/// its longest wastes little on padding. Otherwise: one shuffle cut into batches.
+/// its longest wastes little on padding. Otherwise: one shuffle cut into batches. With a
+/// family cap, each epoch draws at most `cap` examples of every family from the shuffle, so
+/// a few large families do not outweigh the many small ones; the draw costs no randomness, so
+/// without a cap the order is as before.
 pub fn epoch_batches(
     lengths: &[usize],
     batch: usize,
     bucketed: bool,
+    family_cap: Option<FamilyCap<'_>>,
     rng: &mut Rng,
 ) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     shuffle(&mut order, rng);
+    if let Some(cap) = family_cap {
+        cap.keep(&mut order);
+    }
     if !bucketed {
         return order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
     }

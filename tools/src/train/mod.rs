@@ -61,6 +61,10 @@ pub struct Options {
     /// blocks or channels, see [`grow`]) instead of random ones: a fine-tune. A resumed run
     /// takes its checkpoint's weights instead.
     pub init: Option<PathBuf>,
+    /// Each epoch draws at most this many training examples of every family (0: all of
+    /// them), so the few large families do not outweigh the many small ones; see
+    /// [`batches::FamilyCap`]. Needs a task whose examples name their family.
+    pub family_cap: usize,
 }
 
 impl Default for Options {
@@ -81,6 +85,7 @@ impl Default for Options {
             checkpoint_every: 0,
             steps_per_run: 0,
             init: None,
+            family_cap: 0,
         }
     }
 }
@@ -139,6 +144,11 @@ pub trait Task: Sync {
     fn length(&self, example: &Self::Example) -> usize;
     /// Feeds what identifies `example` into a run's fingerprint.
     fn fingerprint(&self, example: &Self::Example, hash: &mut u64);
+    /// The family `example` belongs to, if the task knows families (for
+    /// [`Options::family_cap`]).
+    fn family<'a>(&self, _example: &'a Self::Example) -> Option<&'a str> {
+        None
+    }
     /// A fresh net for `layout`: its convs, plus whatever else the task learns.
     fn init(&self, layout: &Layout, seed: u64, device: &Device) -> Net {
         layout.init(seed, device)
@@ -192,6 +202,10 @@ impl Task for Structures {
 
     fn length(&self, example: &Example) -> usize {
         example.sequence.len()
+    }
+
+    fn family<'a>(&self, example: &'a Example) -> Option<&'a str> {
+        crate::dataset::family(&example.name)
     }
 
     fn fingerprint(&self, e: &Example, hash: &mut u64) {
@@ -505,6 +519,27 @@ fn fnv(hash: &mut u64, bytes: &[u8]) {
     }
 }
 
+/// Each training example's family as a number, when `family_cap` asks for them.
+fn family_numbers<T: Task>(
+    task: &T,
+    train: &[T::Example],
+    family_cap: usize,
+) -> Result<Option<Vec<u32>>> {
+    if family_cap == 0 {
+        return Ok(None);
+    }
+    let mut numbers = std::collections::HashMap::new();
+    let mut families = Vec::with_capacity(train.len());
+    for (n, example) in train.iter().enumerate() {
+        let Some(family) = task.family(example) else {
+            bail!("--family-cap: training example {n} names no family (headers `ACC|ID|NAME`, as in Rfam)");
+        };
+        let next = numbers.len() as u32;
+        families.push(*numbers.entry(family).or_insert(next));
+    }
+    Ok(Some(families))
+}
+
 /// Hash of what decides a run's course: model, training options, training data.
 fn fingerprint<T: Task>(
     task: &T,
@@ -525,6 +560,10 @@ fn fingerprint<T: Task>(
         options.bucket,
     );
     fnv(&mut hash, serde_json::to_string(&shaping)?.as_bytes());
+    // Only when set, so the runs checkpointed before the option existed still resume.
+    if options.family_cap > 0 {
+        fnv(&mut hash, &(options.family_cap as u64).to_le_bytes());
+    }
     if let Some(path) = &options.init {
         let bytes = std::fs::read(path)
             .with_context(|| format!("--init: cannot read {}", path.display()))?;
@@ -736,7 +775,13 @@ pub fn train_task<T: Task>(
     let fingerprint = fingerprint(task, config, options, train)?;
     let mut run = start(task, &layout, options, fingerprint, &device)?;
     let resumed_after_epoch = run.epochs_done;
-    let steps_per_epoch = train.len().div_ceil(options.batch);
+    let families = family_numbers(task, train, options.family_cap)?;
+    let family_cap = families.as_deref().map(|families| batches::FamilyCap {
+        families,
+        cap: options.family_cap,
+    });
+    let epoch_len = family_cap.map_or(train.len(), |cap| cap.epoch_len());
+    let steps_per_epoch = epoch_len.div_ceil(options.batch);
     let mut total = steps_per_epoch * options.epochs;
     if options.max_steps > 0 {
         total = total.min(options.max_steps);
@@ -760,7 +805,13 @@ pub fn train_task<T: Task>(
             break;
         }
         let epoch_rng = run.rng.0;
-        let batches = batches::epoch_batches(&lengths, options.batch, options.bucket, &mut run.rng);
+        let batches = batches::epoch_batches(
+            &lengths,
+            options.batch,
+            options.bucket,
+            family_cap,
+            &mut run.rng,
+        );
         // A checkpoint within this epoch: its first steps are taken already.
         let skip = std::mem::take(&mut run.steps_into_epoch);
         let mut epoch_loss: f64 = run.losses[run.losses.len().saturating_sub(skip)..]

@@ -97,6 +97,11 @@ pub struct TrainArgs {
     /// pair crosses; see the RNA model card). Validation and test stay whole sequences.
     #[arg(long, value_name = "MIN_BASES")]
     pub domains: Option<usize>,
+    /// RNA: each epoch trains on at most this many sequences of every family (a fresh draw
+    /// each epoch; domains count with their family), so the few large families do not outweigh
+    /// the many small ones. Needs `ACC|ID|NAME` headers, as in Rfam (0: every sequence).
+    #[arg(long, value_name = "SEQUENCES", default_value_t = 0)]
+    pub family_cap: usize,
     /// Fraction of the distinct sequences held out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub validation: f64,
@@ -308,6 +313,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.task != Task::Rna && args.domains.is_some() {
         bail!("--domains is for RNA structures (--task rna)");
     }
+    if args.task != Task::Rna && args.family_cap > 0 {
+        bail!("--family-cap is for RNA structures (--task rna)");
+    }
     if args.domains.is_some() && args.split == SplitMode::Random {
         bail!("--domains needs the family split: a domain of a held-out sequence's family would leak into training");
     }
@@ -486,6 +494,7 @@ fn loop_options(args: &TrainArgs) -> Options {
         checkpoint_every: args.checkpoint_every,
         steps_per_run: args.steps_per_run,
         init: args.init.clone(),
+        family_cap: args.family_cap,
     }
 }
 
