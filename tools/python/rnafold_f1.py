@@ -43,12 +43,26 @@ def records(path):
         yield lines[k][1:], lines[k + 1], lines[k + 2]
 
 
+def family(name):
+    """The family of an `ACC|ID|NAME` header (as in Rfam), as `scnn evaluate` reads it."""
+    accession, bar, _ = name.partition("|")
+    return accession if bar and accession else None
+
+
 def main(path):
     scores = []
-    for _, sequence, reference in records(path):
+    for name, sequence, reference in records(path):
         predicted, _ = RNA.fold(sequence.upper().replace("T", "U"))
-        scores.append(f1(pairs(predicted), pairs(reference)))
-    print(f"{len(scores)} sequences, RNAfold {RNA.__version__} mean pair F1 {sum(scores) / len(scores):.4f}")
+        scores.append((name.split()[0], f1(pairs(predicted), pairs(reference))))
+    mean = sum(s for _, s in scores) / len(scores)
+    print(f"{len(scores)} sequences, RNAfold {RNA.__version__} mean pair F1 {mean:.4f}")
+    by_family = {}
+    for name, score in scores:
+        if family(name) is None:
+            return
+        by_family.setdefault(family(name), []).append(score)
+    means = [sum(s) / len(s) for s in by_family.values()]
+    print(f"families {len(means)}: mean pair F1 over families {sum(means) / len(means):.4f}")
 
 
 if __name__ == "__main__":

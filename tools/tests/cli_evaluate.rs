@@ -369,6 +369,10 @@ fn the_general_model_answers_up_to_its_pair_length_in_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sequences"], 4);
     assert!((0.0..=1.0).contains(&v["f1"].as_f64().unwrap()));
+    // Rfam-style names: the mean over families too, here four families of one sequence each.
+    assert_eq!(v["families"]["families"], 4, "{v}");
+    let by_family = v["families"]["family_f1"].as_f64().unwrap();
+    assert!((by_family - v["f1"].as_f64().unwrap()).abs() < 1e-12, "{v}");
 }
 
 #[test]

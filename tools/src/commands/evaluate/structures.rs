@@ -41,6 +41,38 @@ struct Report<'a> {
     cleaning: &'a Cleaning,
     #[serde(flatten)]
     means: Means,
+    /// With Rfam-style names, the mean over families too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    families: Option<FamilyMeans>,
+}
+
+/// Pair F1 weighing every family alike: each family's mean over its sequences, then the mean
+/// of those. A set where a few families hold most sequences is otherwise scored mostly on
+/// them, while a user's new RNA is more likely from one of the many small ones.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FamilyMeans {
+    pub families: usize,
+    pub family_f1: f64,
+}
+
+impl FamilyMeans {
+    /// Over `scored`, when every name is `ACC|ID|NAME` ([`dataset::family`]); else `None`.
+    pub fn of(scored: &[Scored]) -> Option<Self> {
+        let mut by_family = std::collections::BTreeMap::<&str, (f64, usize)>::new();
+        for s in scored {
+            let sum = by_family.entry(dataset::family(&s.name)?).or_default();
+            *sum = (sum.0 + s.f1, sum.1 + 1);
+        }
+        let families = by_family.len();
+        (families > 0).then(|| Self {
+            families,
+            family_f1: by_family
+                .values()
+                .map(|&(f1, n)| f1 / n as f64)
+                .sum::<f64>()
+                / families as f64,
+        })
+    }
 }
 
 /// Scores of one prediction against its reference.
@@ -137,6 +169,7 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         data: args.data.display().to_string(),
         cleaning: &cleaning,
         means: Means::of(&scored),
+        families: FamilyMeans::of(&scored),
     };
     if args.json {
         if args.per_sequence {
@@ -184,5 +217,51 @@ pub fn run(args: &EvaluateArgs, blob: &Blob, summary: &Summary) -> Result<()> {
         report.means.precision,
         report.means.recall
     )?;
+    if let Some(f) = &report.families {
+        outln!(
+            "families {}: mean pair F1 over families {:.4}",
+            f.families,
+            f.family_f1
+        )?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(name: &str, f1: f64) -> Scored {
+        Scored {
+            name: name.to_string(),
+            length: 10,
+            reference_pairs: 1,
+            predicted_pairs: 1,
+            correct_pairs: 0,
+            f1,
+        }
+    }
+
+    #[test]
+    fn every_family_weighs_alike_and_unnamed_sets_have_no_family_mean() {
+        let set = [
+            scored("RF1|a|x", 1.0),
+            scored("RF1|a|y", 1.0),
+            scored("RF1|a|z", 1.0),
+            scored("RF2|b|w", 0.0),
+        ];
+        assert_eq!(
+            FamilyMeans::of(&set),
+            Some(FamilyMeans {
+                families: 2,
+                family_f1: 0.5
+            })
+        );
+        assert_eq!(Means::of(&set).f1, 0.75);
+        assert_eq!(
+            FamilyMeans::of(&[scored("RF1|a|x", 1.0), scored("plain", 1.0)]),
+            None
+        );
+        assert_eq!(FamilyMeans::of(&[]), None);
+    }
 }
