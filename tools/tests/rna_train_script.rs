@@ -1,6 +1,6 @@
 //! The one command that reproduces the shipped RNA model, `tools/models/rna-train.sh`, run
 //! end to end on a tiny Rfam-like file with one step a stage: each stage starts from the one
-//! before, the last trains on closed domains, the int8 blob is converted and scored on the
+//! before, the last two train on closed domains, the last with a family cap, the int8 blob is converted and scored on the
 //! test split, and a second run finds every stage done and trains nothing again. A base stage
 //! stopped after its first epoch, or after both but before its export, goes on from its
 //! checkpoint for what is left of its two epochs.
@@ -46,23 +46,26 @@ fn the_rna_training_script_chains_its_stages_converts_and_resumes() {
 
     let out = run();
     assert!(out.status.success(), "{}", stderr(&out));
-    let (base, first, last) = (
+    let (base, first, domains, last) = (
         report(&dir, "base"),
         report(&dir, "first-ft"),
+        report(&dir, "domains"),
         report(&dir, "rna"),
     );
     assert!(base["options"]["init"].is_null(), "{base}");
     let init = |r: &serde_json::Value| r["options"]["init"].as_str().unwrap_or("").to_string();
     assert!(init(&first).ends_with("out/base.safetensors"), "{first}");
-    assert!(init(&last).ends_with("out/first-ft.safetensors"), "{last}");
-    assert_eq!(first["decoder"], "nested");
-    assert_eq!(last["decoder"], "nested");
-    assert!(
-        last["split"]["train_domains"]["sequences"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert!(init(&domains).ends_with("out/first-ft.safetensors"), "{domains}");
+    assert!(init(&last).ends_with("out/domains.safetensors"), "{last}");
+    for stage in [&first, &domains, &last] {
+        assert_eq!(stage["decoder"], "nested");
+    }
+    for stage in [&domains, &last] {
+        let added = &stage["split"]["train_domains"]["sequences"];
+        assert!(added.as_u64().unwrap() > 0, "{stage}");
+    }
+    assert_eq!(last["options"]["family_cap"], 10, "{last}");
+    assert_eq!(domains["options"]["family_cap"], 0, "{domains}");
     assert!(base["split"]["train_domains"].is_null());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -80,6 +83,7 @@ fn the_rna_training_script_chains_its_stages_converts_and_resumes() {
     let outputs = [
         "base.safetensors",
         "first-ft.safetensors",
+        "domains.safetensors",
         "rna.safetensors",
         "rna.scnn",
     ];
@@ -94,7 +98,7 @@ fn the_rna_training_script_chains_its_stages_converts_and_resumes() {
 /// Removes every stage's outputs and the later stages' checkpoints, as a stop during the base
 /// stage would have left the folder, keeping the base checkpoint.
 fn keep_only_the_base_checkpoint(dir: &Dir) {
-    for name in ["base", "first-ft", "rna"] {
+    for name in ["base", "first-ft", "domains", "rna"] {
         for file in [
             format!("out/{name}.safetensors"),
             format!("out/{name}-training.json"),
@@ -103,7 +107,7 @@ fn keep_only_the_base_checkpoint(dir: &Dir) {
         }
     }
     std::fs::remove_file(dir.path("out/rna.scnn")).unwrap();
-    for name in ["first-ft", "rna"] {
+    for name in ["first-ft", "domains", "rna"] {
         std::fs::remove_dir_all(dir.path(&format!("out/ckpt-{name}"))).unwrap();
     }
 }
