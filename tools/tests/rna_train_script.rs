@@ -55,7 +55,10 @@ fn the_rna_training_script_chains_its_stages_converts_and_resumes() {
     assert!(base["options"]["init"].is_null(), "{base}");
     let init = |r: &serde_json::Value| r["options"]["init"].as_str().unwrap_or("").to_string();
     assert!(init(&first).ends_with("out/base.safetensors"), "{first}");
-    assert!(init(&domains).ends_with("out/first-ft.safetensors"), "{domains}");
+    assert!(
+        init(&domains).ends_with("out/first-ft.safetensors"),
+        "{domains}"
+    );
     assert!(init(&last).ends_with("out/domains.safetensors"), "{last}");
     for stage in [&first, &domains, &last] {
         assert_eq!(stage["decoder"], "nested");
