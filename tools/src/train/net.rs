@@ -167,12 +167,12 @@ impl Layout {
                         .map_err(|e| anyhow::anyhow!("layer {t}'s initial kernel: {e:?}"))?;
                     let mut sums = vec![0f64; self.params[t]];
                     let mut counts = vec![0u32; self.params[t]];
-                    let mut new_channel = vec![false; self.params[t]];
                     for (n, &at) in self.gather[t].iter().enumerate() {
                         let (o, c, uv) =
                             (n / (c_count * k * k), n / (k * k) % c_count, n % (k * k));
+                        // A parameter is shared within one output channel (`W[o][c][u][v] =
+                        // W[o][π(c)][v][u]`), so a new channel's are never counted.
                         if o >= o_file {
-                            new_channel[at as usize] = true;
                             continue;
                         }
                         // An old channel takes nothing from a new one.
@@ -182,9 +182,9 @@ impl Layout {
                         counts[at as usize] += 1;
                     }
                     let values: Vec<f32> = (0..self.params[t])
-                        .map(|p| match new_channel[p] {
-                            true => fresh[p],
-                            false => (sums[p] / counts[p].max(1) as f64) as f32,
+                        .map(|p| match counts[p] {
+                            0 => fresh[p],
+                            n => (sums[p] / n as f64) as f32,
                         })
                         .collect();
                     let fresh_bias: Vec<f32> = net.biases[t]
