@@ -97,11 +97,9 @@ pub struct FamilyCap<'a> {
 impl FamilyCap<'_> {
     /// How many examples an epoch holds: each family's size, or `cap` if that is smaller.
     pub fn epoch_len(&self) -> usize {
-        let mut sizes = std::collections::HashMap::<u32, usize>::new();
-        for &f in self.families {
-            *sizes.entry(f).or_default() += 1;
-        }
-        sizes.values().map(|&n| n.min(self.cap)).sum()
+        let mut all: Vec<usize> = (0..self.families.len()).collect();
+        self.keep(&mut all);
+        all.len()
     }
 
     /// Keeps the first `cap` of each family in `order` (a shuffled order, so a fresh draw).
