@@ -187,6 +187,32 @@ fn train_blocks_shape_the_network() {
     );
 }
 
+/// One step of a width-2, one-block model on `data`, a fifth each held out for validation
+/// and test, the splits written to `splits`.
+fn tiny_train(data: &str, weights: &str, splits: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--data",
+        data,
+        "-o",
+        weights,
+        "--splits",
+        splits,
+        "--width",
+        "2",
+        "--blocks",
+        "3:1",
+        "--max-steps",
+        "1",
+        "--validation",
+        "0.2",
+        "--test",
+        "0.2",
+    ];
+    args.extend_from_slice(extra);
+    scnn(&args)
+}
+
 #[test]
 fn train_domains_come_from_long_sequences_of_training_families_only() {
     let dir = Dir::new();
@@ -198,31 +224,9 @@ fn train_domains_come_from_long_sequences_of_training_families_only() {
         dir.s("s"),
     );
     let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--data",
-            &data,
-            "-o",
-            &weights,
-            "--report",
-            &report,
-            "--splits",
-            &splits,
-            "--width",
-            "2",
-            "--blocks",
-            "3:1",
-            "--max-steps",
-            "1",
-            "--validation",
-            "0.2",
-            "--test",
-            "0.2",
-            "--domains",
-            "30",
-        ];
+        let mut args = vec!["--report", &report, "--domains", "30"];
         args.extend_from_slice(extra);
-        scnn(&args)
+        tiny_train(&data, &weights, &splits, &args)
     };
     let out = train(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -256,6 +260,52 @@ fn train_domains_come_from_long_sequences_of_training_families_only() {
     }
     let out = train(&["--split", "random"]);
     common::assert_fails(&out, &["--domains needs the family split"]);
+}
+
+#[test]
+fn split_seed_holds_out_the_same_sequences_whatever_the_seed() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("d.fa"), rfam_like(7)).unwrap();
+    let data = dir.s("d.fa");
+    // The held-out sequences (validation then test) and the weights of one run.
+    let train = |name: &str, extra: &[&str]| {
+        let (weights, splits) = (dir.s(&format!("{name}.safetensors")), dir.s(name));
+        let out = tiny_train(&data, &weights, &splits, extra);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let read = |f: &str| std::fs::read_to_string(dir.path(&format!("{name}/{f}"))).unwrap();
+        let held_out = read("validation.fa") + &read("test.fa");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path(&format!("{name}.json"))).unwrap())
+                .unwrap();
+        let seed = report["split"]["seed"].as_u64();
+        (held_out, std::fs::read(&weights).unwrap(), seed)
+    };
+    let (held_one, weights_one, seed_one) = train("one", &["--seed", "1"]);
+    let (held_two, weights_two, seed_two) = train("two", &["--seed", "2", "--split-seed", "1"]);
+    let (held_other, _, seed_other) = train("other", &["--seed", "2"]);
+    // The report names the seed of the split.
+    assert_eq!(
+        (seed_one, seed_two, seed_other),
+        (Some(1), Some(1), Some(2))
+    );
+    assert_eq!(held_one, held_two);
+    assert_ne!(
+        weights_one, weights_two,
+        "--seed no longer seeds the weights"
+    );
+    assert_ne!(held_one, held_other, "--seed no longer seeds the split");
+    let out = scnn(&[
+        "train",
+        "--task",
+        "items",
+        "--data",
+        &data,
+        "-o",
+        &dir.s("i.safetensors"),
+        "--split-seed",
+        "3",
+    ]);
+    common::assert_fails(&out, &["--split-seed is for RNA and contacts"]);
 }
 
 /// Whether any two pairs cross (a pseudoknot).

@@ -111,6 +111,10 @@ pub struct TrainArgs {
     /// Seed of the split, the initial weights and the batch order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Seed of the split alone (default: --seed), so runs of several --seed values hold out
+    /// the same validation and test sequences.
+    #[arg(long, value_name = "SEED")]
+    pub split_seed: Option<u64>,
     /// How to hold out validation and test sequences: `family` keeps whole families (the
     /// first `|` field of `ACC|ID|NAME` headers, as in Rfam) in one split, `random` splits
     /// sequences, `auto` splits by family when every header names one.
@@ -155,6 +159,13 @@ pub struct TrainArgs {
     /// (`nested`: the one of `--decoder nested` and `SCNN_DECODER=nested` firmware).
     #[arg(long, value_enum, default_value_t = crate::commands::Decoder::Greedy)]
     pub decoder: crate::commands::Decoder,
+}
+
+impl TrainArgs {
+    /// The seed that draws the validation and test sets.
+    fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
+    }
 }
 
 /// One `KERNEL:DILATION` of `--blocks`: an odd kernel of 1 to 7 and a dilation of 1 to 64.
@@ -202,10 +213,11 @@ fn split(examples: Vec<Example>, args: &TrainArgs) -> Result<(dataset::Splits, &
         SplitMode::Auto => dataset::has_families(&examples),
     };
     if by_family {
-        let splits = dataset::split_by_family(examples, args.validation, args.test, args.seed)?;
+        let splits =
+            dataset::split_by_family(examples, args.validation, args.test, args.split_seed())?;
         Ok((splits, "family"))
     } else {
-        let splits = dataset::split(examples, args.validation, args.test, args.seed);
+        let splits = dataset::split(examples, args.validation, args.test, args.split_seed());
         Ok((splits, "random"))
     }
 }
@@ -319,6 +331,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.domains.is_some() && args.split == SplitMode::Random {
         bail!("--domains needs the family split: a domain of a held-out sequence's family would leak into training");
     }
+    if args.task == Task::Items && args.split_seed.is_some() {
+        bail!("--split-seed is for RNA and contacts: the items split holds out every user's last items, by no seed");
+    }
     if args.task == Task::Items && args.init.is_some() {
         bail!("--init is for RNA and contact models; a recommender starts from random weights");
     }
@@ -355,6 +370,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let mut counts = serde_json::json!({
         "kind": split_kind,
+        "seed": args.split_seed(),
         "train": dataset::count(&splits.train),
         "validation": dataset::count(&splits.validation),
         "test": dataset::count(&splits.test),
