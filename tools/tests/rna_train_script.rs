@@ -3,7 +3,8 @@
 //! before, the last two train on closed domains, the last with a family cap, the int8 blob is converted and scored on the
 //! test split, and a second run finds every stage done and trains nothing again. A base stage
 //! stopped after its first epoch, or after both but before its export, goes on from its
-//! checkpoint for what is left of its two epochs.
+//! checkpoint for what is left of its two epochs. And the one command of the SCNN-against-CNN
+//! comparison, `tools/models/rna-compare.sh`: every model and seed on one split, summarized.
 
 mod common;
 
@@ -16,8 +17,15 @@ fn report(dir: &Dir, name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(&path).expect("stage report")).unwrap()
 }
 
-/// Runs the script on `dir/rfam.fa` into `dir/out` with `extra` options for every stage.
+/// Runs the training script on `dir/rfam.fa` into `dir/out` with `extra` options for every
+/// stage.
 fn run_script(dir: &Dir, extra: &[&str]) -> Output {
+    run_named_script(dir, "rna-train.sh", extra, &[])
+}
+
+/// Runs `tools/models/SCRIPT` on `dir/rfam.fa` into `dir/out` with `extra` options for every
+/// `scnn train` and `env` besides.
+fn run_named_script(dir: &Dir, script: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let bin = Path::new(env!("CARGO_BIN_EXE_scnn")).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -25,7 +33,7 @@ fn run_script(dir: &Dir, extra: &[&str]) -> Output {
         std::env::var("PATH").unwrap_or_default()
     );
     Command::new("sh")
-        .arg(manifest("models/rna-train.sh"))
+        .arg(manifest(&format!("models/{script}")))
         .args(extra)
         .args(["--validation", "0.2", "--test", "0.2"])
         .current_dir(manifest(".."))
@@ -34,6 +42,7 @@ fn run_script(dir: &Dir, extra: &[&str]) -> Output {
         .env("OUT", dir.s("out"))
         // The shipped 256-sequence calibration takes minutes; the training split serves.
         .env("CAL", dir.s("out/splits/train.fa"))
+        .envs(env.iter().copied())
         .output()
         .expect("run sh")
 }
@@ -148,4 +157,75 @@ fn a_stopped_base_stage_trains_only_what_is_left_of_its_two_epochs() {
         std::fs::read(dir.path("out/base.safetensors")).unwrap(),
         weights
     );
+}
+
+/// The report of the comparison's run `name`.
+fn run_report(dir: &Dir, name: &str) -> serde_json::Value {
+    let path = dir.path(&format!("out/{name}.json"));
+    serde_json::from_slice(&std::fs::read(&path).expect("run report")).unwrap()
+}
+
+#[test]
+fn the_comparison_script_trains_every_model_and_seed_on_one_split_and_summarizes_them() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("rfam.fa"), rfam_like(13)).unwrap();
+    let run = || {
+        run_named_script(
+            &dir,
+            "rna-compare.sh",
+            &["--max-steps", "1"],
+            &[("SEEDS", "1 2")],
+        )
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut splits = Vec::new();
+    for seed in [1, 2] {
+        let [scnn, cnn, wide] =
+            ["scnn24", "cnn24", "scnn29"].map(|m| run_report(&dir, &format!("{m}-s{seed}")));
+        assert_eq!(
+            [&scnn, &cnn, &wide].map(|r| r["options"]["dense"].as_bool()),
+            [Some(false), Some(true), Some(false)]
+        );
+        let parameters = [&scnn, &cnn, &wide].map(|r| r["trainable_parameters"].as_u64().unwrap());
+        assert!(
+            parameters[0] < parameters[2] && parameters[2] < parameters[1],
+            "{parameters:?}"
+        );
+        for r in [&scnn, &cnn, &wide] {
+            assert_eq!(r["options"]["seed"], seed);
+            assert_eq!(r["options"]["family_cap"], 10);
+            assert_eq!(r["decoder"], "nested");
+            assert_eq!(r["split"]["seed"], 1);
+            splits.push(r["split"].clone());
+        }
+    }
+    assert!(splits.iter().all(|s| *s == splits[0]), "{splits:?}");
+    let summary = std::fs::read_to_string(dir.path("out/summary.tsv")).unwrap();
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), 7, "{summary}");
+    // Each run's line holds its report's numbers.
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let r = run_report(&dir, &format!("{}-s{}", fields[0], fields[1]));
+        assert_eq!(fields[2], r["trainable_parameters"].to_string(), "{line}");
+        for (field, key) in [(fields[3], "validation_f1"), (fields[4], "test_f1")] {
+            assert_eq!(field.parse::<f64>().ok(), r[key].as_f64(), "{line}: {key}");
+        }
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("2 seeds").count(), 3, "{stdout}");
+
+    let before = std::fs::metadata(dir.path("out/scnn29-s2.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = run();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(!stderr(&again).contains("step "), "{}", stderr(&again));
+    let after = std::fs::metadata(dir.path("out/scnn29-s2.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "a finished run trained again");
 }
