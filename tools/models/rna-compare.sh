@@ -3,7 +3,8 @@
 # depth and width, and an SCNN about as large as that CNN (width 29), over seeds 1, 2 and 3.
 # Every run trains from scratch for one epoch that draws at most 10 sequences of every family
 # (--family-cap 10: 1,074 steps of 8), on the shipped model's split (--split-seed 1), selected
-# with the nested decoder; about 15 minutes a run of width 24 and 20 of width 29 on two cores.
+# with the nested decoder. Nine runs, about two hours one after another on two cores (66
+# minutes here with two or three at a time).
 # It prints a table of validation and test F1 (f32, nested decoder), each model's mean and
 # standard deviation over the seeds, and writes it to OUT/summary.tsv.
 # A finished run is skipped and a stopped one resumes from its checkpoint, so running the
