@@ -269,6 +269,20 @@ pub fn family(name: &str) -> Option<&str> {
     }
 }
 
+/// The mean of `scores` weighing every family alike: each family's mean over its members,
+/// then the mean of those; with the number of families. `None` when some name has no family
+/// ([`family`]) or there are none.
+pub fn family_mean<'a>(scores: impl IntoIterator<Item = (&'a str, f64)>) -> Option<(usize, f64)> {
+    let mut by_family = std::collections::BTreeMap::<&str, (f64, usize)>::new();
+    for (name, score) in scores {
+        let sum = by_family.entry(family(name)?).or_default();
+        *sum = (sum.0 + score, sum.1 + 1);
+    }
+    let families = by_family.len();
+    let means = by_family.values().map(|&(sum, n)| sum / n as f64);
+    (families > 0).then(|| (families, means.sum::<f64>() / families as f64))
+}
+
 /// Whether every example names its family, so a family-wise split is possible.
 pub fn has_families(examples: &[Example]) -> bool {
     !examples.is_empty() && examples.iter().all(|e| family(&e.name).is_some())

@@ -244,3 +244,73 @@ fn a_family_cap_trains_each_epoch_on_at_most_that_many_of_every_family() {
     let err = refused.err().expect("trained without families");
     assert!(format!("{err:#}").contains("names no family"), "{err:#}");
 }
+
+#[test]
+fn reports_weigh_families_alike_when_every_name_has_one() {
+    let config = train::example_config(32, 4);
+    let data = synthetic(18, 7);
+    let named = |name: &str, e: &Example| Example {
+        name: name.into(),
+        ..e.clone()
+    };
+    let (a, b) = (&data[16], &data[17]);
+    // Validation: `a` alone in one family, three copies of `b` in another; test: one each.
+    let validation = [
+        named("RF00001|x|a", a),
+        named("RF00002|y|b1", b),
+        named("RF00002|y|b2", b),
+        named("RF00002|y|b3", b),
+    ];
+    let test = [named("RF00003|x|a", a), named("RF00004|y|b", b)];
+    let options = Options {
+        epochs: 100,
+        max_steps: 120,
+        batch: 4,
+        learning_rate: 0.01,
+        ..Options::default()
+    };
+    // A low threshold, so that this briefly trained net predicts pairs.
+    let task = train::Structures {
+        tune_threshold: false,
+        nested: Some(scnn::decode::NestedScoring {
+            threshold: 0.1,
+            helix_penalty: 0.0,
+        }),
+    };
+    let trained = train::train_task(
+        &task,
+        &config,
+        &data[..16],
+        &validation,
+        &test,
+        &options,
+        |_| {},
+    )
+    .unwrap();
+    let r = &trained.report;
+    let f1 = |v: Option<f64>| v.expect("a mean over families");
+    // The test's families hold one sequence each: both means agree.
+    assert!((f1(r.test_family_f1) - r.test_f1).abs() < 1e-9, "{r:?}");
+    // On validation `b` counts three times by sequence and once by family, so the family mean
+    // is the test's (the same net and sequences) and the mean by sequence is not.
+    assert!(
+        (f1(r.validation_family_f1) - r.test_f1).abs() < 1e-9,
+        "{r:?}"
+    );
+    assert!(
+        (r.validation_f1 - r.test_f1).abs() > 1e-3,
+        "a and b score alike: {r:?}"
+    );
+    assert!(r.epochs.iter().all(|e| e.validation_family_f1.is_some()));
+
+    // Names without a family: no means over families.
+    let plain = run(false, 1).report;
+    assert_eq!(
+        (plain.validation_family_f1, plain.test_family_f1),
+        (None, None)
+    );
+    assert!(plain
+        .epochs
+        .iter()
+        .all(|e| e.validation_family_f1.is_none()));
+}

@@ -186,6 +186,16 @@ fn the_cli_trains_splits_by_identity_and_its_weights_verify_in_int8() {
         serde_json::from_str(&std::fs::read_to_string(dir.path("c.json")).unwrap()).unwrap();
     assert_eq!(report["split"]["kind"], "identity clusters");
     assert_eq!(report["data"]["chains"], 43);
+    assert_eq!(report["split"]["seed"], 1);
+    // Another seed on the same split holds out the same chains.
+    let other = dir.s("reseeded-splits");
+    let extra = ["--splits", &other, "--seed", "5", "--split-seed", "1"];
+    let out = train("reseeded.safetensors", "3:1,3:2", "1", &extra);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for held_out in ["validation.jsonl", "test.jsonl"] {
+        let read = |dir: &str| std::fs::read(std::path::Path::new(dir).join(held_out)).unwrap();
+        assert_eq!(read(&splits), read(&other), "{held_out}");
+    }
 
     let out = scnn(&[
         "convert",

@@ -46,6 +46,9 @@ struct SavedEpoch {
     steps: usize,
     mean_loss: u64,
     validation_f1: u64,
+    /// Absent in checkpoints written before it was reported, and for data without families.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation_family_f1: Option<u64>,
 }
 
 impl State {
@@ -69,6 +72,7 @@ impl State {
                     steps: e.steps,
                     mean_loss: e.mean_loss.to_bits(),
                     validation_f1: e.validation_f1.to_bits(),
+                    validation_family_f1: e.validation_family_f1.map(f64::to_bits),
                 })
                 .collect(),
             best: best.map(|(f1, epoch)| (f1.to_bits(), epoch)),
@@ -94,6 +98,7 @@ impl State {
                 steps: e.steps,
                 mean_loss: f64::from_bits(e.mean_loss),
                 validation_f1: f64::from_bits(e.validation_f1),
+                validation_family_f1: e.validation_family_f1.map(f64::from_bits),
             })
             .collect()
     }

@@ -97,6 +97,10 @@ pub struct EpochReport {
     pub steps: usize,
     pub mean_loss: f64,
     pub validation_f1: f64,
+    /// The validation score's mean over families ([`crate::dataset::family_mean`]), when
+    /// every validation example names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_family_f1: Option<f64>,
 }
 
 /// Everything a run produced besides the weights.
@@ -118,6 +122,12 @@ pub struct Report {
     pub validation_f1: f64,
     /// Mean pair F1 on the test split (f32, this crate's forward pass).
     pub test_f1: f64,
+    /// The kept epoch's validation score and the test score as means over families, when
+    /// every example names one (each family's mean first, then the mean of those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_family_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_family_f1: Option<f64>,
     /// The decision threshold chosen on validation and folded into the head's bias, with the
     /// validation and test scores at it (the weights decide at 0.5 as the threshold did).
     pub tuned: Option<Tuned>,
@@ -184,6 +194,17 @@ pub trait Task: Sync {
         examples: &[Self::Example],
         device: &Device,
     ) -> Result<f64>;
+    /// [`Task::score`] and, for a task whose examples all name their family, its mean over
+    /// families, from one pass.
+    fn scores(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        examples: &[Self::Example],
+        device: &Device,
+    ) -> Result<(f64, Option<f64>)> {
+        Ok((self.score(layout, net, examples, device)?, None))
+    }
 }
 
 /// RNA secondary structure: one-hot pair features built on the host, all pairs in the loss,
@@ -286,12 +307,40 @@ impl Task for Structures {
         examples: &[Example],
         device: &Device,
     ) -> Result<f64> {
-        let decode = match self.nested {
+        Ok(evaluate_decoded(layout, net, examples, device, &[self.decode()])?[0])
+    }
+
+    fn scores(
+        &self,
+        layout: &Layout,
+        net: &Net,
+        examples: &[Example],
+        device: &Device,
+    ) -> Result<(f64, Option<f64>)> {
+        // One decoder: one list of scores.
+        let f1s = scores_decoded(layout, net, examples, device, &[self.decode()])?
+            .pop()
+            .unwrap_or_default();
+        let mean = mean(&f1s);
+        let names = examples.iter().map(|e| e.name.as_str());
+        let by_family = crate::dataset::family_mean(names.zip(f1s.iter().copied()));
+        Ok((mean, by_family.map(|(_, f1)| f1)))
+    }
+}
+
+impl Structures {
+    /// The decoder the run scores with.
+    fn decode(&self) -> Decode {
+        match self.nested {
             Some(scoring) => Decode::Nested(scoring, 0.0),
             None => Decode::Greedy(scnn::decode::DEFAULT_THRESHOLD),
-        };
-        Ok(evaluate_decoded(layout, net, examples, device, &[decode])?[0])
+        }
     }
+}
+
+/// The mean of `values` (0 for none).
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 /// The trained weights, named as `scnn convert` reads them.
@@ -377,12 +426,7 @@ pub enum Decode {
 }
 
 /// Mean pair F1 of the network's structures over `examples`, decoded by each of `decoders`
-/// (one forward pass).
-///
-/// Runs on the inner (non-autodiff) backend: a forward pass on the autodiff backend records
-/// its graph, with every activation, and only a backward pass frees it, so evaluating there
-/// holds the whole evaluated set's activations at once. Batches are cut from the examples
-/// sorted by length, and each batch's outputs are scored and dropped before the next.
+/// (one forward pass; [`scores_decoded`]).
 pub fn evaluate_decoded(
     layout: &Layout,
     net: &Net,
@@ -390,13 +434,31 @@ pub fn evaluate_decoded(
     device: &Device,
     decoders: &[Decode],
 ) -> Result<Vec<f64>> {
+    let scores = scores_decoded(layout, net, examples, device, decoders)?;
+    Ok(scores.iter().map(|f1s| mean(f1s)).collect())
+}
+
+/// Pair F1 of each example's structure (in `examples`' order), decoded by each of `decoders`
+/// (one forward pass): a list a decoder.
+///
+/// Runs on the inner (non-autodiff) backend: a forward pass on the autodiff backend records
+/// its graph, with every activation, and only a backward pass frees it, so evaluating there
+/// holds the whole evaluated set's activations at once. Batches are cut from the examples
+/// sorted by length, and each batch's outputs are scored and dropped before the next.
+pub fn scores_decoded(
+    layout: &Layout,
+    net: &Net,
+    examples: &[Example],
+    device: &Device,
+    decoders: &[Decode],
+) -> Result<Vec<Vec<f64>>> {
+    let mut scores = vec![vec![0.0; examples.len()]; decoders.len()];
     if examples.is_empty() {
-        return Ok(vec![0.0; decoders.len()]);
+        return Ok(scores);
     }
     let net = net.valid();
     let device = device.clone().inner();
     let lengths: Vec<usize> = examples.iter().map(|e| e.sequence.len()).collect();
-    let mut totals = vec![0.0; decoders.len()];
     for indices in batches::by_length(&lengths, EVAL_BATCH) {
         let chunk: Vec<&Example> = indices.iter().map(|&i| &examples[i]).collect();
         let b = batch(&layout.config, &chunk, &device);
@@ -405,17 +467,14 @@ pub fn evaluate_decoded(
             .into_data()
             .try_to_vec()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        for (e_index, example) in chunk.iter().enumerate() {
+        for (e_index, (&i, example)) in indices.iter().zip(&chunk).enumerate() {
             let plane = &values[e_index * b.n * b.n..][..b.n * b.n];
-            for (total, &decode) in totals.iter_mut().zip(decoders) {
-                *total += score(example, plane, b.n, decode)?;
+            for (f1s, &decode) in scores.iter_mut().zip(decoders) {
+                f1s[i] = score(example, plane, b.n, decode)?;
             }
         }
     }
-    Ok(totals
-        .into_iter()
-        .map(|t| t / examples.len() as f64)
-        .collect())
+    Ok(scores)
 }
 
 /// Pair F1 of one example's decoded structure; `plane` is its `n×n` probability map.
@@ -868,12 +927,14 @@ pub fn train_task<T: Task>(
             epoch,
             sequences: validation.len(),
         });
-        let validation_f1 = task.score(&layout, &run.net, validation, &device)?;
+        let (validation_f1, validation_family_f1) =
+            task.scores(&layout, &run.net, validation, &device)?;
         let report = EpochReport {
             epoch,
             steps: epoch_steps,
             mean_loss: epoch_loss / epoch_steps as f64,
             validation_f1,
+            validation_family_f1,
         };
         progress(Progress::Epoch(&report));
         run.epochs.push(report);
@@ -898,7 +959,12 @@ pub fn train_task<T: Task>(
         bail!("no training step ran");
     };
     let mut tensors = export(&layout, &best_net, &device)?;
-    let test_f1 = task.score(&layout, &best_net, test, &device)?;
+    let (test_f1, test_family_f1) = task.scores(&layout, &best_net, test, &device)?;
+    let validation_family_f1 = run
+        .epochs
+        .iter()
+        .find(|e| e.epoch == best_epoch)
+        .and_then(|e| e.validation_family_f1);
     let tuned = task.tune(&layout, &best_net, validation, test, &device)?;
     if let Some(t) = &tuned {
         let head = format!("layers.{}.bias", config.layers.len() - 1);
@@ -924,6 +990,8 @@ pub fn train_task<T: Task>(
             best_epoch,
             validation_f1,
             test_f1,
+            validation_family_f1,
+            test_family_f1,
             tuned,
             finished: !stopped_early,
             resumed_after_epoch,

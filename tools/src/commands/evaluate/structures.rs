@@ -58,19 +58,11 @@ pub struct FamilyMeans {
 impl FamilyMeans {
     /// Over `scored`, when every name is `ACC|ID|NAME` ([`dataset::family`]); else `None`.
     pub fn of(scored: &[Scored]) -> Option<Self> {
-        let mut by_family = std::collections::BTreeMap::<&str, (f64, usize)>::new();
-        for s in scored {
-            let sum = by_family.entry(dataset::family(&s.name)?).or_default();
-            *sum = (sum.0 + s.f1, sum.1 + 1);
-        }
-        let families = by_family.len();
-        (families > 0).then(|| Self {
+        let (families, family_f1) =
+            dataset::family_mean(scored.iter().map(|s| (s.name.as_str(), s.f1)))?;
+        Some(Self {
             families,
-            family_f1: by_family
-                .values()
-                .map(|&(f1, n)| f1 / n as f64)
-                .sum::<f64>()
-                / families as f64,
+            family_f1,
         })
     }
 }

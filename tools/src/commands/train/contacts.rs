@@ -139,8 +139,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let cluster_of = clusters(&chains, identity, args.checkpoint.as_deref())?;
     let cluster_count = cluster_of.iter().max().map_or(0, |m| m + 1);
-    let (train_i, validation_i, test_i) =
-        protein::split_by_cluster(&cluster_of, args.validation, args.test, args.split_seed());
+    let (train_i, validation_i, test_i) = protein::split_by_cluster(
+        &cluster_of,
+        args.validation,
+        args.test,
+        args.seed_of_split(),
+    );
     // Validation and test run whole chains, so they hold chains the model can take whole.
     let fits = |i: &usize| chains[*i].sequence.len() <= pair_len;
     let held_out_too_long = validation_i
@@ -180,7 +184,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let split = serde_json::json!({
         "kind": "identity clusters",
         "identity": identity,
-        "seed": args.split_seed(),
+        "seed": args.seed_of_split(),
         "train": count(&train_i),
         "validation": count(&validation_i),
         "test": count(&test_i),

@@ -108,7 +108,7 @@ pub struct TrainArgs {
     /// Fraction of the distinct sequences held out for the test.
     #[arg(long, default_value_t = 0.1)]
     pub test: f64,
-    /// Seed of the split, the initial weights and the batch order.
+    /// Seed of the initial weights, the batch order and (unless --split-seed) the split.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Seed of the split alone (default: --seed), so runs of several --seed values hold out
@@ -163,7 +163,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// The seed that draws the validation and test sets.
-    fn split_seed(&self) -> u64 {
+    fn seed_of_split(&self) -> u64 {
         self.split_seed.unwrap_or(self.seed)
     }
 }
@@ -214,10 +214,10 @@ fn split(examples: Vec<Example>, args: &TrainArgs) -> Result<(dataset::Splits, &
     };
     if by_family {
         let splits =
-            dataset::split_by_family(examples, args.validation, args.test, args.split_seed())?;
+            dataset::split_by_family(examples, args.validation, args.test, args.seed_of_split())?;
         Ok((splits, "family"))
     } else {
-        let splits = dataset::split(examples, args.validation, args.test, args.split_seed());
+        let splits = dataset::split(examples, args.validation, args.test, args.seed_of_split());
         Ok((splits, "random"))
     }
 }
@@ -370,7 +370,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let mut counts = serde_json::json!({
         "kind": split_kind,
-        "seed": args.split_seed(),
+        "seed": args.seed_of_split(),
         "train": dataset::count(&splits.train),
         "validation": dataset::count(&splits.validation),
         "test": dataset::count(&splits.test),
@@ -541,8 +541,12 @@ fn progress_events(score: &'static str) -> impl FnMut(Progress<'_>) {
             bar.set_message(format!("epoch {epoch}: validating {sequences} sequences"));
         }
         Progress::Epoch(e) => bar.suspend(|| {
+            let by_family = e
+                .validation_family_f1
+                .map(|f1| format!(" ({f1:.3} over families)"))
+                .unwrap_or_default();
             eprintln!(
-                "epoch {:>3}: {} steps, mean loss {:.4}, validation {score} {:.3}",
+                "epoch {:>3}: {} steps, mean loss {:.4}, validation {score} {:.3}{by_family}",
                 e.epoch, e.steps, e.mean_loss, e.validation_f1
             )
         }),
@@ -591,6 +595,9 @@ fn finish(
         report.test_examples,
         report.score
     );
+    if let (Some(validation), Some(test)) = (report.validation_family_f1, report.test_family_f1) {
+        eprintln!("the same over families: validation {validation:.3}, test {test:.3}");
+    }
     if let Some(t) = &report.tuned {
         eprintln!(
             "decision threshold {} chosen on validation (F1 {:.3}; test {:.3}), folded into the head's bias ({:+.3})",
