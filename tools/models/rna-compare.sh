@@ -50,6 +50,7 @@ number() {
 }
 # One line a run: model, seed, parameters, validation F1, test F1.
 trap 'rm -f "$out/summary.tsv.part"' EXIT
+rm -f "$out/summary.tsv"
 {
   printf 'model\tseed\tparameters\tvalidation_f1\ttest_f1\n'
   for model in scnn24 cnn24 scnn29; do

@@ -179,6 +179,7 @@ fn the_comparison_script_trains_every_model_and_seed_on_one_split_and_summarizes
     };
     let out = run();
     assert!(out.status.success(), "{}", stderr(&out));
+    let mut splits = Vec::new();
     for seed in [1, 2] {
         let [scnn, cnn, wide] =
             ["scnn24", "cnn24", "scnn29"].map(|m| run_report(&dir, &format!("{m}-s{seed}")));
@@ -196,8 +197,11 @@ fn the_comparison_script_trains_every_model_and_seed_on_one_split_and_summarizes
             assert_eq!(r["options"]["family_cap"], 10);
             assert_eq!(r["decoder"], "nested");
             assert_eq!(r["split"]["seed"], 1);
+            splits.push(r["split"].clone());
         }
     }
+    // The same counts held out everywhere (cli_evaluate.rs checks the sequences themselves).
+    assert!(splits.iter().all(|s| *s == splits[0]), "{splits:?}");
     let summary = std::fs::read_to_string(dir.path("out/summary.tsv")).unwrap();
     let lines: Vec<&str> = summary.lines().collect();
     assert_eq!(lines.len(), 7, "{summary}");
@@ -241,6 +245,7 @@ fn the_comparison_summary_reads_each_reports_own_numbers_and_their_spread() {
         for (seed, (validation, test)) in [1, 2].into_iter().zip(scores) {
             let report = serde_json::json!({
                 "epochs": [{ "epoch": 1, "validation_f1": 0.99 }],
+                "tuned": { "test_f1": 0.98, "validation_f1": 0.98 },
                 "test_f1": test,
                 "trainable_parameters": parameters,
                 "validation_f1": validation,

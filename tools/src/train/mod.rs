@@ -960,11 +960,12 @@ pub fn train_task<T: Task>(
     };
     let mut tensors = export(&layout, &best_net, &device)?;
     let (test_f1, test_family_f1) = task.scores(&layout, &best_net, test, &device)?;
-    let validation_family_f1 = run
-        .epochs
-        .iter()
-        .find(|e| e.epoch == best_epoch)
-        .and_then(|e| e.validation_family_f1);
+    let kept = run.epochs.iter().find(|e| e.epoch == best_epoch);
+    let validation_family_f1 = match kept.and_then(|e| e.validation_family_f1) {
+        // A kept epoch from a checkpoint older than the field: score it again.
+        None if test_family_f1.is_some() => task.scores(&layout, &best_net, validation, &device)?.1,
+        f1 => f1,
+    };
     let tuned = task.tune(&layout, &best_net, validation, test, &device)?;
     if let Some(t) = &tuned {
         let head = format!("layers.{}.bias", config.layers.len() - 1);
