@@ -269,13 +269,15 @@ pub fn family(name: &str) -> Option<&str> {
     }
 }
 
-/// The mean of `scores` weighing every family alike: each family's mean over its members,
-/// then the mean of those; with the number of families. `None` when some name has no family
-/// ([`family`]) or there are none.
-pub fn family_mean<'a>(scores: impl IntoIterator<Item = (&'a str, f64)>) -> Option<(usize, f64)> {
+/// The mean of `scores`, each with its family, weighing every family alike: each family's
+/// mean over its members, then the mean of those; with the number of families. `None` when
+/// some score has no family or there are none.
+pub fn family_mean<'a>(
+    scores: impl IntoIterator<Item = (Option<&'a str>, f64)>,
+) -> Option<(usize, f64)> {
     let mut by_family = std::collections::BTreeMap::<&str, (f64, usize)>::new();
-    for (name, score) in scores {
-        let sum = by_family.entry(family(name)?).or_default();
+    for (family, score) in scores {
+        let sum = by_family.entry(family?).or_default();
         *sum = (sum.0 + score, sum.1 + 1);
     }
     let families = by_family.len();

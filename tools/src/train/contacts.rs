@@ -214,20 +214,20 @@ impl Task for Contacts {
         "mean precision of the top L/5 medium+long-range contacts"
     }
 
-    fn score(
+    fn example_scores(
         &self,
         layout: &Layout,
         net: &Net,
         examples: &[ContactExample],
         device: &Device,
-    ) -> Result<f64> {
+    ) -> Result<Vec<f64>> {
+        let mut scores = vec![0.0; examples.len()];
         if examples.is_empty() {
-            return Ok(0.0);
+            return Ok(scores);
         }
         let net = net.valid();
         let device = device.clone().inner();
         let lengths: Vec<usize> = examples.iter().map(|e| e.tokens.len()).collect();
-        let mut total = 0.0;
         for indices in batches::by_length(&lengths, EVAL_BATCH) {
             let spans: Vec<(&ContactExample, usize, usize)> = indices
                 .iter()
@@ -239,15 +239,15 @@ impl Task for Contacts {
                 .into_data()
                 .try_to_vec()
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            for (e, &(example, _, len)) in spans.iter().enumerate() {
+            for (e, (&at, &(example, _, len))) in indices.iter().zip(&spans).enumerate() {
                 let plane = &values[e * n * n..][..n * n];
                 let ranked = protein::ranked(len, Range::MediumLong, |i, j| {
                     0.5 * (plane[i * n + j] + plane[j * n + i])
                 });
-                total += protein::precision(&ranked, &example.contacts, len / 5);
+                scores[at] = protein::precision(&ranked, &example.contacts, len / 5);
             }
         }
-        Ok(total / examples.len() as f64)
+        Ok(scores)
     }
 }
 

@@ -184,27 +184,32 @@ pub trait Task: Sync {
     ) -> Result<Option<Tuned>> {
         Ok(None)
     }
-    /// What [`Task::score`] measures, for reports.
+    /// What [`Task::example_scores`] measures, for reports.
     fn score_name(&self) -> &'static str;
-    /// The score the run selects on (higher is better), on the inner backend.
-    fn score(
+    /// The score of each of `examples` (higher is better), in their order, on the inner
+    /// backend: the run selects on their mean.
+    fn example_scores(
         &self,
         layout: &Layout,
         net: &Net,
         examples: &[Self::Example],
         device: &Device,
-    ) -> Result<f64>;
-    /// [`Task::score`] and, for a task whose examples all name their family, its mean over
-    /// families, from one pass.
-    fn scores(
-        &self,
-        layout: &Layout,
-        net: &Net,
-        examples: &[Self::Example],
-        device: &Device,
-    ) -> Result<(f64, Option<f64>)> {
-        Ok((self.score(layout, net, examples, device)?, None))
-    }
+    ) -> Result<Vec<f64>>;
+}
+
+/// The mean of `task`'s scores over `examples` and, when the task knows every example's
+/// family ([`Task::family`]), their mean over families.
+fn scores<T: Task>(
+    task: &T,
+    layout: &Layout,
+    net: &Net,
+    examples: &[T::Example],
+    device: &Device,
+) -> Result<(f64, Option<f64>)> {
+    let values = task.example_scores(layout, net, examples, device)?;
+    let families = examples.iter().map(|e| task.family(e));
+    let by_family = crate::dataset::family_mean(families.zip(values.iter().copied()));
+    Ok((mean(&values), by_family.map(|(_, f1)| f1)))
 }
 
 /// RNA secondary structure: one-hot pair features built on the host, all pairs in the loss,
@@ -300,31 +305,16 @@ impl Task for Structures {
         }))
     }
 
-    fn score(
+    fn example_scores(
         &self,
         layout: &Layout,
         net: &Net,
         examples: &[Example],
         device: &Device,
-    ) -> Result<f64> {
-        Ok(evaluate_decoded(layout, net, examples, device, &[self.decode()])?[0])
-    }
-
-    fn scores(
-        &self,
-        layout: &Layout,
-        net: &Net,
-        examples: &[Example],
-        device: &Device,
-    ) -> Result<(f64, Option<f64>)> {
+    ) -> Result<Vec<f64>> {
         // One decoder: one list of scores.
-        let f1s = scores_decoded(layout, net, examples, device, &[self.decode()])?
-            .pop()
-            .unwrap_or_default();
-        let mean = mean(&f1s);
-        let names = examples.iter().map(|e| e.name.as_str());
-        let by_family = crate::dataset::family_mean(names.zip(f1s.iter().copied()));
-        Ok((mean, by_family.map(|(_, f1)| f1)))
+        let scores = scores_decoded(layout, net, examples, device, &[self.decode()])?;
+        Ok(scores.into_iter().next().unwrap_or_default())
     }
 }
 
@@ -928,7 +918,7 @@ pub fn train_task<T: Task>(
             sequences: validation.len(),
         });
         let (validation_f1, validation_family_f1) =
-            task.scores(&layout, &run.net, validation, &device)?;
+            scores(task, &layout, &run.net, validation, &device)?;
         let report = EpochReport {
             epoch,
             steps: epoch_steps,
@@ -959,11 +949,13 @@ pub fn train_task<T: Task>(
         bail!("no training step ran");
     };
     let mut tensors = export(&layout, &best_net, &device)?;
-    let (test_f1, test_family_f1) = task.scores(&layout, &best_net, test, &device)?;
+    let (test_f1, test_family_f1) = scores(task, &layout, &best_net, test, &device)?;
     let kept = run.epochs.iter().find(|e| e.epoch == best_epoch);
     let validation_family_f1 = match kept.and_then(|e| e.validation_family_f1) {
         // A kept epoch from a checkpoint older than the field: score it again.
-        None if test_family_f1.is_some() => task.scores(&layout, &best_net, validation, &device)?.1,
+        None if test_family_f1.is_some() => {
+            scores(task, &layout, &best_net, validation, &device)?.1
+        }
         f1 => f1,
     };
     let tuned = task.tune(&layout, &best_net, validation, test, &device)?;

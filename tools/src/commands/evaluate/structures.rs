@@ -59,7 +59,7 @@ impl FamilyMeans {
     /// Over `scored`, when every name is `ACC|ID|NAME` ([`dataset::family`]); else `None`.
     pub fn of(scored: &[Scored]) -> Option<Self> {
         let (families, family_f1) =
-            dataset::family_mean(scored.iter().map(|s| (s.name.as_str(), s.f1)))?;
+            dataset::family_mean(scored.iter().map(|s| (dataset::family(&s.name), s.f1)))?;
         Some(Self {
             families,
             family_f1,
